@@ -1,0 +1,1 @@
+# analysis/ holds no data of its own: it reads raters/ and generation/ through queries.py.

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -9,4 +11,10 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("rate/", include("raters.urls")),
+    path("api/", include("raters.api_urls")),
+    path("staff/generation/", include("generation.urls")),
+    path("staff/analysis/", include("analysis.urls")),
 ]
+if settings.DEBUG:
+    # Staff pages show posters from MEDIA_URL; raters only ever get files through raters:clip.
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -29,6 +29,27 @@ class Study(models.Model):
         return self.name
 
 
+class Rater(models.Model):
+    """A person who rates: a site login, or a crowd worker who arrived through a start link."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rater"
+    )
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    is_simulated = models.BooleanField(default=False)
+    is_flagged = models.BooleanField(
+        default=False, help_text="Stopped by quality control; judgments kept but flagged."
+    )
+    flagged_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.external_id or str(self.user)
+
+
 class VariantPair(models.Model):
     """One row of the ablation table: variant A (the design) against variant B."""
 
@@ -57,8 +78,14 @@ class VariantPair(models.Model):
 class Comparison(models.Model):
     """Two videos of the same prompt, A from the pair's variant A and B from variant B."""
 
+    class Kind(models.TextChoices):
+        REAL = "real", "Real"
+        GOLD = "gold", "Gold (one side degraded)"
+        MIRROR = "mirror", "Mirrored repeat"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
     pair = models.ForeignKey(VariantPair, on_delete=models.CASCADE, related_name="comparisons")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REAL, db_index=True)
     prompt = models.ForeignKey("generation.Prompt", on_delete=models.PROTECT, related_name="+")
     video_a = models.ForeignKey("generation.Video", on_delete=models.PROTECT, related_name="+")
     video_b = models.ForeignKey("generation.Video", on_delete=models.PROTECT, related_name="+")
@@ -122,6 +149,11 @@ class Judgment(models.Model):
     faithfulness = models.CharField(max_length=3, choices=Choice.choices)
     faithfulness_reasons = models.JSONField(default=list)
     time_spent_ms = models.PositiveIntegerField(default=0)
+    watch_ms = models.PositiveIntegerField(default=0, help_text="Time the clips were playing.")
+    replays = models.PositiveIntegerField(default=0)
+    seeks = models.PositiveIntegerField(default=0)
+    is_flagged = models.BooleanField(default=False, help_text="The rater failed quality control.")
+    is_simulated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

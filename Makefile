@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest -m "not services" -p no:cacheprovider
+	CELERY_BROKER_DIR=var/test-broker $(PY) -m pytest -m "not services" -p no:cacheprovider
 	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(PY) -m pytest -m services -p no:cacheprovider
 
 lint: $(STAMP)

@@ -59,6 +59,18 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# 429 after repeated failed sign-ins; a friendly 503 while the database is unreachable.
+MIDDLEWARE.insert(1, "evalsite.ratelimit.LoginRateLimitMiddleware")
+MIDDLEWARE.append("evalsite.resilience.DatabaseUnavailableMiddleware")
+LOGIN_RATE_LIMIT = (5, 20, 300)  # failures per username, per address, window in seconds
+if os.environ.get("DJANGO_CACHE_URL", "").startswith("redis"):
+    # Shared by every web worker, so login failures are counted site-wide.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["DJANGO_CACHE_URL"],
+        }
+    }
 
 ROOT_URLCONF = "evalsite.urls"
 WSGI_APPLICATION = "evalsite.wsgi.application"

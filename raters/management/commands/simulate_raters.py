@@ -1,0 +1,50 @@
+"""Dry-run a study with simulated raters driving the site over HTTP."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from raters import simulation
+from raters.models import Study
+
+
+class Command(BaseCommand):
+    help = "Create simulated raters and let them rate STUDY on a running site over HTTP."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--study", required=True, help="study slug")
+        parser.add_argument("--raters", type=int, default=50)
+        parser.add_argument("--concurrency", type=int, default=20)
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000/")
+        parser.add_argument("--minutes", type=float, default=None, help="stop after this long")
+        parser.add_argument("--careless-share", type=float, default=0.1)
+        parser.add_argument("--noise", type=float, default=0.15)
+        parser.add_argument("--position-bias", type=float, default=0.05)
+        parser.add_argument("--wait-scale", type=float, default=1.0, help="0 = no waiting")
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        study = Study.objects.filter(slug=options["study"]).first()
+        if study is None:
+            raise CommandError(f"No study with slug {options['study']!r}.")
+        accounts = simulation.create_simulated_raters(
+            study=study,
+            count=options["raters"],
+            careless_share=options["careless_share"],
+            seed=options["seed"],
+        )
+        behaviour = simulation.Behaviour(
+            noise=options["noise"],
+            position_bias=options["position_bias"],
+            wait_scale=options["wait_scale"],
+        )
+        minutes = options["minutes"]
+        report = simulation.run_simulation(
+            base_url=options["base_url"],
+            study_slug=study.slug,
+            accounts=accounts,
+            behaviour=behaviour,
+            concurrency=options["concurrency"],
+            duration_s=minutes * 60 if minutes else None,
+            oracle=simulation.score_oracle,
+            seed=options["seed"],
+        )
+        self.stdout.write(report.summary())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
@@ -38,11 +38,9 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not _is_connection_failure(exception):
             return None
+        # Django closes the broken connection at the end of this request (close_old_connections),
+        # so the retried request opens a fresh one.
         logger.warning("database unavailable on %s %s: %s", request.method, request.path, exception)
-        # A broken connection is useless for the rest of this request: drop it so the next
-        # request opens a fresh one.
-        for connection in connections.all(initialized_only=True):
-            connection.close_if_unusable_or_obsolete()
         return unavailable_response(request)
 
 

@@ -1,0 +1,171 @@
+"""Production settings: deploy checks, secure cookies, HSTS, CSRF, login rate limit, 503 page."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.db import OperationalError
+from django.test import Client, RequestFactory
+
+from evalsite.resilience import DatabaseUnavailableMiddleware
+from tests.factories import UserFactory
+
+PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "eval.example.org",
+    "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+}
+
+
+def _production(code: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=django_settings.BASE_DIR,
+        env={**env, **PRODUCTION_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _production(
+        "import sys; from django.core.management import execute_from_command_line as run; "
+        "run(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout + result.stderr
+
+
+def test_production_settings_use_secure_cookies_hsts_and_no_debug():
+    result = _production(
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps({k: getattr(s, k) for k in ['DEBUG', 'SESSION_COOKIE_SECURE', "
+        "'CSRF_COOKIE_SECURE', 'SECURE_HSTS_SECONDS', 'SECURE_SSL_REDIRECT', "
+        "'SESSION_COOKIE_HTTPONLY', 'X_FRAME_OPTIONS', 'SECURE_CONTENT_TYPE_NOSNIFF']}))"
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["DEBUG"] is False
+    assert values["SESSION_COOKIE_SECURE"] and values["CSRF_COOKIE_SECURE"]
+    assert values["SECURE_HSTS_SECONDS"] >= 31536000
+    assert values["SECURE_SSL_REDIRECT"] and values["SESSION_COOKIE_HTTPONLY"]
+    assert values["X_FRAME_OPTIONS"] == "DENY" and values["SECURE_CONTENT_TYPE_NOSNIFF"]
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=django_settings.BASE_DIR,
+        env={**env, "DJANGO_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "evalsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_csrf_middleware_is_on():
+    assert "django.middleware.csrf.CsrfViewMiddleware" in django_settings.MIDDLEWARE
+
+
+@pytest.mark.django_db
+def test_login_form_without_csrf_token_is_refused():
+    UserFactory(username="alice")
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "alice", "password": "pw-for-tests"})
+    assert response.status_code == 403
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.fixture
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_login_is_rate_limited_after_repeated_failures(_fresh_cache):
+    # Given a rater account and an attacker guessing its password
+    UserFactory(username="bob")
+    client = Client()
+    per_user = django_settings.LOGIN_RATE_LIMIT[0]
+    for _ in range(per_user):
+        response = client.post("/accounts/login/", {"username": "bob", "password": "guess"})
+        assert response.status_code == 200  # the form again, with an error
+    # When the right password comes after the limit
+    response = client.post("/accounts/login/", {"username": "bob", "password": "pw-for-tests"})
+    # Then it is refused with a readable 429 and no session
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert int(response["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+    # And another account from another address is not affected
+    UserFactory(username="carol")
+    other = Client(REMOTE_ADDR="10.0.0.9")
+    response = other.post("/accounts/login/", {"username": "carol", "password": "pw-for-tests"})
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_one_address_guessing_many_usernames_is_rate_limited(_fresh_cache):
+    client = Client(REMOTE_ADDR="10.1.2.3")
+    per_address = django_settings.LOGIN_RATE_LIMIT[1]
+    for i in range(per_address):
+        client.post("/accounts/login/", {"username": f"nobody{i}", "password": "x"})
+    response = client.post("/accounts/login/", {"username": "nobody-else", "password": "x"})
+    assert response.status_code == 429
+
+
+@pytest.mark.django_db
+def test_admin_login_is_rate_limited_too(_fresh_cache):
+    UserFactory(username="dave", is_staff=True)
+    client = Client(REMOTE_ADDR="10.4.4.4")
+    for _ in range(django_settings.LOGIN_RATE_LIMIT[0]):
+        client.post("/admin/login/", {"username": "dave", "password": "guess"})
+    response = client.post("/admin/login/", {"username": "dave", "password": "pw-for-tests"})
+    assert response.status_code == 429
+
+
+def _broken_view(request):
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "content_type"),
+    [
+        ("/api/judgments/", "application/json", "application/json"),
+        ("/rate/some-study/", "text/html", "text/html; charset=utf-8"),
+    ],
+)
+def test_lost_database_gives_a_friendly_503_not_a_stack_trace(path, accept, content_type):
+    request = RequestFactory().post(path, HTTP_ACCEPT=accept)
+    middleware = DatabaseUnavailableMiddleware(_broken_view)
+    try:
+        _broken_view(request)
+    except OperationalError as exc:
+        response = middleware.process_exception(request, exc)
+    assert response is not None and response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response["Content-Type"] == content_type
+    body = response.content.decode()
+    assert "try again" in body and "Traceback" not in body and "OperationalError" not in body
+
+
+def test_other_errors_are_not_disguised_as_503():
+    request = RequestFactory().get("/")
+    assert (
+        DatabaseUnavailableMiddleware(_broken_view).process_exception(request, ValueError("bug"))
+        is None
+    )

@@ -1,77 +1,258 @@
-"""The only Django-aware module of analysis/: judgments as plain rows, streamed."""
+"""The only Django-aware module of analysis/: judgments out of the database, as rows or frames.
+
+Reads rely on the raters contract (Study, VariantPair, Comparison, Assignment, Judgment, Rater)
+and, where present, on the QC fields `Judgment.gold_correct` and `Comparison.gold_question`.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from raters.models import Judgment, Study
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Count, Max, Q, QuerySet
 
-JUDGMENT_COLUMNS: tuple[str, ...] = (
-    "study",
-    "comparison_id",
-    "prompt_id",
-    "prompt",
-    "variant_a",
-    "variant_b",
-    "left",
-    "rater_id",
-    "quality",
-    "quality_reasons",
-    "faithfulness",
-    "faithfulness_reasons",
-    "time_spent_ms",
-    "assigned_at",
-    "judged_at",
+from raters.models import Comparison, Judgment, Study
+
+from . import frames, metrics
+from .summary import StudySummary, sensitivity_table, summarise
+
+_A = "assignment__comparison__pair__variant_a__"
+_B = "assignment__comparison__pair__variant_b__"
+# (export column, database path); `None` paths are filled in Python.
+_EXPORT_FIELDS: tuple[tuple[str, str | None], ...] = (
+    ("study", "assignment__comparison__study__slug"),
+    ("judgment_id", "id"),
+    ("comparison_id", "assignment__comparison_id"),
+    ("kind", "assignment__comparison__kind"),
+    ("pair_id", "assignment__comparison__pair_id"),
+    ("prompt_id", "assignment__comparison__prompt_id"),
+    ("prompt", "assignment__comparison__prompt__text"),
+    ("variant_a", None),
+    ("variant_b", None),
+    ("video_a_id", "assignment__comparison__video_a_id"),
+    ("video_b_id", "assignment__comparison__video_b_id"),
+    ("left", None),
+    ("rater", None),
+    ("quality", "quality"),
+    ("quality_reasons", "quality_reasons"),
+    ("faithfulness", "faithfulness"),
+    ("faithfulness_reasons", "faithfulness_reasons"),
+    ("time_spent_ms", "time_spent_ms"),
+    ("watch_ms", "watch_ms"),
+    ("replays", "replays"),
+    ("seeks", "seeks"),
+    ("is_flagged", "is_flagged"),
+    ("rater_is_flagged", "assignment__rater__rater__is_flagged"),
+    ("is_simulated", "is_simulated"),
+    ("assigned_at", "assignment__created_at"),
+    ("judged_at", "created_at"),
+)
+_OPTIONAL_FIELDS: tuple[tuple[str, str, type, str], ...] = (
+    # (export column, database path, model, field name on that model)
+    ("gold_question", "assignment__comparison__gold_question", Comparison, "gold_question"),
+    ("gold_correct", "gold_correct", Judgment, "gold_correct"),
+    ("mirror_consistent", "mirror_consistent", Judgment, "mirror_consistent"),
+)
+_HIDDEN = (
+    f"{_A}slug",
+    f"{_A}version",
+    f"{_B}slug",
+    f"{_B}version",
+    "assignment__left_is_a",
+    "assignment__rater_id",
+    "assignment__rater__rater__external_id",
 )
 
 
-def judgment_rows(
-    *, study: Study | None = None, chunk_size: int = 2000
-) -> Iterator[dict[str, Any]]:
-    """One dict per judgment, in A/B terms, streamed from the database in chunks."""
-    queryset = Judgment.objects.order_by("id").values(
-        "id",
-        "assignment__comparison__study__slug",
-        "assignment__comparison_id",
-        "assignment__comparison__prompt_id",
-        "assignment__comparison__prompt__text",
-        "assignment__comparison__pair__variant_a__slug",
-        "assignment__comparison__pair__variant_a__version",
-        "assignment__comparison__pair__variant_b__slug",
-        "assignment__comparison__pair__variant_b__version",
-        "assignment__left_is_a",
-        "assignment__rater_id",
-        "assignment__created_at",
-        "quality",
-        "quality_reasons",
-        "faithfulness",
-        "faithfulness_reasons",
-        "time_spent_ms",
-        "created_at",
-    )
+@dataclass(frozen=True)
+class ExportQuery:
+    """What to export: the column names and the rows, counted before streaming."""
+
+    columns: tuple[str, ...]
+    count: int
+    rows: Iterator[tuple[Any, ...]]
+
+
+def judgments(*, study: Study | None = None, include_simulated: bool = False) -> QuerySet[Judgment]:
+    queryset = Judgment.objects.order_by("id")
     if study is not None:
         queryset = queryset.filter(assignment__comparison__study=study)
-    for row in queryset.iterator(chunk_size=chunk_size):
-        yield {
-            "study": row["assignment__comparison__study__slug"],
-            "comparison_id": row["assignment__comparison_id"],
-            "prompt_id": row["assignment__comparison__prompt_id"],
-            "prompt": row["assignment__comparison__prompt__text"],
-            "variant_a": _variant(row, "a"),
-            "variant_b": _variant(row, "b"),
-            "left": "a" if row["assignment__left_is_a"] else "b",
-            "rater_id": row["assignment__rater_id"],
-            "quality": row["quality"],
-            "quality_reasons": list(row["quality_reasons"]),
-            "faithfulness": row["faithfulness"],
-            "faithfulness_reasons": list(row["faithfulness_reasons"]),
-            "time_spent_ms": row["time_spent_ms"],
-            "assigned_at": row["assignment__created_at"].isoformat(),
-            "judged_at": row["created_at"].isoformat(),
+    if not include_simulated:
+        queryset = queryset.filter(is_simulated=False).exclude(
+            assignment__rater__rater__is_simulated=True
+        )
+    return queryset
+
+
+def export_query(
+    *,
+    study: Study | None = None,
+    include_rater_ids: bool = False,
+    include_simulated: bool = False,
+    chunk_size: int = 5000,
+) -> ExportQuery:
+    """One tuple per judgment in A/B terms, streamed from a server-side cursor in chunks."""
+    optional = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
+    fields = [(name, path) for name, path in _EXPORT_FIELDS] + optional
+    columns = [name for name, _ in fields]
+    if include_rater_ids:
+        columns.insert(columns.index("rater") + 1, "rater_external_id")
+    paths = [path for _, path in fields if path is not None] + list(_HIDDEN)
+    queryset = judgments(study=study, include_simulated=include_simulated)
+    return ExportQuery(
+        columns=tuple(columns),
+        count=queryset.count(),
+        rows=_rows(queryset, paths, fields, include_rater_ids, chunk_size),
+    )
+
+
+def _rows(
+    queryset: QuerySet[Judgment],
+    paths: list[str],
+    fields: list[tuple[str, str | None]],
+    include_rater_ids: bool,
+    chunk_size: int,
+) -> Iterator[tuple[Any, ...]]:
+    at = {path: k for k, path in enumerate(paths)}
+    key = settings.SECRET_KEY.encode()
+    for row in queryset.values_list(*paths).iterator(chunk_size=chunk_size):
+        computed: dict[str, Any] = {
+            "variant_a": f"{row[at[_A + 'slug']]}@v{row[at[_A + 'version']]}",
+            "variant_b": f"{row[at[_B + 'slug']]}@v{row[at[_B + 'version']]}",
+            "left": "a" if row[at["assignment__left_is_a"]] else "b",
         }
+        user_id = row[at["assignment__rater_id"]]
+        out: list[Any] = []
+        for name, path in fields:
+            if path is None and name == "rater":
+                if include_rater_ids:
+                    out += [str(user_id), row[at["assignment__rater__rater__external_id"]] or ""]
+                else:
+                    out.append(rater_hash(user_id, key=key))
+            elif path is None:
+                out.append(computed[name])
+            elif name == "rater_is_flagged":
+                out.append(bool(row[at[path]]))
+            else:
+                out.append(row[at[path]])
+        yield tuple(out)
 
 
-def _variant(row: dict[str, Any], side: str) -> str:
-    prefix = f"assignment__comparison__pair__variant_{side}__"
-    return f"{row[prefix + 'slug']}@v{row[prefix + 'version']}"
+def rater_hash(user_id: int, *, key: bytes) -> str:
+    """A stable pseudonym: keyed, so small user ids cannot be recovered by trying them all."""
+    return hmac.new(key, f"rater:{user_id}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def pair_counts(*, study: Study | None = None, include_simulated: bool = False) -> pd.DataFrame:
+    """Per variant pair: judgments and answers per choice, counted in the database."""
+    aggregates: dict[str, Any] = {"n": Count("id")}
+    for question in frames.QUESTIONS:
+        for choice in frames.CHOICES:
+            aggregates[f"{question}_{choice}"] = Count("id", filter=Q(**{question: choice}))
+    rows = (
+        judgments(study=study, include_simulated=include_simulated)
+        .filter(assignment__comparison__kind=Comparison.Kind.REAL)
+        .order_by()
+        .values(f"{_A}slug", f"{_A}version", f"{_B}slug", f"{_B}version")
+        .annotate(**aggregates)
+    )
+    frame = pd.DataFrame(list(rows))
+    columns = ["variant_a", "variant_b", *aggregates]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["variant_a"] = frame[f"{_A}slug"] + "@v" + frame[f"{_A}version"].astype(str)
+    frame["variant_b"] = frame[f"{_B}slug"] + "@v" + frame[f"{_B}version"].astype(str)
+    return frame.groupby(["variant_a", "variant_b"], as_index=False)[list(aggregates)].sum()
+
+
+def judgment_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFrame:
+    """The study's judgments as the canonical frame of `frames.prepare` (rater ids hashed)."""
+    query = export_query(study=study, include_simulated=include_simulated)
+    rows = pd.DataFrame.from_records(list(query.rows), columns=list(query.columns))
+    if rows.empty:
+        rows = pd.DataFrame(columns=list(query.columns))
+    if "gold_question" in rows:
+        rows["gold_question"] = rows["gold_question"].replace("", "quality")
+    return frames.prepare(rows)
+
+
+def score_frame(*, study: Study) -> pd.DataFrame:
+    """Automatic metrics of both videos of each comparison, long form (`metrics.SCORE_COLUMNS`)."""
+    records = pd.DataFrame(
+        list(study.comparisons.values_list("id", "video_a__scores", "video_b__scores")),
+        columns=["comparison_id", "scores_a", "scores_b"],
+    )
+    return metrics.scores_from_json(records)
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """A study's summary over all judgments and without flagged raters."""
+
+    summary: StudySummary
+    unflagged: StudySummary
+    include_simulated: bool
+
+
+def study_summary(
+    *, study: Study, include_simulated: bool = False, rounds: int = 1000
+) -> DashboardData:
+    """Both summaries of a study, cached until a judgment is added, removed or flagged."""
+    state = judgments(study=study, include_simulated=include_simulated).aggregate(
+        n=Count("id"),
+        last=Max("id"),
+        flagged=Count(
+            "id", filter=Q(is_flagged=True) | Q(assignment__rater__rater__is_flagged=True)
+        ),
+    )
+    key = f"analysis:summary:{study.pk}:{include_simulated}:{rounds}:{sorted(state.items())}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    frame = judgment_frame(study=study, include_simulated=include_simulated)
+    scores = score_frame(study=study)
+    kwargs: dict[str, Any] = dict(rounds=rounds, include_simulated=include_simulated, scores=scores)
+    data = DashboardData(
+        summary=summarise(frame, **kwargs),
+        unflagged=summarise(frames.without_flagged(frame), **kwargs),
+        include_simulated=include_simulated,
+    )
+    cache.set(key, data, timeout=600)
+    return data
+
+
+def _has(model: type, field: str) -> bool:
+    try:
+        model._meta.get_field(field)  # type: ignore[attr-defined]
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+def ablation_summary(
+    *, study: Study | None = None, include_simulated: bool = False, rounds: int = 1000
+) -> pd.DataFrame:
+    """The ablation table of each study in scope, with agreement and unflagged columns."""
+    studies = [study] if study is not None else list(Study.objects.order_by("slug"))
+    tables = []
+    for each in studies:
+        frame = judgment_frame(study=each, include_simulated=include_simulated)
+        if frame.empty:
+            continue
+        table = sensitivity_table(frame, rounds=rounds, include_simulated=include_simulated)
+        overall = summarise(frame, rounds=0, include_simulated=include_simulated).agreement
+        for row in overall.itertuples():
+            table[f"{row.question}_study_kappa"] = row.fleiss_kappa
+            table[f"{row.question}_study_alpha"] = row.krippendorff_alpha
+        tables.append(table.assign(study=each.slug))
+    if not tables:
+        return pd.DataFrame(columns=["study", "pair"])
+    out = pd.concat(tables, ignore_index=True)
+    return out[["study", *[c for c in out.columns if c != "study"]]]

@@ -1,16 +1,167 @@
-"""Statistics on judgment DataFrames: pure functions, no Django."""
+"""Win rates with honest uncertainty, as pure NumPy/pandas functions on the judgments frame.
+
+The prompt is the unit of resampling (SPEC §3: 307 prompts, several raters and comparisons per
+prompt): judgments of one prompt are not independent, so the bootstrap draws prompts, and every
+statistic of a round is a ratio of sums that one matrix product gives for all rounds at once.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-QUESTIONS: tuple[str, ...] = ("quality", "faithfulness")
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy import stats as sps
+
+from .frames import CHOICES, QUESTIONS
+
+# Majority codes: 0 = a, 1 = b, 2 = tie (most raters chose tie), 3 = none (no strict majority).
+MAJORITY_LABELS: tuple[str, ...] = ("a", "b", "tie", "none")
+
+
+@dataclass(frozen=True)
+class Votes:
+    """Per-comparison vote counts for one question, with each comparison's pair and prompt."""
+
+    comparison_id: np.ndarray
+    pair_index: np.ndarray
+    prompt_index: np.ndarray
+    counts: np.ndarray  # (comparisons, 3): votes for a, b, tie
+    majority: np.ndarray  # codes into MAJORITY_LABELS
+    judgment_comparison: np.ndarray  # comparison index of each judgment
+
+
+def choice_codes(values: pd.Series) -> np.ndarray:
+    """'a' | 'b' | 'tie' as 0 | 1 | 2."""
+    return pd.Categorical(values, categories=list(CHOICES)).codes.astype(np.int64)
+
+
+def count_votes(
+    frame: pd.DataFrame, *, question: str, pair_index: np.ndarray, prompt_index: np.ndarray
+) -> Votes:
+    """Majority per comparison: the choice with more than half of its votes, else 'none'."""
+    comparison, comparison_ids = pd.factorize(frame["comparison_id"], sort=True)
+    n_comparisons = len(comparison_ids)
+    codes = choice_codes(frame[question])
+    counts = np.bincount(comparison * 3 + codes, minlength=3 * n_comparisons).reshape(-1, 3)
+    top = counts.argmax(axis=1)
+    strict = 2 * counts.max(axis=1) > counts.sum(axis=1)
+    first = np.full(n_comparisons, len(frame), dtype=np.int64)
+    np.minimum.at(first, comparison, np.arange(len(frame)))
+    return Votes(
+        comparison_id=np.asarray(comparison_ids),
+        pair_index=np.asarray(pair_index)[first],
+        prompt_index=np.asarray(prompt_index)[first],
+        counts=counts,
+        majority=np.where(strict, top, 3),
+        judgment_comparison=comparison,
+    )
+
+
+def majority_vote(frame: pd.DataFrame, *, question: str) -> pd.DataFrame:
+    """One row per comparison: vote counts, the majority and its size (ties/none kept)."""
+    votes = count_votes(
+        frame,
+        question=question,
+        pair_index=np.zeros(len(frame), dtype=np.int64),
+        prompt_index=np.zeros(len(frame), dtype=np.int64),
+    )
+    return pd.DataFrame(
+        {
+            "comparison_id": votes.comparison_id,
+            "votes_a": votes.counts[:, 0],
+            "votes_b": votes.counts[:, 1],
+            "votes_tie": votes.counts[:, 2],
+            "n_votes": votes.counts.sum(axis=1),
+            "majority": np.asarray(MAJORITY_LABELS)[votes.majority],
+            "majority_size": votes.counts.max(axis=1),
+        }
+    )
+
+
+def wilson_interval(
+    successes: np.ndarray, n: np.ndarray, *, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial share; NaN where n = 0."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = sps.norm.ppf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def sign_test(wins_a: np.ndarray, wins_b: np.ndarray) -> np.ndarray:
+    """Two-sided binomial p-value of A's wins among decisive outcomes against 1/2."""
+    a = np.asarray(wins_a, dtype=np.int64)
+    n = a + np.asarray(wins_b, dtype=np.int64)
+    low = np.minimum(a, n - a)
+    with np.errstate(invalid="ignore"):
+        p = np.minimum(1.0, 2 * sps.binom.cdf(low, n, 0.5))
+    return np.where(n > 0, p, np.nan)
+
+
+def bootstrap_weights(
+    n_units: int, *, rounds: int, seed: int, chunk: int = 64
+) -> Iterator[np.ndarray]:
+    """How often each unit is drawn in each round (multinomial counts), `chunk` rounds at once."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, rounds, chunk):
+        r = min(chunk, rounds - start)
+        draws = rng.integers(0, n_units, size=(r, n_units))
+        flat = (np.arange(r)[:, None] * n_units + draws).ravel()
+        yield np.bincount(flat, minlength=r * n_units).reshape(r, n_units).astype(np.float32)
+
+
+def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int = 64) -> np.ndarray:
+    """(rounds, columns) sums over units resampled with replacement; `unit_sums` is per unit."""
+    x = np.asarray(unit_sums, dtype=np.float32)
+    out = np.empty((rounds, x.shape[1]), dtype=np.float64)
+    done = 0
+    for weights in bootstrap_weights(x.shape[0], rounds=rounds, seed=seed, chunk=chunk):
+        out[done : done + len(weights)] = weights @ x
+        done += len(weights)
+    return out
+
+
+def sum_by_unit(
+    units: np.ndarray, columns: np.ndarray, values: np.ndarray, *, shape: tuple[int, int]
+) -> np.ndarray:
+    """Dense (units, columns) sums of `values` scattered at (units, columns); duplicates add."""
+    matrix = sparse.coo_matrix(
+        (np.asarray(values, dtype=np.float64), (np.asarray(units), np.asarray(columns))),
+        shape=shape,
+    )
+    return np.asarray(matrix.toarray())
+
+
+def percentile_interval(
+    samples: np.ndarray, *, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval over axis 0, ignoring rounds where a share is undefined."""
+    tail = 100 * (1 - confidence) / 2
+    with warnings.catch_warnings():
+        # All-NaN columns (a share never defined) give NaN bounds, which is the honest answer.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
+    return lo, hi
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe = np.where(denominator > 0, denominator, 1)
+        return np.where(denominator > 0, numerator / safe, np.nan)
 
 
 def pair_win_rates(judgments: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant_a, variant_b): judgments, and A's share of wins per question (ties count half).
+    """Per (variant_a, variant_b): judgments and A's share of each question (ties count half).
 
-    Columns of `judgments`: variant_a, variant_b, quality, faithfulness (each 'a', 'b' or 'tie').
+    The quick per-judgment summary that `export_results` writes beside every export.
     """
     columns = ["variant_a", "variant_b", "n"] + [f"{q}_win_rate_a" for q in QUESTIONS]
     if judgments.empty:
@@ -24,3 +175,19 @@ def pair_win_rates(judgments: pd.DataFrame) -> pd.DataFrame:
         **{f"{q}_win_rate_a": (q, "mean") for q in QUESTIONS},
     )
     return summary.reset_index()[columns]
+
+
+def pair_counts_summary(counts: pd.DataFrame) -> pd.DataFrame:
+    """`pair_win_rates` from per-pair counts (n, quality_a, quality_tie, …), with Wilson CIs.
+
+    Lets the export summarise in the database without holding the judgments in memory.
+    """
+    out = counts[["variant_a", "variant_b", "n"]].copy()
+    n = counts["n"].to_numpy(float)
+    for question in QUESTIONS:
+        score = counts[f"{question}_a"].to_numpy(float) + 0.5 * counts[f"{question}_tie"]
+        out[f"{question}_win_rate_a"] = ratio(score, n)
+        lo, hi = wilson_interval(score, n)
+        out[f"{question}_wilson_lo"] = lo
+        out[f"{question}_wilson_hi"] = hi
+    return out.sort_values(["variant_a", "variant_b"]).reset_index(drop=True)

@@ -1,0 +1,109 @@
+"""How much raters agree, and how well they do on quality-control items. Pure functions.
+
+Fleiss' κ (statsmodels) needs the same number of ratings per item, so it is computed on the
+comparisons that have the most common number of votes; Krippendorff's α (`krippendorff`)
+takes any number of votes per item.
+"""
+
+from __future__ import annotations
+
+import krippendorff
+import numpy as np
+import pandas as pd
+from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
+
+from .stats import choice_codes, majority_vote, sign_test, wilson_interval
+
+
+def vote_table(frame: pd.DataFrame, *, question: str) -> np.ndarray:
+    """(comparisons, 3) counts of votes for a, b, tie."""
+    votes = majority_vote(frame, question=question)
+    return votes[["votes_a", "votes_b", "votes_tie"]].to_numpy()
+
+
+def fleiss_kappa(table: np.ndarray) -> tuple[float, int]:
+    """κ over the items with the modal number of votes (≥ 2); returns (κ, items used)."""
+    n = table.sum(axis=1)
+    n = n[n >= 2]
+    if len(n) == 0:
+        return float("nan"), 0
+    modal = np.bincount(n).argmax()
+    used = table[table.sum(axis=1) == modal]
+    used = used[:, used.sum(axis=0) > 0]
+    if used.shape[1] < 2:
+        # Every vote the same: agreement is perfect but κ is 0/0.
+        return float("nan"), len(used)
+    return float(_statsmodels_fleiss_kappa(used, method="fleiss")), len(used)
+
+
+def krippendorff_alpha(table: np.ndarray) -> float:
+    """Nominal α from per-item value counts; items with fewer than 2 votes carry no pairs."""
+    pairable = table[table.sum(axis=1) >= 2]
+    if len(pairable) == 0 or (pairable.sum(axis=0) > 0).sum() < 2:
+        return float("nan")
+    return float(krippendorff.alpha(value_counts=pairable, level_of_measurement="nominal"))
+
+
+def majority_sizes(table: np.ndarray) -> pd.DataFrame:
+    """How often each split occurs, e.g. 5–0, 4–1, 3–2 (ties counted as a third option)."""
+    ordered = -np.sort(-table, axis=1)
+    ordered = ordered[ordered.sum(axis=1) > 0]
+    if len(ordered) == 0:
+        return pd.DataFrame(columns=["split", "top", "count", "share"])
+    splits, counts = np.unique(ordered, axis=0, return_counts=True)
+    labels = ["–".join(str(v) for v in row[: max(2, int((row > 0).sum()))]) for row in splits]
+    out = pd.DataFrame({"split": labels, "top": splits[:, 0], "count": counts})
+    out["share"] = out["count"] / out["count"].sum()
+    return out.sort_values(["top", "split"], ascending=[False, True]).reset_index(drop=True)
+
+
+def rater_agreement(frame: pd.DataFrame, *, question: str) -> pd.DataFrame:
+    """Per rater: judgments in comparisons with a majority, and the share agreeing with it."""
+    votes = majority_vote(frame, question=question)
+    majority = frame["comparison_id"].map(votes.set_index("comparison_id")["majority"])
+    decided = (majority != "none").to_numpy()
+    agrees = (frame[question].to_numpy() == majority.to_numpy()) & decided
+    per_rater = pd.DataFrame({"rater": frame["rater"], "n": decided, "agree": agrees})
+    out = per_rater.groupby("rater", sort=True).sum()
+    out["agreement"] = out["agree"] / out["n"].where(out["n"] > 0)
+    return out.reset_index()
+
+
+def position_bias(frame: pd.DataFrame, *, question: str) -> dict[str, float]:
+    """Share of decisive judgments won by the video shown on the left, with Wilson CI and p."""
+    codes = choice_codes(frame[question])
+    decisive = codes < 2
+    left_is_a = frame["left_is_a"].to_numpy()
+    left_won = decisive & ((codes == 0) == left_is_a)
+    k, n = int(left_won.sum()), int(decisive.sum())
+    lo, hi = wilson_interval(np.array([k]), np.array([n]))
+    return {
+        "left_share": k / n if n else float("nan"),
+        "lo": float(lo[0]),
+        "hi": float(hi[0]),
+        "n": n,
+        "p_value": float(sign_test(np.array([k]), np.array([n - k]))[0]),
+    }
+
+
+def gold_accuracy(frame: pd.DataFrame, *, question: str) -> dict[str, float] | None:
+    """Share of gold judgments on `question` where the degraded side lost; None without any.
+
+    The raters app marks each gold judgment (`gold_correct`) against the question the gold
+    comparison tests (`gold_question`, quality when blank).
+    """
+    if "gold_correct" not in frame:
+        return None
+    gold = frame[(frame["kind"] == "gold") & frame["gold_correct"].notna()]
+    if "gold_question" in frame:
+        asked = gold["gold_question"].fillna("").replace("", "quality")
+        gold = gold[asked == question]
+    if gold.empty:
+        return None
+    k, n = int(gold["gold_correct"].astype(bool).sum()), len(gold)
+    lo, hi = wilson_interval(np.array([k]), np.array([n]))
+    return {"accuracy": k / n, "lo": float(lo[0]), "hi": float(hi[0]), "n": n}
+
+
+def median_time_ms(frame: pd.DataFrame) -> float:
+    return float(frame["time_spent_ms"].median()) if len(frame) else float("nan")

@@ -1,0 +1,394 @@
+"""The study summary behind the ablation table (SPEC §3), its figures and its exports.
+
+One pass builds, per prompt, every count a headline number is a ratio of (majority votes,
+single judgments, reasons behind wins, per pair and question); one bootstrap over prompts then
+gives all confidence intervals and the Bradley–Terry refits together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import agreement, metrics, ratings
+from .frames import (
+    QUESTIONS,
+    REASON_CODES,
+    REASON_LABELS,
+    real_only,
+    reason_matrix,
+    without_flagged,
+)
+from .stats import (
+    MAJORITY_LABELS,
+    bootstrap_sums,
+    choice_codes,
+    count_votes,
+    percentile_interval,
+    ratio,
+    sign_test,
+    sum_by_unit,
+    wilson_interval,
+)
+
+# Per pair and question, the comparison-level counts.
+_COUNTS = ("comparisons", "majority_a", "majority_b", "majority_tie", "votes", "judgment_score_a")
+_SIDES = ("a", "b")
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """Every number of the dashboard; DataFrames in long form, ready to pivot or plot."""
+
+    win_rates: pd.DataFrame
+    reasons: pd.DataFrame
+    ratings: dict[str, pd.DataFrame]
+    agreement: pd.DataFrame
+    majority_sizes: pd.DataFrame
+    raters: pd.DataFrame
+    position_bias: pd.DataFrame
+    metric_pairs: pd.DataFrame
+    metric_correlation: pd.DataFrame
+    progress: pd.DataFrame
+    totals: dict[str, float] = field(default_factory=dict)
+    rounds: int = 0
+    confidence: float = 0.95
+
+
+def summarise(
+    frame: pd.DataFrame,
+    *,
+    rounds: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    include_simulated: bool = False,
+    scores: pd.DataFrame | None = None,
+) -> StudySummary:
+    """All headline numbers of a study from its canonical judgments frame (`frames.prepare`)."""
+    everything = frame if include_simulated else frame[~frame["is_simulated"]]
+    real = real_only(everything).reset_index(drop=True)
+    pair_index, pairs = pd.factorize(real["pair"], sort=True)
+    prompt_index, prompts = pd.factorize(real["prompt_id"])
+    n_pairs, n_prompts = len(pairs), max(len(prompts), 1)
+    pair_variants = (
+        real.groupby("pair", sort=True)[["variant_a", "variant_b"]].first().reindex(pairs)
+    )
+
+    # 1. Per-prompt sums of every count, in one (prompts × columns) matrix.
+    layout = _Layout(n_pairs=n_pairs)
+    triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    majorities = []
+    for question in QUESTIONS:
+        votes = count_votes(
+            real, question=question, pair_index=pair_index, prompt_index=prompt_index
+        )
+        triplets += _count_triplets(votes, layout, question)
+        triplets += _reason_triplets(real, votes, layout, question, prompt_index, pair_index)
+        majorities.append(
+            pd.DataFrame(
+                {
+                    "comparison_id": votes.comparison_id,
+                    "pair": np.asarray(pairs)[votes.pair_index] if n_pairs else [],
+                    "question": question,
+                    "majority": np.asarray(MAJORITY_LABELS)[votes.majority],
+                    "size": votes.counts.max(axis=1),
+                }
+            )
+        )
+    rows, cols, vals = (np.concatenate(parts) for parts in zip(*triplets, strict=True))
+    per_prompt = sum_by_unit(rows, cols, vals, shape=(n_prompts, layout.width))
+
+    # 2. Row 0 the data, rows 1.. the bootstrap rounds.
+    observed = per_prompt.sum(axis=0, keepdims=True)
+    resampled = bootstrap_sums(per_prompt, rounds=rounds, seed=seed) if rounds else observed[:0]
+    sums = np.vstack([observed, resampled])
+
+    win_rates = _win_rates(sums, layout, pairs, pair_variants, confidence, real, pair_index)
+    reasons = _reasons(sums, layout, pairs, confidence)
+    rating_tables = {q: _ratings(sums, layout, pair_variants, q, confidence) for q in QUESTIONS}
+    majority_frame = pd.concat(majorities, ignore_index=True)
+    metric_pairs, metric_correlation = metrics.metric_agreement(
+        majority_frame, scores if scores is not None else pd.DataFrame()
+    )
+    agreement_rows, sizes, raters, bias = [], [], [], []
+    for question in QUESTIONS:
+        table = agreement.vote_table(real, question=question)
+        kappa, kappa_items = agreement.fleiss_kappa(table)
+        gold = agreement.gold_accuracy(everything, question=question)
+        agreement_rows.append(
+            {
+                "question": question,
+                "fleiss_kappa": kappa,
+                "kappa_items": kappa_items,
+                "krippendorff_alpha": agreement.krippendorff_alpha(table),
+                "gold_accuracy": gold["accuracy"] if gold else np.nan,
+                "gold_n": gold["n"] if gold else 0,
+            }
+        )
+        sizes.append(agreement.majority_sizes(table).assign(question=question))
+        raters.append(agreement.rater_agreement(real, question=question).assign(question=question))
+        bias.append({"question": question, **agreement.position_bias(real, question=question)})
+    return StudySummary(
+        win_rates=win_rates,
+        reasons=reasons,
+        ratings=rating_tables,
+        agreement=pd.DataFrame(agreement_rows),
+        majority_sizes=pd.concat(sizes, ignore_index=True),
+        raters=pd.concat(raters, ignore_index=True),
+        position_bias=pd.DataFrame(bias),
+        metric_pairs=metric_pairs,
+        metric_correlation=metric_correlation,
+        progress=progress(everything),
+        totals={
+            "judgments": len(real),
+            "comparisons": int(real["comparison_id"].nunique()),
+            "prompts": len(prompts),
+            "raters": int(real["rater"].nunique()),
+            "qc_judgments": len(everything) - len(real),
+            "median_time_ms": agreement.median_time_ms(real),
+        },
+        rounds=rounds,
+        confidence=confidence,
+    )
+
+
+def ablation_table(summary: StudySummary) -> pd.DataFrame:
+    """One row per variant pair: Q and F win rate (share of majority votes) with CIs, n, κ."""
+    wide = summary.win_rates.pivot(index="pair", columns="question")
+    out = pd.DataFrame(index=wide.index)
+    first = QUESTIONS[0]
+    out["variant_a"] = wide[("variant_a", first)]
+    out["variant_b"] = wide[("variant_b", first)]
+    out["comparisons"] = wide[("comparisons", first)].astype(int)
+    out["judgments"] = wide[("judgments", first)].astype(int)
+    for question in QUESTIONS:
+        for column in ("win_rate", "lo", "hi", "wilson_lo", "wilson_hi", "p_value", "kappa"):
+            out[f"{question}_{column}"] = wide[(column, question)]
+    return out.reset_index()
+
+
+def sensitivity_table(
+    frame: pd.DataFrame, *, rounds: int = 1000, seed: int = 0, include_simulated: bool = False
+) -> pd.DataFrame:
+    """The ablation table with and without flagged raters, side by side."""
+    kwargs = dict(rounds=rounds, seed=seed, include_simulated=include_simulated)
+    return side_by_side(
+        ablation_table(summarise(frame, **kwargs)),
+        ablation_table(summarise(without_flagged(frame), **kwargs)),
+    )
+
+
+def side_by_side(every: pd.DataFrame, unflagged: pd.DataFrame) -> pd.DataFrame:
+    """Columns of the unflagged table next to the full one, suffixed `_unflagged`."""
+    return every.merge(
+        unflagged.drop(columns=["variant_a", "variant_b"]),
+        on="pair",
+        how="left",
+        suffixes=("", "_unflagged"),
+    )
+
+
+def progress(frame: pd.DataFrame) -> pd.DataFrame:
+    """Judgments per hour (per day past two weeks), with the running total."""
+    stamps = frame["judged_at"].dropna()
+    if stamps.empty:
+        return pd.DataFrame(columns=["time", "judgments", "cumulative"])
+    span = stamps.max() - stamps.min()
+    unit = "D" if span > pd.Timedelta(days=14) else "h"
+    counts = stamps.dt.floor(unit).value_counts().sort_index()
+    return pd.DataFrame(
+        {"time": counts.index, "judgments": counts.to_numpy(), "cumulative": counts.cumsum()}
+    ).reset_index(drop=True)
+
+
+class _Layout:
+    """Column offsets of the per-prompt count matrix."""
+
+    def __init__(self, *, n_pairs: int) -> None:
+        self.n_pairs = n_pairs
+        self.offsets: dict[str, int] = {}
+        width = 0
+        for question in QUESTIONS:
+            self.offsets[f"counts:{question}"] = width
+            width += n_pairs * len(_COUNTS)
+            self.offsets[f"reasons:{question}"] = width
+            width += n_pairs * len(_SIDES) * (1 + len(REASON_CODES[question]))
+        self.width = width
+
+    def counts(self, question: str, name: str) -> np.ndarray:
+        base = self.offsets[f"counts:{question}"] + _COUNTS.index(name)
+        return base + np.arange(self.n_pairs) * len(_COUNTS)
+
+    def reason_block(self, question: str) -> int:
+        return 1 + len(REASON_CODES[question])
+
+    def reasons(self, question: str, side: int, reason: int | None) -> np.ndarray:
+        """Columns per pair: the number of winning judgments (reason None) or those citing it."""
+        block = self.reason_block(question)
+        base = self.offsets[f"reasons:{question}"] + side * block
+        base += 0 if reason is None else 1 + reason
+        return base + np.arange(self.n_pairs) * len(_SIDES) * block
+
+
+def _count_triplets(
+    votes: object, layout: _Layout, question: str
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    majority, counts = votes.majority, votes.counts  # type: ignore[attr-defined]
+    values = {
+        "comparisons": np.ones(len(majority)),
+        "majority_a": majority == 0,
+        "majority_b": majority == 1,
+        "majority_tie": majority == 2,
+        "votes": counts.sum(axis=1),
+        "judgment_score_a": counts[:, 0] + 0.5 * counts[:, 2],
+    }
+    out = []
+    for name, value in values.items():
+        columns = layout.counts(question, name)[votes.pair_index]  # type: ignore[attr-defined]
+        out.append((votes.prompt_index, columns, np.asarray(value, dtype=float)))  # type: ignore[attr-defined]
+    return out
+
+
+def _reason_triplets(
+    real: pd.DataFrame,
+    votes: object,
+    layout: _Layout,
+    question: str,
+    prompt_index: np.ndarray,
+    pair_index: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    # Fig. 6: reasons given by the judgments that make up a win (they agree with the majority).
+    majority = votes.majority[votes.judgment_comparison]  # type: ignore[attr-defined]
+    codes = choice_codes(real[question])
+    winning = (codes == majority) & (majority < 2)
+    rows, pairs, sides = prompt_index[winning], pair_index[winning], codes[winning]
+    out = []
+    for side in range(len(_SIDES)):
+        mine = sides == side
+        columns = layout.reasons(question, side, None)[pairs[mine]]
+        out.append((rows[mine], columns, np.ones(int(mine.sum()))))
+    cited = reason_matrix(real[f"{question}_reasons"].to_numpy()[winning], question=question)
+    hit_rows, hit_reasons = np.nonzero(cited)
+    block = layout.reason_block(question)
+    columns = (
+        layout.offsets[f"reasons:{question}"]
+        + pairs[hit_rows] * len(_SIDES) * block
+        + sides[hit_rows] * block
+        + 1
+        + hit_reasons
+    )
+    out.append((rows[hit_rows], columns, np.ones(len(hit_rows))))
+    return out
+
+
+def _win_rates(
+    sums: np.ndarray,
+    layout: _Layout,
+    pairs: pd.Index,
+    pair_variants: pd.DataFrame,
+    confidence: float,
+    real: pd.DataFrame,
+    pair_index: np.ndarray,
+) -> pd.DataFrame:
+    frames = []
+    for question in QUESTIONS:
+        get = {name: sums[:, layout.counts(question, name)] for name in _COUNTS}
+        share = ratio(get["majority_a"], get["comparisons"])
+        per_judgment = ratio(get["judgment_score_a"], get["votes"])
+        lo, hi = percentile_interval(share[1:], confidence=confidence)
+        j_lo, j_hi = percentile_interval(per_judgment[1:], confidence=confidence)
+        w_lo, w_hi = wilson_interval(
+            get["majority_a"][0], get["comparisons"][0], confidence=confidence
+        )
+        kappas = [
+            agreement.fleiss_kappa(agreement.vote_table(real[pair_index == g], question=question))[
+                0
+            ]
+            for g in range(len(pairs))
+        ]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pair": pairs,
+                    "variant_a": pair_variants["variant_a"].to_numpy(),
+                    "variant_b": pair_variants["variant_b"].to_numpy(),
+                    "question": question,
+                    "comparisons": get["comparisons"][0],
+                    "judgments": get["votes"][0],
+                    "majority_a": get["majority_a"][0],
+                    "majority_b": get["majority_b"][0],
+                    "majority_tie": get["majority_tie"][0],
+                    "no_majority": get["comparisons"][0]
+                    - get["majority_a"][0]
+                    - get["majority_b"][0]
+                    - get["majority_tie"][0],
+                    "win_rate": share[0],
+                    "lo": lo,
+                    "hi": hi,
+                    "wilson_lo": w_lo,
+                    "wilson_hi": w_hi,
+                    "p_value": sign_test(get["majority_a"][0], get["majority_b"][0]),
+                    "judgment_win_rate": per_judgment[0],
+                    "judgment_lo": j_lo,
+                    "judgment_hi": j_hi,
+                    "kappa": kappas,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _reasons(sums: np.ndarray, layout: _Layout, pairs: pd.Index, confidence: float) -> pd.DataFrame:
+    frames = []
+    for question in QUESTIONS:
+        for side, winner in enumerate(_SIDES):
+            wins = sums[:, layout.reasons(question, side, None)]
+            for r, code in enumerate(REASON_CODES[question]):
+                cited = sums[:, layout.reasons(question, side, r)]
+                share = ratio(cited, wins)
+                lo, hi = percentile_interval(share[1:], confidence=confidence)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "pair": pairs,
+                            "question": question,
+                            "winner": winner,
+                            "reason": code,
+                            "label": REASON_LABELS[code],
+                            "winning_judgments": wins[0],
+                            "cited": cited[0],
+                            "share": share[0],
+                            "lo": lo,
+                            "hi": hi,
+                        }
+                    )
+                )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _ratings(
+    sums: np.ndarray,
+    layout: _Layout,
+    pair_variants: pd.DataFrame,
+    question: str,
+    confidence: float,
+) -> pd.DataFrame:
+    items = sorted(set(pair_variants["variant_a"]) | set(pair_variants["variant_b"]))
+    if not items:
+        return pd.DataFrame(columns=["variant", "strength", "strength_lo", "strength_hi"])
+    position = {name: k for k, name in enumerate(items)}
+    i = pair_variants["variant_a"].map(position).to_numpy(np.int64)
+    j = pair_variants["variant_b"].map(position).to_numpy(np.int64)
+    get = {name: sums[:, layout.counts(question, name)] for name in _COUNTS}
+    ties = get["comparisons"] - get["majority_a"] - get["majority_b"]  # tie or no majority
+    return ratings.bradley_terry_table(
+        items=items,
+        i=i,
+        j=j,
+        wins_i=get["majority_a"],
+        wins_j=get["majority_b"],
+        ties=ties,
+        confidence=confidence,
+    ).assign(question=question)

@@ -1,0 +1,95 @@
+"""Seeded simulated studies with a known truth, for tests, benchmarks and the notebook.
+
+Each prompt has its own chance that a rater prefers A, drawn from a Beta around the pair's
+preference (prompts differ: that is why the bootstrap resamples prompts), and every comparison
+gets `raters` independent votes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .frames import REASON_CODES
+
+
+@dataclass(frozen=True)
+class SimulatedPair:
+    variant_a: str
+    variant_b: str
+    quality: float  # P(a rater prefers A), averaged over prompts
+    faithfulness: float
+
+
+def true_majority_win_rate(p: float, *, raters: int, concentration: float) -> float:
+    """P(a strict majority of `raters` prefers A) when P(prefer A) ~ Beta around p, no ties."""
+    a, b = concentration * p, concentration * (1 - p)
+    return float(sps.betabinom.sf(raters // 2, raters, a, b))
+
+
+def simulate_judgments(
+    *,
+    pairs: list[SimulatedPair],
+    prompts: int,
+    raters: int = 5,
+    rater_pool: int = 50,
+    concentration: float = 4.0,
+    tie_share: float = 0.0,
+    flagged_raters: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A canonical judgments frame (reasons as masks): pairs × prompts comparisons × raters."""
+    rng = np.random.default_rng(seed)
+    n_pairs = len(pairs)
+    comparisons = n_pairs * prompts
+    pair_of = np.repeat(np.arange(n_pairs), prompts)
+    prompt_of = np.tile(np.arange(prompts), n_pairs)
+    judgment_comparison = np.repeat(np.arange(comparisons), raters)
+    n = len(judgment_comparison)
+    start = rng.integers(0, rater_pool, size=comparisons)
+    rater = (np.repeat(start, raters) + np.tile(np.arange(raters), comparisons)) % rater_pool
+    frame = pd.DataFrame(
+        {
+            "judgment_id": np.arange(1, n + 1),
+            "comparison_id": judgment_comparison + 1,
+            "prompt_id": prompt_of[judgment_comparison] + 1,
+            "variant_a": np.asarray([p.variant_a for p in pairs])[pair_of][judgment_comparison],
+            "variant_b": np.asarray([p.variant_b for p in pairs])[pair_of][judgment_comparison],
+            "kind": "real",
+            "rater": rater.astype(str),
+            "left_is_a": rng.random(n) < 0.5,
+            "time_spent_ms": rng.lognormal(np.log(20_000), 0.5, size=n).astype(np.int64),
+            "is_flagged": rater < flagged_raters,
+            "rater_is_flagged": rater < flagged_raters,
+            "is_simulated": False,
+            "judged_at": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(np.sort(rng.random(n)) * 72, unit="h"),
+        }
+    )
+    for question in ("quality", "faithfulness"):
+        p = np.asarray([getattr(pair, question) for pair in pairs])[pair_of]
+        # Per prompt preference of each pair, Beta(κp, κ(1-p)): mean p, spread from κ.
+        per_prompt = rng.beta(concentration * p, concentration * (1 - p))
+        prefers_a = rng.random(n) < per_prompt[judgment_comparison]
+        tie = rng.random(n) < tie_share
+        choice = np.where(tie, "tie", np.where(prefers_a, "a", "b"))
+        frame[question] = choice
+        frame[f"{question}_reasons"] = _random_reasons(rng, question, choice)
+    frame["pair"] = frame["variant_a"] + " vs " + frame["variant_b"]
+    return frame
+
+
+def _random_reasons(rng: np.random.Generator, question: str, choice: np.ndarray) -> np.ndarray:
+    codes = REASON_CODES[question]
+    tie_bits = [i for i, c in enumerate(codes) if c.startswith("equally")]
+    choice_bits = [i for i in range(len(codes)) if i not in tie_bits]
+    # Reason k is cited with probability falling in k, at least one always (JUICE).
+    cite = rng.random((len(choice), len(choice_bits))) < 0.6 / (1 + np.arange(len(choice_bits)))
+    first = rng.integers(0, len(choice_bits), size=len(choice))
+    cite[np.arange(len(choice)), first] = True
+    masks = (cite * (1 << np.asarray(choice_bits))).sum(axis=1)
+    tie_masks = 1 << np.asarray(tie_bits)[rng.integers(0, len(tie_bits), size=len(choice))]
+    return np.where(choice == "tie", tie_masks, masks).astype(np.int64)

@@ -4,7 +4,7 @@ An admin dry-runs a study with them before paying anyone: they arrive through th
 link (session cookie + CSRF, like the rating page), ask for the next comparison, fetch both clips
 with range requests, wait a realistic time, and submit justified JUICE judgments. They judge by
 the videos' automatic scores when an oracle gives them (plus noise and a pull towards the left
-side), and a share of them are careless (always left, barely watching) so gold checks catch them.
+side), and a share of them are careless (always left, one reason) so gold checks catch them.
 A dropped connection or a 502/503/504 is retried with the same request; submits carry the
 assignment token, so a retried submit can never count twice.
 
@@ -39,7 +39,8 @@ class Behaviour:
 
     `noise` is the standard deviation added to the score difference (in score units);
     `position_bias` is added to the left side's score, so 0.1 means a small pull to the left;
-    `wait_scale` multiplies the realistic times (0 = no waiting, for tests and saturation runs).
+    `wait_scale` multiplies the realistic times (0 = no waiting, for tests and saturation runs);
+    `fetch_media` off skips the clips (a saturation run measuring next + submit only).
     """
 
     noise: float = 0.15
@@ -48,6 +49,7 @@ class Behaviour:
     watch_s: float = 4.0
     decide_s: float = 6.0
     wait_scale: float = 1.0
+    fetch_media: bool = True
     retry_for_s: float = 60.0
     timeout_s: float = 30.0
 
@@ -173,12 +175,10 @@ def create_simulated_raters(
 
 
 def _qualify(user: Any) -> None:
-    """Let the simulated rater skip the qualification quiz, where the site has one."""
+    """Let the simulated rater skip the qualification quiz (it tests people, not scripts)."""
     from . import services
 
-    mark_qualified = getattr(services, "mark_qualified", None)
-    if mark_qualified is not None:
-        mark_qualified(rater=user.rater)
+    services.qualify_rater(user=user)
 
 
 def score_oracle(token: str) -> Expectation | None:
@@ -298,14 +298,15 @@ class SimulatedRater:
         return response.json()
 
     def watch(self, task: dict[str, Any]) -> None:
-        for side in ("left", "right"):
+        for side in ("left", "right") if self.behaviour.fetch_media else ():
             media = task[side]
             if media.get("poster"):
                 self._fetch("poster", media["poster"], headers={})
             # The <video> element asks for a byte range first, then streams the rest.
             self._fetch("video", media["video"], headers={"Range": "bytes=0-"})
         b = self.behaviour
-        watch = b.watch_s * (0.2 if self.account.careless else self.rng.uniform(0.8, 1.6))
+        # Careless raters let the clips play (the server checks watch time) but barely decide.
+        watch = b.watch_s * (1.0 if self.account.careless else self.rng.uniform(1.0, 1.6))
         decide = b.decide_s * (0.3 if self.account.careless else self.rng.lognormvariate(0, 0.4))
         task["_watch_ms"] = int(watch * 1000)
         task["_time_ms"] = int((watch + decide) * 1000)
@@ -346,7 +347,7 @@ class SimulatedRater:
             "watch_ms": task.get("_watch_ms", 0),
             "replays": 0 if self.account.careless else self.rng.choice((0, 0, 1, 2)),
             "seeks": 0 if self.account.careless else self.rng.choice((0, 0, 0, 1)),
-            "played_through": not self.account.careless,
+            "played_through": True,
         }
 
     def _answer(self, question: str, margin: float, allow_ties: bool) -> tuple[str, list[str]]:

@@ -1,0 +1,288 @@
+"""Load and latency of rating under gunicorn on PostgreSQL, against a trivial view in the same run.
+
+Phase 1 (realistic): N simulated raters rate a study of M comparisons for T minutes over HTTP,
+with realistic watch and decision times, fetching both clips with range requests; a prober hits
+a trivial Django view at the same time. Reports requests/s and p50/p95/p99 of next-assignment,
+submit and the trivial view under that load.
+Phase 2 (ceiling): closed loops with no waiting, same server, same client concurrency: the
+trivial view alone, then the rating round trip (next + submit) alone. Their ratio is the
+share of the framework's ceiling that rating keeps (target ≥ 50%, p99 < 100 ms).
+Afterwards the database is checked: every 2xx-accepted judgment present once, no comparison
+assigned to more raters than the study asks for.
+
+Full size (make bench): 200 raters, 10 minutes, 5,000 comparisons. Smaller:
+    python benchmarks/bench_load.py --raters 50 --minutes 2
+Needs PostgreSQL at --pg (a database named --database is dropped and recreated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from raters.simulation import (  # noqa: E402
+    Behaviour,
+    SimulatedAccount,
+    percentile,
+    run_simulation,
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raters", type=int, default=200)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--comparisons", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--ceiling-seconds", type=float, default=20.0)
+    parser.add_argument("--ceiling-concurrency", type=int, default=8)
+    parser.add_argument("--wait-scale", type=float, default=1.0)
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--database", default="juice_eval_bench")
+    return parser.parse_args()
+
+
+def recreate_database(pg: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{pg}/{name}"
+
+
+# --- client processes (spawned: they import no Django) ----------------------------------------
+
+
+def _ping_loop(url: str, seconds: float, threads: int) -> list[float]:
+    import requests
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop() -> None:
+        mine: list[float] = []
+        with requests.Session() as http:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                response = http.get(url, timeout=30)
+                mine.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.status_code
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def _rate_loop(
+    base_url: str, slug: str, ids: list[str], seconds: float
+) -> tuple[list[float], list[float], list[str], list[str]]:
+    accounts = [SimulatedAccount(external_id=i, careless=False) for i in ids]
+    report = run_simulation(
+        base_url=base_url,
+        study_slug=slug,
+        accounts=accounts,
+        behaviour=Behaviour(wait_scale=0.0, fetch_media=False, noise=0.3),
+        concurrency=len(accounts),
+        duration_s=seconds,
+    )
+    errors = [e for r in report.results for e in r.errors]
+    return report.latencies("next"), report.latencies("submit"), report.accepted, errors
+
+
+def _split(items: list, parts: int) -> list[list]:
+    return [items[i::parts] for i in range(parts) if items[i::parts]]
+
+
+def _fmt(name: str, values: list[float], seconds: float) -> str:
+    values = sorted(values)
+    if not values:
+        return f"  {name:<22} no requests"
+    return (
+        f"  {name:<22} n={len(values):>6}  {len(values) / seconds:7.1f}/s  "
+        f"p50={percentile(values, 50) * 1000:6.1f} ms  p95={percentile(values, 95) * 1000:6.1f} ms"
+        f"  p99={percentile(values, 99) * 1000:6.1f} ms"
+    )
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    args = parse_args()
+    db_url = recreate_database(args.pg, args.database)
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    from raters.simulation import create_simulated_raters
+    from tests.system.servers import build_bulk_study, start_gunicorn
+
+    media = Path(tempfile.mkdtemp(prefix="bench-load-media-"))
+    log = media / "gunicorn.log"
+    t0 = time.monotonic()
+    call_command("migrate", verbosity=0)
+    study = build_bulk_study(
+        comparisons=args.comparisons, slug="load", media_root=media, gold_rate=0.0
+    )
+    ceiling_study = build_bulk_study(
+        comparisons=args.comparisons,
+        slug="ceiling",
+        media_root=media,
+        min_watch_ms=0,
+        gold_rate=0.0,
+        mirror_rate=0.0,
+    )
+    accounts = create_simulated_raters(study=study, count=args.raters, careless_share=0.1)
+    ceiling_accounts = create_simulated_raters(
+        study=ceiling_study, count=args.ceiling_concurrency * 4, careless_share=0.0
+    )
+    connections.close_all()
+    print(
+        f"setup: {args.comparisons} comparisons x2 studies, {args.raters} raters, "
+        f"{time.monotonic() - t0:.1f} s; gunicorn {args.workers} workers x {args.threads} "
+        f"threads, {os.cpu_count()} CPUs"
+    )
+
+    site = start_gunicorn(
+        db_url=db_url, media_root=media, log=log, workers=args.workers, threads=args.threads
+    )
+    spawn = multiprocessing.get_context("spawn")
+    try:
+        # Phase 1: realistic raters plus a light prober on the trivial view.
+        seconds = args.minutes * 60
+        with spawn.Pool(1) as pool:
+            probe = pool.apply_async(_ping_loop, (site.url + "bench/ping/", seconds, 1))
+            report = run_simulation(
+                base_url=site.url,
+                study_slug=study.slug,
+                accounts=accounts,
+                behaviour=Behaviour(wait_scale=args.wait_scale),
+                concurrency=args.raters,
+                duration_s=seconds,
+            )
+            ping_latencies = probe.get()
+        print(f"\nphase 1: {args.raters} raters for {args.minutes:g} min (realistic waits)")
+        print("  " + report.summary().replace("\n", "\n  "))
+        print(_fmt("trivial view (probe)", ping_latencies, report.seconds))
+
+        # Phase 2: ceilings, same concurrency, client split over two processes.
+        procs = 2
+        per_proc = max(1, args.ceiling_concurrency // procs)
+        with spawn.Pool(procs) as pool:
+            started = time.monotonic()
+            parts = pool.starmap(
+                _ping_loop,
+                [(site.url + "bench/ping/", args.ceiling_seconds, per_proc)] * procs,
+            )
+            ping_s = time.monotonic() - started
+            ids = [a.external_id for a in ceiling_accounts[: per_proc * procs]]
+            started = time.monotonic()
+            rated = pool.starmap(
+                _rate_loop,
+                [
+                    (site.url, ceiling_study.slug, part, args.ceiling_seconds)
+                    for part in _split(ids, procs)
+                ],
+            )
+            rate_s = time.monotonic() - started
+        ping_all = [x for part in parts for x in part]
+        nexts = [x for part in rated for x in part[0]]
+        submits = [x for part in rated for x in part[1]]
+        ceiling_accepted = [t for part in rated for t in part[2]]
+        ceiling_errors = [e for part in rated for e in part[3]]
+        ping_rps = len(ping_all) / ping_s
+        rate_rps = (len(nexts) + len(submits)) / rate_s
+        print(f"\nphase 2: closed loops, {per_proc * procs} clients, no waiting")
+        print(_fmt("trivial view", ping_all, ping_s))
+        print(_fmt("next assignment", nexts, rate_s))
+        print(_fmt("submit", submits, rate_s))
+        print(
+            f"  rating requests/s {rate_rps:.1f} vs trivial {ping_rps:.1f}: "
+            f"ratio {rate_rps / ping_rps:.2f} (target >= 0.50); "
+            f"round trips/s {len(submits) / rate_s:.1f}"
+        )
+        rating_p99 = percentile(sorted(nexts + submits), 99) * 1000
+        print(f"  rating p99 {rating_p99:.1f} ms (target < 100 ms)")
+        if ceiling_errors:
+            print(f"  ceiling errors: {ceiling_errors[:3]}")
+    finally:
+        if site.process.poll() is None:
+            site.kill()
+
+    # After the run, from the database.
+    problems = check_database(
+        accepted=report.accepted + ceiling_accepted, studies=[study, ceiling_study]
+    )
+    print(
+        "\ndatabase after the run:",
+        "; ".join(problems) if problems else "none lost, none over-assigned, none twice",
+    )
+    server_errors = [line for line in log.read_text().splitlines() if "Traceback" in line]
+    print(f"server tracebacks in log: {len(server_errors)} ({log})")
+    return 1 if problems else 0
+
+
+def check_database(*, accepted: list[str], studies: list) -> list[str]:
+    from django.db.models import Count, F, Q
+
+    from raters.models import Assignment, Comparison, Judgment
+
+    problems = []
+    found = set(
+        str(t)
+        for t in Judgment.objects.filter(assignment__token__in=accepted).values_list(
+            "assignment__token", flat=True
+        )
+    )
+    missing = [t for t in accepted if t not in found]
+    if missing:
+        problems.append(f"{len(missing)} accepted judgments missing")
+    if len(set(accepted)) != len(accepted):
+        problems.append("a token was accepted twice by the client")
+    for study in studies:
+        over = (
+            Comparison.objects.filter(study=study)
+            .annotate(
+                held=Count("assignments", filter=~Q(assignments__status=Assignment.Status.EXPIRED))
+            )
+            .filter(held__gt=F("study__raters_per_pair"))
+            .count()
+        )
+        if over:
+            problems.append(f"{over} comparisons of {study.slug} over-assigned")
+        judged = (
+            Comparison.objects.filter(study=study)
+            .annotate(n=Count("assignments__judgment"))
+            .filter(n__gt=F("study__raters_per_pair"))
+            .count()
+        )
+        if judged:
+            problems.append(f"{judged} comparisons of {study.slug} judged too often")
+    total = Judgment.objects.count()
+    print(f"\njudgments in the database: {total}; accepted by clients: {len(accepted)}")
+    return problems
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -147,15 +147,33 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Redelivery after a lost worker: a little longer than the slowest generation chunk.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+        "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"generation.*": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    # Light bookkeeping stays off the GPU machines; exact names win over the glob.
+    "generation.requeue_stuck": {"queue": "default"},
+    "generation.*": {"queue": "gpu"},
+}
 CELERY_TASK_ALWAYS_EAGER = False
+# Run `celery -A evalsite beat` on one machine to sweep stuck jobs; the progress page can too.
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-generation-jobs": {"task": "generation.requeue_stuck", "schedule": 300.0}
+}
+
+# Generation jobs: attempts before a job fails, first retry delay (doubles each time), the age
+# after which a running job counts as stuck, and the torch device ("" picks cuda when present).
+JUICE_JOB_MAX_ATTEMPTS = int(os.environ.get("JUICE_JOB_MAX_ATTEMPTS", "3"))
+JUICE_RETRY_BACKOFF_S = float(os.environ.get("JUICE_RETRY_BACKOFF_S", "5"))
+JUICE_JOB_STUCK_AFTER_S = int(os.environ.get("JUICE_JOB_STUCK_AFTER_S", "3600"))
+JUICE_DEVICE = os.environ.get("JUICE_DEVICE", "")
 
 # Where trained checkpoints live; a variant config may also name any local diffusers folder.
 JUICE_CHECKPOINT_DIR = Path(

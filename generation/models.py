@@ -38,6 +38,9 @@ class ModelVariant(models.Model):
 class PromptSet(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
+    source_file = models.CharField(
+        max_length=255, blank=True, help_text="The uploaded file the prompts came from."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,11 +80,18 @@ class GenerationBatch(models.Model):
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="batches")
     variants = models.ManyToManyField(ModelVariant, related_name="batches")
     seeds = models.PositiveIntegerField(default=1)
+    chunk_size = models.PositiveIntegerField(
+        default=8, help_text="Jobs of one variant per GPU task: the model is loaded once per task."
+    )
+    sample_batch = models.PositiveIntegerField(
+        default=4, help_text="Videos sampled together; halved on CUDA out-of-memory."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -110,12 +120,19 @@ class GenerationJob(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    worker = models.CharField(
+        max_length=255, blank=True, help_text="Celery node that holds (or last held) the job."
+    )
+    sample_batch = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Videos sampled together when this one was made."
+    )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["batch", "variant", "prompt", "seed"]
+        indexes = [models.Index(fields=["batch", "status"], name="job_batch_status")]
         constraints = [
             models.UniqueConstraint(
                 fields=["batch", "variant", "prompt", "seed"], name="job_unique_per_batch"

@@ -1,13 +1,140 @@
-"""Reads for generation."""
+"""Reads for generation: progress of batches, per variant, with throughput and time left."""
 
-from django.db.models import Count, Q
+from __future__ import annotations
 
-from .models import GenerationBatch, GenerationJob
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from .models import GenerationBatch, GenerationJob, ModelVariant
+
+Status = GenerationJob.Status
+# Throughput is measured over this recent window, so a stalled farm shows as stalled.
+THROUGHPUT_WINDOW = timedelta(minutes=5)
+RECENT_FAILURES = 10
+
+
+def _status_counts(jobs: QuerySet[GenerationJob]) -> dict[str, int]:
+    counts = jobs.aggregate(
+        total=Count("id"),
+        **{s.value: Count("id", filter=Q(status=s.value)) for s in Status},
+    )
+    return {key: int(value) for key, value in counts.items()}
 
 
 def batch_progress(*, batch: GenerationBatch) -> dict[str, int]:
-    counts = batch.jobs.aggregate(
-        total=Count("id"),
-        **{s.value: Count("id", filter=Q(status=s.value)) for s in GenerationJob.Status},
-    )
-    return {key: int(value) for key, value in counts.items()}
+    return _status_counts(batch.jobs.all())
+
+
+def variant_is_used(*, variant: ModelVariant) -> bool:
+    return variant.batches.exists()
+
+
+def launchable_variants() -> QuerySet[ModelVariant]:
+    return ModelVariant.objects.order_by("slug", "-version")
+
+
+def latest_variants(*, slugs: list[str]) -> list[ModelVariant]:
+    """The newest version of each slug, in the order given; unknown slugs raise LookupError."""
+    found = []
+    for slug in slugs:
+        variant = ModelVariant.objects.filter(slug=slug).order_by("-version").first()
+        if variant is None:
+            known = ", ".join(ModelVariant.objects.values_list("slug", flat=True).distinct())
+            raise LookupError(f"No variant with slug {slug!r}. Known: {known or 'none'}.")
+        found.append(variant)
+    return found
+
+
+def recent_batches(*, limit: int = 20) -> list[dict[str, Any]]:
+    return [
+        {"batch": batch, "progress": batch_progress(batch=batch)}
+        for batch in GenerationBatch.objects.select_related("prompt_set")[:limit]
+    ]
+
+
+def _throughput_per_min(done_jobs: QuerySet[GenerationJob], now: datetime) -> float:
+    window_start = now - THROUGHPUT_WINDOW
+    recent = done_jobs.filter(finished_at__gte=window_start)
+    stats = recent.aggregate(n=Count("id"), first=Min("finished_at"), started=Min("started_at"))
+    if not stats["n"]:
+        return 0.0
+    # Measure from when work in the window began, not from the window edge, for young batches.
+    since = max(window_start, min(stats["first"], stats["started"] or stats["first"]))
+    minutes = max((now - since).total_seconds(), 1.0) / 60
+    return stats["n"] / minutes
+
+
+def batch_report(*, batch: GenerationBatch, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the live progress view shows, as plain JSON-ready values."""
+    now = now or timezone.now()
+    jobs = batch.jobs.all()
+    totals = _status_counts(jobs)
+    finished = totals["done"] + totals["failed"] + totals["cancelled"]
+    throughput = _throughput_per_min(jobs.filter(status=Status.DONE), now)
+    remaining = totals["queued"] + totals["running"]
+    eta_s = round(remaining / throughput * 60) if throughput and remaining else None
+    per_variant = []
+    for variant in batch.variants.order_by("slug", "version"):
+        counts = _status_counts(jobs.filter(variant=variant))
+        per_variant.append(
+            {
+                "id": variant.pk,
+                "name": str(variant),
+                **counts,
+                "throughput_per_min": round(
+                    _throughput_per_min(jobs.filter(variant=variant, status=Status.DONE), now), 2
+                ),
+            }
+        )
+    failures = [
+        {
+            "job": job.pk,
+            "variant": str(job.variant),
+            "prompt": job.prompt.text[:120],
+            "seed": job.seed,
+            "attempts": job.attempts,
+            "status": job.status,
+            "error": job.error[:500],
+        }
+        for job in jobs.exclude(error="")
+        .select_related("variant", "prompt")
+        .order_by("-finished_at", "-pk")[:RECENT_FAILURES]
+    ]
+    last = jobs.aggregate(last=Max("finished_at"))["last"]
+    return {
+        "batch": batch.pk,
+        "name": batch.name,
+        "status": batch.status,
+        **totals,
+        "finished": finished,
+        "percent": round(100 * finished / totals["total"], 1) if totals["total"] else 0.0,
+        "throughput_per_min": round(throughput, 2),
+        "eta_seconds": eta_s,
+        "last_finished_at": last.isoformat() if last else None,
+        "variants": per_variant,
+        "failures": failures,
+    }
+
+
+def follow_batch(
+    *,
+    batch: GenerationBatch,
+    on_progress: Callable[[dict[str, int]], None],
+    poll_s: float = 1.0,
+    timeout_s: float | None = None,
+) -> dict[str, int]:
+    """Poll until no job is queued or running; returns the final counts."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        counts = batch_progress(batch=batch)
+        on_progress(counts)
+        if counts["queued"] + counts["running"] == 0:
+            return counts
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"Batch {batch.pk} did not finish in {timeout_s:.0f} s: {counts}")
+        time.sleep(poll_s)

@@ -1,21 +1,50 @@
-"""Writes for generation: variants, prompt sets, batches, and recording rendered videos."""
+"""Writes for generation: variants, prompt sets, batches, and rendering chunks of jobs.
+
+Exactly-once results rest on three rules, so that a task delivered twice (a worker killed, a
+visibility timeout passed) is harmless:
+1. a job is claimed under a row lock and skipped once it is done or cancelled;
+2. a video is rendered to a local temporary file and moved into place only when complete, under
+   a name derived from the job alone, so a second render replaces rather than adds a file;
+3. the move and the `Video` row happen under the job's row lock, after checking no row exists.
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import hmac
+import logging
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from itertools import groupby
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.storage import Storage
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, PromptSet, Video
+from .prompt_files import PromptFileError, PromptRow, parse_prompt_file
 from .video.config import ConfigError, VariantConfig
+
+logger = logging.getLogger(__name__)
+
+Status = GenerationJob.Status
+UNFINISHED = (Status.QUEUED, Status.RUNNING)
+MAX_CHUNK_SIZE = 256
+
+
+# Variants ---------------------------------------------------------------------------------
 
 
 def check_variant_config(config: dict[str, Any]) -> VariantConfig:
@@ -40,6 +69,48 @@ def get_or_create_variant(*, name: str, config: dict[str, Any], slug: str = "") 
     return ModelVariant.objects.create(name=name, slug=slug, version=version, config=normalized)
 
 
+def check_variant_editable(*, variant: ModelVariant, config: dict[str, Any]) -> None:
+    """A variant used in a batch keeps its config forever, so every result names its maker."""
+    if variant.pk is None or not variant.batches.exists():
+        return
+    stored = ModelVariant.objects.values_list("config", flat=True).get(pk=variant.pk)
+    if check_variant_config(config).to_dict() != stored:
+        raise ValidationError(
+            {"config": "This variant was used in a batch: save the change as a new version."}
+        )
+
+
+@transaction.atomic
+def create_variant_version(*, variant: ModelVariant) -> ModelVariant:
+    """A copy of `variant` as the next version of its slug, free to edit until first used."""
+    latest = (
+        ModelVariant.objects.select_for_update()
+        .filter(slug=variant.slug)
+        .order_by("-version")
+        .first()
+    )
+    version = (latest.version if latest else variant.version) + 1
+    return ModelVariant.objects.create(
+        name=variant.name,
+        slug=variant.slug,
+        version=version,
+        description=variant.description,
+        config=variant.config,
+    )
+
+
+# Prompt sets ------------------------------------------------------------------------------
+
+
+def _unique_prompt_set_slug(name: str) -> str:
+    base = (slugify(name) or "prompts")[:90]
+    slug, n = base, 1
+    while PromptSet.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
 def get_or_create_prompt_set(*, name: str, prompts: Sequence[str]) -> PromptSet:
     prompt_set, created = PromptSet.objects.get_or_create(
         slug=slugify(name), defaults={"name": name}
@@ -53,6 +124,39 @@ def get_or_create_prompt_set(*, name: str, prompts: Sequence[str]) -> PromptSet:
 
 
 @transaction.atomic
+def create_prompt_set(*, name: str, rows: Sequence[PromptRow], source_file: str = "") -> PromptSet:
+    if not rows:
+        raise ValidationError("A prompt set needs at least one prompt.")
+    prompt_set = PromptSet.objects.create(
+        name=name, slug=_unique_prompt_set_slug(name), source_file=source_file[:255]
+    )
+    Prompt.objects.bulk_create(
+        Prompt(
+            prompt_set=prompt_set, external_id=row.external_id, text=row.text, category=row.category
+        )
+        for row in rows
+    )
+    return prompt_set
+
+
+def create_prompt_set_from_file(*, name: str, filename: str, data: bytes) -> PromptSet:
+    """Parse first, write after: a bad file raises ValidationError and creates nothing."""
+    try:
+        rows = parse_prompt_file(filename=filename, data=data)
+    except PromptFileError as exc:
+        raise ValidationError(str(exc)) from exc
+    return create_prompt_set(name=name or filename, rows=rows, source_file=filename)
+
+
+# Batches ----------------------------------------------------------------------------------
+
+
+def _check_size(name: str, value: int) -> None:
+    if not 1 <= value <= MAX_CHUNK_SIZE:
+        raise ValidationError(f"{name} must be between 1 and {MAX_CHUNK_SIZE}.")
+
+
+@transaction.atomic
 def create_batch(
     *,
     name: str,
@@ -60,6 +164,8 @@ def create_batch(
     variants: Iterable[ModelVariant],
     seeds: int = 1,
     created_by: Any = None,
+    chunk_size: int | None = None,
+    sample_batch: int | None = None,
 ) -> GenerationBatch:
     """Create the batch and one job per (variant, prompt, seed); enqueue after commit."""
     variants = list(variants)
@@ -67,14 +173,46 @@ def create_batch(
         raise ValidationError("Choose at least one variant.")
     if seeds < 1:
         raise ValidationError("seeds must be at least 1.")
+    if not prompt_set.prompts.exists():
+        raise ValidationError("The prompt set has no prompts.")
     for variant in variants:
         check_variant_config(variant.config)
-    batch = GenerationBatch.objects.create(
-        name=name, prompt_set=prompt_set, seeds=seeds, created_by=created_by
-    )
+    batch = GenerationBatch(name=name, prompt_set=prompt_set, seeds=seeds, created_by=created_by)
+    if chunk_size is not None:
+        _check_size("chunk_size", chunk_size)
+        batch.chunk_size = chunk_size
+    if sample_batch is not None:
+        _check_size("sample_batch", sample_batch)
+        batch.sample_batch = sample_batch
+    batch.save()
     batch.variants.set(variants)
     launch_batch(batch=batch)
     return batch
+
+
+@transaction.atomic
+def create_batch_from_upload(
+    *,
+    name: str,
+    variants: Iterable[ModelVariant],
+    filename: str,
+    data: bytes,
+    seeds: int = 1,
+    created_by: Any = None,
+    chunk_size: int | None = None,
+    sample_batch: int | None = None,
+) -> GenerationBatch:
+    """Prompt set from a file plus its batch, in one transaction: any error leaves nothing."""
+    prompt_set = create_prompt_set_from_file(name=name, filename=filename, data=data)
+    return create_batch(
+        name=name,
+        prompt_set=prompt_set,
+        variants=variants,
+        seeds=seeds,
+        created_by=created_by,
+        chunk_size=chunk_size,
+        sample_batch=sample_batch,
+    )
 
 
 @transaction.atomic
@@ -89,79 +227,340 @@ def launch_batch(*, batch: GenerationBatch) -> int:
             for s in range(batch.seeds)
         ),
         ignore_conflicts=True,
+        batch_size=2000,
     )
     return enqueue_jobs(batch=batch)
 
 
-def enqueue_jobs(*, batch: GenerationBatch) -> int:
-    """Send every queued job of the batch to the `gpu` queue once the transaction commits."""
-    from .tasks import render_job
+def enqueue_jobs(*, batch: GenerationBatch, job_ids: Collection[int] | None = None) -> int:
+    """Send the batch's queued jobs to the `gpu` queue, one task per (variant, chunk of jobs).
 
-    job_ids = list(
-        batch.jobs.filter(status=GenerationJob.Status.QUEUED).values_list("id", flat=True)
+    Messages go out when the transaction commits, so a worker never sees a job before its row.
+    """
+    from .tasks import render_chunk
+
+    jobs = batch.jobs.filter(status=Status.QUEUED)
+    if job_ids is not None:
+        jobs = jobs.filter(pk__in=list(job_ids))
+    rows = list(jobs.order_by("variant_id", "prompt_id", "seed").values_list("variant_id", "id"))
+    for _, variant_rows in groupby(rows, key=lambda row: row[0]):
+        ids = [job_id for _, job_id in variant_rows]
+        for start in range(0, len(ids), batch.chunk_size):
+            render_chunk.delay_on_commit(ids[start : start + batch.chunk_size])
+    return len(rows)
+
+
+@transaction.atomic
+def cancel_batch(*, batch: GenerationBatch) -> int:
+    """Stop a batch: unfinished jobs are cancelled; a render in flight is not recorded."""
+    cancelled = batch.jobs.filter(status__in=UNFINISHED).update(
+        status=Status.CANCELLED, worker="", finished_at=timezone.now()
     )
-    for job_id in job_ids:
-        render_job.delay_on_commit(job_id)
-    return len(job_ids)
+    GenerationBatch.objects.filter(pk=batch.pk).update(
+        status=GenerationBatch.Status.CANCELLED, finished_at=timezone.now()
+    )
+    return cancelled
+
+
+@transaction.atomic
+def retry_failed(*, batch: GenerationBatch) -> int:
+    """Give failed jobs a fresh set of attempts."""
+    ids = list(batch.jobs.filter(status=Status.FAILED).values_list("id", flat=True))
+    GenerationJob.objects.filter(pk__in=ids).update(
+        status=Status.QUEUED, attempts=0, error="", worker="", finished_at=None
+    )
+    _reopen(batch)
+    return enqueue_jobs(batch=batch, job_ids=ids)
+
+
+@transaction.atomic
+def resume_batch(*, batch: GenerationBatch) -> int:
+    """Requeue cancelled jobs, create any missing ones and send every queued job again.
+
+    Sending a job that already has a message in the broker costs nothing but a skipped task.
+    """
+    batch.jobs.filter(status=Status.CANCELLED).update(
+        status=Status.QUEUED, worker="", finished_at=None
+    )
+    _reopen(batch)
+    return launch_batch(batch=batch)
+
+
+def _reopen(batch: GenerationBatch) -> None:
+    GenerationBatch.objects.filter(pk=batch.pk).update(
+        status=GenerationBatch.Status.RUNNING, finished_at=None
+    )
+
+
+def requeue_stuck(
+    *,
+    alive_workers: Collection[str] | None,
+    stuck_after: timedelta | None = None,
+    batch: GenerationBatch | None = None,
+) -> int:
+    """Put back running jobs whose worker is gone, or that have run too long, and resend them.
+
+    `alive_workers` is the set of Celery nodes that answered a ping; None or empty means it is
+    unknown (a broker hiccup must not requeue the whole farm), so only the age rule applies.
+    """
+    stuck_after = stuck_after or timedelta(seconds=settings.JUICE_JOB_STUCK_AFTER_S)
+    stale = Q(started_at__lt=timezone.now() - stuck_after)
+    if alive_workers:
+        stale |= ~Q(worker__in=list(alive_workers))
+    running = GenerationJob.objects.filter(status=Status.RUNNING)
+    if batch is not None:
+        running = running.filter(batch=batch)
+    requeued = 0
+    with transaction.atomic():
+        rows = list(running.filter(stale).values_list("batch_id", "id"))
+        # The status filter again: a job recorded meanwhile stays done.
+        GenerationJob.objects.filter(pk__in=[i for _, i in rows], status=Status.RUNNING).update(
+            status=Status.QUEUED, worker=""
+        )
+        for batch_id, batch_rows in groupby(sorted(rows), key=lambda row: row[0]):
+            requeued += enqueue_jobs(
+                batch=GenerationBatch.objects.get(pk=batch_id), job_ids=[i for _, i in batch_rows]
+            )
+    if requeued:
+        logger.warning("Re-queued %d stuck generation jobs.", requeued)
+    return requeued
+
+
+def alive_workers(*, timeout_s: float = 1.0) -> set[str] | None:
+    """Celery nodes answering a ping now; None when the broker cannot be asked."""
+    from evalsite.celery import app
+
+    try:
+        replies = app.control.ping(timeout=timeout_s) or []
+    except Exception:  # noqa: BLE001 - any broker failure means "unknown", never "all dead"
+        logger.exception("Could not ping the Celery workers.")
+        return None
+    return {name for reply in replies for name in reply}
+
+
+# Rendering --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class RenderOutcome:
-    job_id: int
-    created: bool
+class ChunkOutcome:
+    recorded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retry_job_ids: tuple[int, ...] = ()
+    retry_in_s: float = 0.0
+    sample_batch: int = 0
 
 
-def render_job(*, job_id: int) -> RenderOutcome:
-    """Render one job; idempotent: a job that already has its video is left as it is."""
-    from .video.export import write_mp4, write_poster
+def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
+    """Render a chunk of one variant's jobs in sampling batches; safe to run twice.
+
+    CUDA out-of-memory halves the sampling batch and tries the same jobs again; any other error
+    sends the jobs back for a retry with backoff, or fails them once out of attempts.
+    """
     from .video.pipeline import load_generator
 
+    # 1. Claim the unfinished jobs under a row lock; finished, cancelled or deleted ones drop out.
+    jobs = _claim(job_ids=job_ids, worker=worker)
+    skipped = len(set(job_ids)) - len(jobs)
+    recorded = 0
+    failures: dict[int, str] = {}
+    size = 0
+    for _, variant_jobs in groupby(jobs, key=lambda job: job.variant_id):
+        pending = list(variant_jobs)
+        # 2. Load (or reuse: cached per process) the variant's pipeline.
+        try:
+            generator = load_generator(variant_config(pending[0].variant), _device())
+        except Exception as exc:  # noqa: BLE001 - recorded on the jobs, retried or failed
+            logger.exception("Could not load the pipeline for %s.", pending[0].variant)
+            failures.update({job.pk: _describe(exc) for job in pending})
+            continue
+        size = max(1, min(pending[0].batch.sample_batch, len(pending)))
+        # 3. Sample in batches, halving the batch on out-of-memory.
+        while pending:
+            group = pending[:size]
+            try:
+                videos = generator.generate([j.prompt.text for j in group], [j.seed for j in group])
+            except Exception as exc:  # noqa: BLE001 - recorded on the jobs, retried or failed
+                if size > 1 and _is_out_of_memory(exc):
+                    size = max(1, size // 2)
+                    _release_accelerator_memory()
+                    logger.warning("Out of memory: sampling batch halved to %d.", size)
+                    continue
+                logger.exception("Generation failed for jobs %s.", [j.pk for j in group])
+                failures.update({job.pk: _describe(exc) for job in group})
+            else:
+                # 4. Write each video to a temporary file, move it into place, record it.
+                for job, video in zip(group, videos, strict=True):
+                    recorded += _record_video(job_id=job.pk, video=video, sample_batch=len(group))
+            pending = pending[len(group) :]
+    retry_ids, failed = _settle_failures(failures)
+    _finish_batches(batch_ids={job.batch_id for job in jobs})
+    return ChunkOutcome(
+        recorded=recorded,
+        skipped=skipped,
+        failed=failed,
+        retry_job_ids=tuple(retry_ids),
+        retry_in_s=_backoff_s(retry_ids),
+        sample_batch=size,
+    )
+
+
+def _claim(*, job_ids: Sequence[int], worker: str) -> list[GenerationJob]:
+    """Mark the chunk's unfinished jobs running on `worker`.
+
+    A job already running was claimed by a delivery of the same message that was lost (worker
+    killed) or presumed lost (visibility timeout): taking it over is safe, as recording is
+    exactly-once, and it is the only way forward when that worker is gone.
+    """
     with transaction.atomic():
-        job = (
-            GenerationJob.objects.select_for_update()
-            .select_related("variant", "prompt")
-            .get(pk=job_id)
+        jobs = list(
+            GenerationJob.objects.select_for_update(of=("self",))
+            .select_related("variant", "prompt", "batch")
+            .filter(pk__in=list(job_ids), status__in=UNFINISHED)
+            .order_by("variant_id", "pk")
         )
-        if job.status in (GenerationJob.Status.DONE, GenerationJob.Status.CANCELLED):
-            return RenderOutcome(job_id=job_id, created=False)
-        job.status = GenerationJob.Status.RUNNING
-        job.attempts += 1
-        job.started_at = timezone.now()
-        job.save(update_fields=["status", "attempts", "started_at"])
-
-    config = variant_config(job.variant)
-    try:
-        generator = load_generator(config)
-        (video,) = generator.generate([job.prompt.text], [job.seed])
-    except Exception as exc:
-        GenerationJob.objects.filter(pk=job_id).update(
-            status=GenerationJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        GenerationJob.objects.filter(pk__in=[job.pk for job in jobs]).update(
+            status=Status.RUNNING,
+            worker=worker[:255],
+            started_at=timezone.now(),
+            attempts=F("attempts") + 1,
         )
-        raise
+    return jobs
 
-    with tempfile.TemporaryDirectory() as tmp:
+
+def opaque_stem(job_id: int) -> str:
+    """A file name that says nothing about the variant, and is the same for every render of a job.
+
+    Keyed on SECRET_KEY so that names cannot be guessed or mapped back to jobs.
+    """
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"generation-job:{job_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _record_video(*, job_id: int, video: Any, sample_batch: int) -> int:
+    """Write, move into place and record one video; 0 when the job was already finished."""
+    from .video.export import write_mp4, write_poster
+
+    storage = Video._meta.get_field("file").storage
+    stem = opaque_stem(job_id)
+    with tempfile.TemporaryDirectory(prefix="juice-render-") as tmp:
         mp4_path = os.path.join(tmp, "video.mp4")
         poster_path = os.path.join(tmp, "poster.png")
         write_mp4(video.frames, mp4_path, video.fps)
         write_poster(video.frames[0], poster_path)
         with transaction.atomic():
-            job = GenerationJob.objects.select_for_update().get(pk=job_id)
-            if Video.objects.filter(job=job).exists():
-                return RenderOutcome(job_id=job_id, created=False)
-            record = Video(
+            job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
+            if job is None or job.status in (Status.DONE, Status.CANCELLED):
+                return 0
+            if Video.objects.filter(job_id=job_id).exists():
+                return 0
+            poster_name = _move_into_storage(storage, poster_path, f"posters/{stem}.png")
+            file_name = _move_into_storage(storage, mp4_path, f"videos/{stem}.mp4")
+            # A crash after the move and before the commit leaves a file under this job's name;
+            # the next render of the job replaces it, so no orphan survives the batch.
+            Video.objects.create(
                 job=job,
+                file=file_name,
+                poster=poster_name,
                 frames=video.frames.shape[0],
-                fps=video.fps,
                 height=video.frames.shape[1],
                 width=video.frames.shape[2],
+                fps=video.fps,
                 seconds_spent=video.seconds,
             )
-            with open(mp4_path, "rb") as mp4, open(poster_path, "rb") as png:
-                record.file.save("video.mp4", File(mp4), save=False)
-                record.poster.save("poster.png", File(png), save=False)
-            record.save()
-            job.status = GenerationJob.Status.DONE
+            job.status = Status.DONE
             job.error = ""
             job.finished_at = timezone.now()
-            job.save(update_fields=["status", "error", "finished_at"])
-    return RenderOutcome(job_id=job_id, created=True)
+            job.sample_batch = sample_batch
+            job.save(update_fields=["status", "error", "finished_at", "sample_batch"])
+    return 1
+
+
+def _move_into_storage(storage: Storage, local_path: str, name: str) -> str:
+    """Publish a complete local file under `name`, replacing any earlier copy."""
+    try:
+        target = storage.path(name)
+    except NotImplementedError:
+        # Remote backends (S3 and the like) make an object visible only once its upload is done.
+        if storage.exists(name):
+            storage.delete(name)
+        with open(local_path, "rb") as handle:
+            return storage.save(name, File(handle, name=os.path.basename(name)))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    try:
+        os.replace(local_path, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # Another filesystem: copy next to the target, then rename, which is atomic there.
+        part = f"{target}.part-{uuid.uuid4().hex}"
+        shutil.copyfile(local_path, part)
+        os.replace(part, target)
+    return name
+
+
+def _settle_failures(failures: dict[int, str]) -> tuple[list[int], int]:
+    """Jobs with attempts left go back to the queue; the others fail with their message."""
+    retry_ids: list[int] = []
+    failed = 0
+    if not failures:
+        return retry_ids, failed
+    with transaction.atomic():
+        for job in GenerationJob.objects.select_for_update().filter(
+            pk__in=list(failures), status=Status.RUNNING
+        ):
+            message = failures[job.pk][:2000]
+            if job.attempts >= settings.JUICE_JOB_MAX_ATTEMPTS:
+                job.status = Status.FAILED
+                job.error = message
+                job.finished_at = timezone.now()
+                failed += 1
+            else:
+                job.status = Status.QUEUED
+                job.error = f"attempt {job.attempts}: {message}"
+                retry_ids.append(job.pk)
+            job.worker = ""
+            job.save(update_fields=["status", "error", "finished_at", "worker"])
+    return retry_ids, failed
+
+
+def _backoff_s(retry_ids: Sequence[int]) -> float:
+    if not retry_ids:
+        return 0.0
+    attempts = min(
+        GenerationJob.objects.filter(pk__in=list(retry_ids)).values_list("attempts", flat=True)
+    )
+    base = float(settings.JUICE_RETRY_BACKOFF_S)
+    return min(base * 2 ** max(0, attempts - 1), 600.0)
+
+
+def _finish_batches(*, batch_ids: Collection[int]) -> None:
+    unfinished = GenerationJob.objects.filter(batch=OuterRef("pk"), status__in=UNFINISHED)
+    GenerationBatch.objects.filter(
+        pk__in=list(batch_ids), status=GenerationBatch.Status.RUNNING
+    ).exclude(Exists(unfinished)).update(
+        status=GenerationBatch.Status.DONE, finished_at=timezone.now()
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _device() -> str:
+    import torch
+
+    return settings.JUICE_DEVICE or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _release_accelerator_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,8 +1,27 @@
+"""Celery tasks: ids in, hand off to services; the work and its rules live there.
+
+Queues come from CELERY_TASK_ROUTES: render_chunk → `gpu`, requeue_stuck → `default`.
+"""
+
 from celery import shared_task
 
 from . import services
 
 
-@shared_task(name="generation.render_job", queue="gpu", acks_late=True, reject_on_worker_lost=True)
-def render_job(job_id: int) -> bool:
-    return services.render_job(job_id=job_id).created
+@shared_task(
+    bind=True,
+    name="generation.render_chunk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # attempts are counted per job, in the database
+)
+def render_chunk(self, job_ids: list[int]) -> int:  # type: ignore[no-untyped-def]
+    outcome = services.render_chunk(job_ids=job_ids, worker=self.request.hostname or "")
+    if outcome.retry_job_ids:
+        raise self.retry(args=(list(outcome.retry_job_ids),), countdown=outcome.retry_in_s)
+    return outcome.recorded
+
+
+@shared_task(name="generation.requeue_stuck", acks_late=True)
+def requeue_stuck() -> int:
+    return services.requeue_stuck(alive_workers=services.alive_workers())

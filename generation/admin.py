@@ -1,5 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from . import selectors, services
 from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, PromptSet, Video
@@ -7,12 +11,35 @@ from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, Prompt
 
 @admin.register(ModelVariant)
 class ModelVariantAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "version", "created_at"]
+    list_display = ["name", "slug", "version", "used", "created_at"]
     search_fields = ["name", "slug"]
+    actions = ["launch_batch", "new_version"]
+
+    @admin.display(boolean=True, description="used in a batch")
+    def used(self, obj: ModelVariant) -> bool:
+        return selectors.variant_is_used(variant=obj)
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Used variants are frozen: a change is a new version (action "Copy as a new version").
+        if obj is not None and selectors.variant_is_used(variant=obj):
+            return ["slug", "version", "config"]
+        return []
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        services.check_variant_editable(variant=obj, config=obj.config)
         obj.config = services.check_variant_config(obj.config).to_dict()
         super().save_model(request, obj, form, change)
+
+    @admin.action(description="Launch a batch with the selected variants")
+    def launch_batch(self, request: HttpRequest, queryset: QuerySet[ModelVariant]):  # type: ignore[no-untyped-def]
+        query = urlencode([("variants", v.pk) for v in queryset])
+        return HttpResponseRedirect(f"{reverse('generation:launch')}?{query}")
+
+    @admin.action(description="Copy as a new version (to edit a used variant)")
+    def new_version(self, request: HttpRequest, queryset: QuerySet[ModelVariant]) -> None:
+        for variant in queryset:
+            copy = services.create_variant_version(variant=variant)
+            self.message_user(request, f"Created {copy}: edit it before its first batch.")
 
 
 class PromptInline(admin.TabularInline):
@@ -22,7 +49,7 @@ class PromptInline(admin.TabularInline):
 
 @admin.register(PromptSet)
 class PromptSetAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "source_file", "created_at"]
     inlines = [PromptInline]
 
 
@@ -37,14 +64,19 @@ class PromptAdmin(admin.ModelAdmin):
 class GenerationBatchAdmin(admin.ModelAdmin):
     """Adding a batch here launches it: its jobs are created and sent to the `gpu` queue."""
 
-    list_display = ["name", "prompt_set", "seeds", "status", "progress", "created_at"]
+    list_display = ["name", "prompt_set", "seeds", "status", "progress", "watch", "created_at"]
     filter_horizontal = ["variants"]
-    readonly_fields = ["status", "created_by"]
+    readonly_fields = ["status", "created_by", "finished_at"]
+    actions = ["resume", "retry_failed", "cancel"]
 
     @admin.display(description="done / total")
     def progress(self, obj: GenerationBatch) -> str:
         counts = selectors.batch_progress(batch=obj)
         return f"{counts['done']} / {counts['total']} ({counts['failed']} failed)"
+
+    @admin.display(description="live")
+    def watch(self, obj: GenerationBatch) -> str:
+        return format_html('<a href="{}">progress</a>', reverse("generation:batch", args=[obj.pk]))
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if not change:
@@ -57,10 +89,25 @@ class GenerationBatchAdmin(admin.ModelAdmin):
             queued = services.launch_batch(batch=form.instance)
             self.message_user(request, f"Launched {queued} generation jobs.")
 
+    @admin.action(description="Resume (send unfinished and cancelled jobs again)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[GenerationBatch]) -> None:
+        n = sum(services.resume_batch(batch=batch) for batch in queryset)
+        self.message_user(request, f"Sent {n} jobs to the workers.")
+
+    @admin.action(description="Retry failed jobs")
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[GenerationBatch]) -> None:
+        n = sum(services.retry_failed(batch=batch) for batch in queryset)
+        self.message_user(request, f"Re-queued {n} failed jobs.")
+
+    @admin.action(description="Cancel unfinished jobs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[GenerationBatch]) -> None:
+        n = sum(services.cancel_batch(batch=batch) for batch in queryset)
+        self.message_user(request, f"Cancelled {n} jobs.", level=messages.WARNING)
+
 
 @admin.register(GenerationJob)
 class GenerationJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "batch", "variant", "prompt", "seed", "status", "attempts"]
+    list_display = ["id", "batch", "variant", "prompt", "seed", "status", "attempts", "worker"]
     list_filter = ["status", "batch", "variant"]
     raw_id_fields = ["batch", "variant", "prompt"]
 

@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "generation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.launch, name="launch"),
+    path("batches/<int:pk>/", views.batch_detail, name="batch"),
+    path("batches/<int:pk>/progress.json", views.batch_progress, name="batch-progress"),
+    path("batches/<int:pk>/<slug:action>/", views.batch_action, name="batch-action"),
+]

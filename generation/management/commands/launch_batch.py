@@ -1,0 +1,54 @@
+"""`manage.py launch_batch --variants a,b --prompts FILE --seeds 3 [--wait]`."""
+
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from generation import selectors, services
+
+
+class Command(BaseCommand):
+    help = "Create a batch from variant slugs (newest version) and a .txt/.csv prompt file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--variants", required=True, help="Comma-separated variant slugs.")
+        parser.add_argument("--prompts", required=True, type=Path, help=".txt or .csv file.")
+        parser.add_argument("--seeds", type=int, default=1)
+        parser.add_argument("--name", default="", help="Batch name (default: the file name).")
+        parser.add_argument("--chunk-size", type=int, default=None)
+        parser.add_argument("--sample-batch", type=int, default=None)
+        parser.add_argument("--wait", action="store_true", help="Show a progress bar until done.")
+        parser.add_argument("--timeout", type=float, default=None, help="Seconds to --wait.")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        path: Path = opts["prompts"]  # type: ignore[assignment]
+        if not path.is_file():
+            raise CommandError(f"No such prompt file: {path}")
+        try:
+            variants = selectors.latest_variants(slugs=str(opts["variants"]).split(","))
+            batch = services.create_batch_from_upload(
+                name=str(opts["name"] or path.stem),
+                variants=variants,
+                filename=path.name,
+                data=path.read_bytes(),
+                seeds=opts["seeds"],  # type: ignore[arg-type]
+                chunk_size=opts["chunk_size"],  # type: ignore[arg-type]
+                sample_batch=opts["sample_batch"],  # type: ignore[arg-type]
+            )
+        except (LookupError, ValidationError) as exc:
+            raise CommandError(" ".join(getattr(exc, "messages", [str(exc)]))) from exc
+        total = selectors.batch_progress(batch=batch)["total"]
+        self.stdout.write(f"Batch {batch.pk} '{batch.name}': {total} jobs queued.")
+        if opts["wait"]:
+            with tqdm(total=total, unit="video", file=self.stderr._out) as bar:  # type: ignore[attr-defined]
+
+                def show(counts: dict[str, int]) -> None:
+                    bar.n = counts["done"] + counts["failed"] + counts["cancelled"]
+                    bar.set_postfix(failed=counts["failed"], running=counts["running"])
+
+                counts = selectors.follow_batch(
+                    batch=batch, on_progress=show, timeout_s=opts["timeout"]
+                )  # type: ignore[arg-type]
+            self.stdout.write(f"Finished: {counts['done']} done, {counts['failed']} failed.")

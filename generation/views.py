@@ -1,0 +1,100 @@
+"""Staff pages: launch a batch, watch it, and act on it. Parse → call a service → render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
+from .forms import LaunchForm
+from .models import GenerationBatch
+
+View = Callable[..., HttpResponse]
+
+
+def staff_required(view: View) -> View:
+    """Anonymous users go to the login page; signed-in non-staff get 403, never the data."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@staff_required
+def launch(request: HttpRequest) -> HttpResponse:
+    initial = {"variants": request.GET.getlist("variants")}
+    form = LaunchForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        options = {
+            "name": data["name"],
+            "variants": data["variants"],
+            "seeds": data["seeds"],
+            "created_by": request.user,
+            "chunk_size": data["chunk_size"],
+            "sample_batch": data["sample_batch"],
+        }
+        try:
+            if data["prompt_file"] is not None:
+                batch = services.create_batch_from_upload(**options, **data["prompt_file"])
+            else:
+                batch = services.create_batch(**options, prompt_set=data["prompt_set"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("generation:batch", pk=batch.pk)
+    context = {"form": form, "batches": selectors.recent_batches()}
+    return render(request, "generation/launch.html", context)
+
+
+@staff_required
+@require_GET
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(GenerationBatch, pk=pk)
+    report = selectors.batch_report(batch=batch)
+    return render(request, "generation/batch.html", {"batch": batch, "report": report})
+
+
+@staff_required
+@require_GET
+def batch_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    batch = get_object_or_404(GenerationBatch, pk=pk)
+    response = JsonResponse(selectors.batch_report(batch=batch))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+ACTIONS: dict[str, tuple[Callable[[GenerationBatch], int], str]] = {
+    "cancel": (lambda b: services.cancel_batch(batch=b), "Cancelled {n} unfinished jobs."),
+    "retry_failed": (lambda b: services.retry_failed(batch=b), "Re-queued {n} failed jobs."),
+    "resume": (lambda b: services.resume_batch(batch=b), "Sent {n} queued jobs to the workers."),
+    "requeue_stuck": (
+        lambda b: services.requeue_stuck(alive_workers=services.alive_workers(), batch=b),
+        "Re-queued {n} stuck jobs.",
+    ),
+}
+
+
+@staff_required
+@require_POST
+def batch_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    batch = get_object_or_404(GenerationBatch, pk=pk)
+    if action not in ACTIONS:
+        raise PermissionDenied
+    run, message = ACTIONS[action]
+    messages.success(request, message.format(n=run(batch)))
+    return redirect("generation:batch", pk=batch.pk)

@@ -1,5 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from . import api
 
 app_name = "api"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("studies/", api.StudyList.as_view(), name="studies"),
+    path("studies/<slug:slug>/", api.StudyDetail.as_view(), name="study"),
+    path("studies/<slug:slug>/next/", api.NextAssignment.as_view(), name="next"),
+    path("judgments/", api.JudgmentListCreate.as_view(), name="judgments"),
+    path("comparisons/", api.ComparisonList.as_view(), name="comparisons"),
+    path("raters/me/", api.RaterMe.as_view(), name="me"),
+]

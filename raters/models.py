@@ -8,6 +8,10 @@ from django.db.models import F, Q
 
 
 class Study(models.Model):
+    class Mode(models.TextChoices):
+        FIXED = "fixed", "Fixed: every comparison to k raters"
+        ADAPTIVE = "adaptive", "Adaptive: most uncertain pairs first"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     batch = models.ForeignKey(
@@ -18,7 +22,51 @@ class Study(models.Model):
         default=True, help_text="A study that replicates the paper forbids ties (SPEC §3)."
     )
     is_active = models.BooleanField(default=True)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FIXED)
+    allow_repeat_prompts = models.BooleanField(
+        default=False, help_text="Let a rater see the same prompt more than once in this study."
+    )
+    tasks_per_rater = models.PositiveIntegerField(
+        default=0, help_text="Tasks one rater does before the finish page; 0 = until none left."
+    )
+    # Quality control.
+    require_qualification = models.BooleanField(
+        default=True, help_text="Raters pass the qualification quiz before the first task."
+    )
+    gold_rate = models.FloatField(
+        default=0.1, help_text="Share of a rater's tasks that are hidden gold comparisons."
+    )
+    mirror_rate = models.FloatField(
+        default=0.05, help_text="Share of tasks that repeat an earlier pair with sides swapped."
+    )
+    gold_accuracy_threshold = models.FloatField(
+        default=0.7, help_text="A rater whose gold accuracy falls under this is stopped."
+    )
+    gold_min_answers = models.PositiveIntegerField(
+        default=3, help_text="Gold answers needed before the threshold applies."
+    )
+    min_watch_ms = models.PositiveIntegerField(
+        default=2000, help_text="Minimum playing time before a judgment is accepted."
+    )
+    assignment_timeout_minutes = models.PositiveIntegerField(
+        default=30, help_text="An unanswered assignment returns to the pool after this."
+    )
+    break_every = models.PositiveIntegerField(
+        default=15, help_text="Suggest a break after this many tasks in a row (0 = never)."
+    )
+    # Adaptive mode (SPEC §3 agreement needs a k-rater overlap on a calibration subset).
+    calibration_fraction = models.FloatField(
+        default=0.2, help_text="Adaptive: share of comparisons always rated by k raters."
+    )
+    target_ci_width = models.FloatField(
+        default=0.2, help_text="Adaptive: stop once every pair's 95% CI is narrower than this."
+    )
+    # Crowd platforms.
+    external_id_param = models.CharField(
+        max_length=50, default="PROLIFIC_PID", help_text="Query parameter of start links."
+    )
     completion_code = models.CharField(max_length=64, blank=True)
+    screenout_code = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -41,6 +89,11 @@ class Rater(models.Model):
         default=False, help_text="Stopped by quality control; judgments kept but flagged."
     )
     flagged_reason = models.TextField(blank=True)
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    qualified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rater passed the qualification quiz."
+    )
+    quiz_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -48,6 +101,10 @@ class Rater(models.Model):
 
     def __str__(self) -> str:
         return self.external_id or str(self.user)
+
+    @property
+    def is_qualified(self) -> bool:
+        return self.qualified_at is not None
 
 
 class VariantPair(models.Model):
@@ -75,6 +132,33 @@ class VariantPair(models.Model):
         return f"{self.variant_a} vs {self.variant_b}"
 
 
+def gold_upload_path(instance: "GoldClip", filename: str) -> str:
+    # Opaque like generation's videos: a file name must not tell a rater it is a gold clip.
+    return f"clips/{uuid.uuid4().hex}{filename[filename.rfind('.') :]}"
+
+
+class GoldClip(models.Model):
+    """A degraded copy of a real video: the side of a gold comparison that should lose."""
+
+    class Degradation(models.TextChoices):
+        FROZEN = "frozen", "Frozen frames"
+        BLUR = "blur", "Heavy blur"
+        SHUFFLED = "shuffled", "Shuffled frames"
+        OTHER_PROMPT = "other_prompt", "Video of a different prompt"
+
+    source = models.ForeignKey("generation.Video", on_delete=models.PROTECT, related_name="+")
+    degradation = models.CharField(max_length=20, choices=Degradation.choices)
+    file = models.FileField(upload_to=gold_upload_path, max_length=300)
+    poster = models.FileField(upload_to=gold_upload_path, max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_degradation_display()} of video {self.source_id}"
+
+
 class Comparison(models.Model):
     """Two videos of the same prompt, A from the pair's variant A and B from variant B."""
 
@@ -89,6 +173,22 @@ class Comparison(models.Model):
     prompt = models.ForeignKey("generation.Prompt", on_delete=models.PROTECT, related_name="+")
     video_a = models.ForeignKey("generation.Video", on_delete=models.PROTECT, related_name="+")
     video_b = models.ForeignKey("generation.Video", on_delete=models.PROTECT, related_name="+")
+    # Gold: side B is served from `gold_clip` (a degraded copy) and A is the expected winner.
+    gold_clip = models.ForeignKey(
+        GoldClip, null=True, blank=True, on_delete=models.PROTECT, related_name="comparisons"
+    )
+    gold_question = models.CharField(
+        max_length=20, blank=True, help_text="Gold: the question whose answer must be A."
+    )
+    mirror_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="mirrors"
+    )
+    is_calibration = models.BooleanField(
+        default=False, help_text="Adaptive studies always give these k raters (agreement)."
+    )
+    assigned_count = models.PositiveIntegerField(
+        default=0, help_text="Active or done assignments of raters in good standing."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,9 +196,15 @@ class Comparison(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(video_a=F("video_b")), name="comparison_a_ne_b"),
             models.UniqueConstraint(
-                fields=["study", "video_a", "video_b"], name="comparison_unique_videos"
+                fields=["study", "video_a", "video_b"],
+                condition=Q(kind="real"),
+                name="comparison_unique_videos",
+            ),
+            models.UniqueConstraint(
+                fields=["mirror_of"], condition=Q(kind="mirror"), name="comparison_one_mirror"
             ),
         ]
+        indexes = [models.Index(fields=["study", "kind", "assigned_count"])]
 
     def __str__(self) -> str:
         return f"comparison {self.pk}"
@@ -121,6 +227,7 @@ class Assignment(models.Model):
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True
     )
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -152,6 +259,13 @@ class Judgment(models.Model):
     watch_ms = models.PositiveIntegerField(default=0, help_text="Time the clips were playing.")
     replays = models.PositiveIntegerField(default=0)
     seeks = models.PositiveIntegerField(default=0)
+    played_through = models.BooleanField(default=False)
+    gold_correct = models.BooleanField(
+        null=True, blank=True, help_text="Gold comparisons only: the degraded side lost."
+    )
+    mirror_consistent = models.BooleanField(
+        null=True, blank=True, help_text="Mirrored repeats only: same answers as the first time."
+    )
     is_flagged = models.BooleanField(default=False, help_text="The rater failed quality control.")
     is_simulated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,29 +1,192 @@
-"""Reads for rating."""
+"""Reads for rating: what a rater sees (never a variant), progress, QC statistics."""
 
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.files import FieldFile
+from django.urls import reverse
 
-from .models import Assignment, Study
+from .models import Assignment, Comparison, Judgment, Rater, Study
+
+Z95 = 1.959964
 
 
 def active_studies() -> QuerySet[Study]:
     return Study.objects.filter(is_active=True).order_by("created_at")
 
 
-def rater_progress(*, study: Study, rater: Any) -> dict[str, int]:
-    done = Assignment.objects.filter(
-        rater=rater, comparison__study=study, status=Assignment.Status.DONE
-    ).count()
-    return {"done": done, "total": study.comparisons.count()}
-
-
 def assignment_for_rater(*, token: str, rater: Any) -> Assignment | None:
     """The rater's own assignment by its opaque token; another rater's token finds nothing."""
     try:
-        return Assignment.objects.select_related("comparison__study", "comparison__prompt").get(
-            token=token, rater=rater
-        )
+        return Assignment.objects.select_related(
+            "comparison__study", "comparison__prompt", "comparison__gold_clip"
+        ).get(token=token, rater=rater)
     except (Assignment.DoesNotExist, ValidationError, ValueError):
         return None
+
+
+def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
+    """Real comparisons this rater may still get: room left, unseen, prompt new to them."""
+    candidates = Comparison.objects.filter(
+        study=study, kind=Comparison.Kind.REAL, assigned_count__lt=study.raters_per_pair
+    ).exclude(assignments__rater=rater)
+    if not study.allow_repeat_prompts:
+        seen_prompts = Assignment.objects.filter(
+            rater=rater, comparison__study=study, comparison__kind=Comparison.Kind.REAL
+        ).values("comparison__prompt_id")
+        candidates = candidates.exclude(prompt_id__in=seen_prompts)
+    if study.mode == Study.Mode.ADAPTIVE and adaptive_converged(study=study):
+        candidates = candidates.filter(is_calibration=True)
+    return candidates
+
+
+def rater_finished(*, study: Study, rater: Any) -> bool:
+    """Nothing open and nothing more to give this rater."""
+    mine = Assignment.objects.filter(rater=rater, comparison__study=study)
+    if mine.filter(status=Assignment.Status.ACTIVE).exists():
+        return False
+    taken = mine.exclude(status=Assignment.Status.EXPIRED).count()
+    if study.tasks_per_rater and taken >= study.tasks_per_rater:
+        return True
+    return not real_candidates(study=study, rater=rater).exists()
+
+
+def rater_progress(*, study: Study, rater: Any) -> dict[str, int]:
+    """Tasks done and an honest estimate of the total for this rater ("12 of 40")."""
+    mine = Assignment.objects.filter(rater=rater, comparison__study=study)
+    done = mine.filter(status=Assignment.Status.DONE).count()
+    open_now = mine.filter(status=Assignment.Status.ACTIVE).count()
+    if study.tasks_per_rater:
+        return {"done": done, "total": max(study.tasks_per_rater, done + open_now)}
+    left = real_candidates(study=study, rater=rater)
+    if study.allow_repeat_prompts:
+        remaining = left.count()
+    else:
+        remaining = left.values("prompt_id").distinct().count()
+    extra = round(remaining * (1 + study.gold_rate + study.mirror_rate))
+    return {"done": done, "total": done + open_now + extra}
+
+
+def clip_file(*, assignment: Assignment, side: str, kind: str) -> FieldFile | None:
+    """The file behind 'left'/'right' of an assignment; gold B sides come from the degraded clip."""
+    comparison = assignment.comparison
+    is_a = (side == "left") == assignment.left_is_a
+    if not is_a and comparison.gold_clip_id is not None:
+        source: Any = comparison.gold_clip
+    else:
+        source = comparison.video_a if is_a else comparison.video_b
+    field = source.file if kind == "video" else source.poster
+    return field or None
+
+
+def assignment_payload(*, assignment: Assignment, progress: dict[str, int]) -> dict[str, Any]:
+    """What the page and the API show a rater: prompt, opaque clip URLs, nothing about variants."""
+    comparison = assignment.comparison
+    study = comparison.study
+
+    def side(name: str) -> dict[str, str]:
+        poster = clip_file(assignment=assignment, side=name, kind="poster")
+        return {
+            "video": reverse("raters:clip", args=[assignment.token, name, "video"]),
+            "poster": reverse("raters:clip", args=[assignment.token, name, "poster"])
+            if poster
+            else "",
+        }
+
+    return {
+        "token": str(assignment.token),
+        "prompt": comparison.prompt.text,
+        "left": side("left"),
+        "right": side("right"),
+        "progress": progress,
+        "allow_ties": study.allow_ties,
+        # One clock for both: the pair is shown at the smaller frame rate (SPEC §3).
+        "fps": min(comparison.video_a.fps, comparison.video_b.fps),
+        "min_watch_ms": study.min_watch_ms,
+        "break_every": study.break_every,
+    }
+
+
+@dataclass(frozen=True)
+class GoldStats:
+    correct: int
+    total: int
+    missed: tuple[int, ...]
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 1.0
+
+
+def gold_stats(*, study: Study | None, user: Any) -> GoldStats:
+    judged = Judgment.objects.filter(assignment__rater=user, gold_correct__isnull=False)
+    if study is not None:
+        judged = judged.filter(assignment__comparison__study=study)
+    rows = list(judged.values_list("gold_correct", "assignment__comparison_id"))
+    missed = tuple(cid for ok, cid in rows if not ok)
+    return GoldStats(correct=len(rows) - len(missed), total=len(rows), missed=missed)
+
+
+def rater_stats(*, user: Any) -> dict[str, Any]:
+    """A rater's own numbers (for /api/raters/me/ and the admin)."""
+    profile = Rater.objects.filter(user=user).first()
+    judgments = Judgment.objects.filter(assignment__rater=user)
+    gold = gold_stats(study=None, user=user)
+    mirrors = judgments.filter(mirror_consistent__isnull=False).aggregate(
+        total=Count("id"), same=Count("id", filter=Q(mirror_consistent=True))
+    )
+    return {
+        "username": user.get_username(),
+        "external_id": profile.external_id if profile else "",
+        "qualified": bool(profile and profile.is_qualified),
+        "stopped": bool(profile and profile.is_flagged),
+        "judgments": judgments.count(),
+        "gold_answers": gold.total,
+        "gold_accuracy": round(gold.accuracy, 3) if gold.total else None,
+        "mirror_repeats": mirrors["total"],
+        "mirror_consistency": round(mirrors["same"] / mirrors["total"], 3)
+        if mirrors["total"]
+        else None,
+    }
+
+
+def wilson_width(wins: float, n: float) -> float:
+    """Width of the 95% Wilson interval of a win rate; 1.0 with no votes."""
+    if n <= 0:
+        return 1.0
+    p = wins / n
+    denom = 1 + Z95**2 / n
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return 2 * half
+
+
+def pair_ci_widths(*, study: Study) -> dict[int, float]:
+    """Per variant pair: CI width of A's quality win rate over real, unflagged judgments."""
+    rows = (
+        Judgment.objects.filter(
+            assignment__comparison__study=study,
+            assignment__comparison__kind=Comparison.Kind.REAL,
+            is_flagged=False,
+        )
+        .values_list("assignment__comparison__pair_id")
+        .annotate(
+            a=Count("id", filter=Q(quality=Judgment.Choice.A)),
+            b=Count("id", filter=Q(quality=Judgment.Choice.B)),
+            tie=Count("id", filter=Q(quality=Judgment.Choice.TIE)),
+        )
+    )
+    widths = {pair_id: 1.0 for pair_id in study.pairs.values_list("id", flat=True)}
+    for pair_id, a, b, tie in rows:
+        # A tie counts as half a win for each side.
+        widths[pair_id] = wilson_width(a + tie / 2, a + b + tie)
+    return widths
+
+
+def adaptive_converged(*, study: Study) -> bool:
+    widths = pair_ci_widths(study=study)
+    return bool(widths) and all(w < study.target_ci_width for w in widths.values())

@@ -1,20 +1,44 @@
-"""Writes for rating: building studies, assigning comparisons, recording JUICE judgments."""
+"""Writes for rating: studies, assignment, JUICE judgments and rater quality control."""
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Sequence
+import re
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from generation.models import GenerationBatch, ModelVariant, Video
 
-from . import juice
-from .models import Assignment, Comparison, Judgment, Study, VariantPair
+from . import juice, quiz, selectors
+from .models import Assignment, Comparison, Judgment, Rater, Study, VariantPair
+
+CANDIDATES_PER_TRY = 40
+
+
+class RatingRefused(PermissionDenied):
+    """The rater may not rate now: `code` is 'not_qualified' or 'stopped'."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# --- Studies ---------------------------------------------------------------------------------
+
+
+def _new_code() -> str:
+    return secrets.token_hex(4).upper()
 
 
 @transaction.atomic
@@ -26,16 +50,35 @@ def create_study(
     pairs: Sequence[tuple[ModelVariant, ModelVariant]],
     raters_per_pair: int = 5,
     allow_ties: bool = True,
+    mode: str = Study.Mode.FIXED,
+    tasks_per_rater: int = 0,
+    require_qualification: bool = True,
+    gold_rate: float = 0.1,
+    mirror_rate: float = 0.05,
+    min_watch_ms: int = 2000,
 ) -> Study:
-    """A study with one comparison per (pair, prompt, seed) whose two videos both exist."""
+    """A study with one comparison per (pair, prompt, seed) whose two videos both exist.
+
+    Gold comparisons need real videos to degrade: build them with `build_gold_comparisons`.
+    """
     if raters_per_pair < 1:
         raise ValidationError("raters_per_pair must be at least 1.")
+    if not 0 <= gold_rate < 1 or not 0 <= mirror_rate < 1:
+        raise ValidationError("gold_rate and mirror_rate must be in [0, 1).")
     study = Study.objects.create(
         name=name,
         slug=slug,
         batch=batch,
         raters_per_pair=raters_per_pair,
         allow_ties=allow_ties,
+        mode=mode,
+        tasks_per_rater=tasks_per_rater,
+        require_qualification=require_qualification,
+        gold_rate=gold_rate,
+        mirror_rate=mirror_rate,
+        min_watch_ms=min_watch_ms,
+        completion_code=_new_code(),
+        screenout_code=_new_code(),
     )
     for variant_a, variant_b in pairs:
         pair = VariantPair.objects.create(study=study, variant_a=variant_a, variant_b=variant_b)
@@ -51,7 +94,12 @@ def add_comparisons(*, pair: VariantPair) -> int:
     by_key: dict[tuple[int, int], dict[int, Video]] = {}
     for video in videos:
         by_key.setdefault((video.job.prompt_id, video.job.seed), {})[video.job.variant_id] = video
-    existing = set(pair.comparisons.values_list("video_a_id", "video_b_id"))
+    existing = set(
+        pair.comparisons.filter(kind=Comparison.Kind.REAL).values_list("video_a_id", "video_b_id")
+    )
+    fraction = pair.study.calibration_fraction
+    step = max(1, round(1 / fraction)) if fraction > 0 else 0
+    start = pair.comparisons.filter(kind=Comparison.Kind.REAL).count()
     new = [
         Comparison(
             study=pair.study,
@@ -65,45 +113,359 @@ def add_comparisons(*, pair: VariantPair) -> int:
         and pair.variant_b_id in sides
         and (sides[pair.variant_a_id].id, sides[pair.variant_b_id].id) not in existing
     ]
+    for index, comparison in enumerate(new, start=start):
+        comparison.is_calibration = bool(step) and index % step == 0
     Comparison.objects.bulk_create(new)
     return len(new)
 
 
-def next_assignment(*, study: Study, rater: Any) -> Assignment | None:
-    """The rater's open assignment, or a new one on a comparison that still needs raters."""
-    open_one = (
-        Assignment.objects.filter(
-            rater=rater, comparison__study=study, status=Assignment.Status.ACTIVE
-        )
-        .order_by("id")
-        .first()
+# --- Raters ----------------------------------------------------------------------------------
+
+
+def rater_profile(*, user: Any) -> Rater:
+    profile, _ = Rater.objects.get_or_create(user=user)
+    return profile
+
+
+def start_crowd_session(*, study: Study, external_id: str) -> Any:
+    """The passwordless user behind a crowd worker id: created once, resumed afterwards."""
+    external_id = external_id.strip()
+    if not external_id or len(external_id) > 200:
+        raise ValidationError({study.external_id_param: "A worker id is required."})
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "", external_id)[:60]
+    username = f"crowd-{safe}" if safe == external_id else f"crowd-{secrets.token_hex(8)}"
+    profile = Rater.objects.filter(external_id=external_id).select_related("user").first()
+    if profile is not None:
+        return profile.user
+    users = get_user_model()
+    with transaction.atomic():
+        user, _ = users.objects.get_or_create(username=username)
+        if user.has_usable_password():
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        Rater.objects.update_or_create(user=user, defaults={"external_id": external_id})
+    return user
+
+
+def qualify_rater(*, user: Any) -> Rater:
+    """Mark a rater as qualified (the quiz passed, or a trusted rater set up by staff)."""
+    profile = rater_profile(user=user)
+    if profile.qualified_at is None:
+        profile.qualified_at = timezone.now()
+        profile.save(update_fields=["qualified_at"])
+    return profile
+
+
+@dataclass(frozen=True)
+class QuizResult:
+    passed: bool
+    score: int
+    total: int
+    wrong: tuple[str, ...]
+    attempts_left: int
+
+
+def take_quiz(*, user: Any, answers: Mapping[str, str]) -> QuizResult:
+    """Grade one attempt; a pass qualifies the rater, running out of attempts screens them out."""
+    with transaction.atomic():
+        profile = Rater.objects.select_for_update().get(pk=rater_profile(user=user).pk)
+        if profile.is_qualified:
+            return QuizResult(True, len(quiz.QUESTIONS), len(quiz.QUESTIONS), (), 0)
+        if profile.quiz_attempts >= quiz.MAX_ATTEMPTS:
+            raise RatingRefused("You have used all quiz attempts.", code="not_qualified")
+        wrong = tuple(q.key for q in quiz.QUESTIONS if answers.get(q.key) != q.answer)
+        score = len(quiz.QUESTIONS) - len(wrong)
+        profile.quiz_attempts += 1
+        passed = score >= quiz.PASS_MARK
+        if passed:
+            profile.qualified_at = timezone.now()
+        profile.save(update_fields=["quiz_attempts", "qualified_at"])
+    return QuizResult(
+        passed, score, len(quiz.QUESTIONS), wrong, quiz.MAX_ATTEMPTS - profile.quiz_attempts
     )
-    if open_one is not None:
-        return open_one
-    for _attempt in range(5):
-        candidate = (
-            Comparison.objects.filter(study=study)
-            .exclude(assignments__rater=rater)
-            .annotate(
-                taken=Count(
-                    "assignments",
-                    filter=~Q(assignments__status=Assignment.Status.EXPIRED),
+
+
+def check_can_rate(*, study: Study, user: Any) -> Rater:
+    profile = rater_profile(user=user)
+    if profile.is_flagged:
+        raise RatingRefused(
+            "Your answers did not pass our quality checks, so this study has ended for you.",
+            code="stopped",
+        )
+    if study.require_qualification and not profile.is_qualified:
+        raise RatingRefused(
+            "Please pass the short qualification quiz before rating.", code="not_qualified"
+        )
+    return profile
+
+
+@transaction.atomic
+def stop_rater(*, rater: Rater, reason: str) -> None:
+    """Stop a rater: judgments kept but flagged, their slots go back to the pool."""
+    locked = Rater.objects.select_for_update().get(pk=rater.pk)
+    if locked.is_flagged:
+        return
+    locked.is_flagged = True
+    locked.flagged_reason = reason
+    locked.flagged_at = timezone.now()
+    locked.save(update_fields=["is_flagged", "flagged_reason", "flagged_at"])
+    Judgment.objects.filter(assignment__rater_id=locked.user_id).update(is_flagged=True)
+    held = Assignment.objects.filter(
+        rater_id=locked.user_id,
+        comparison__kind=Comparison.Kind.REAL,
+        status__in=[Assignment.Status.ACTIVE, Assignment.Status.DONE],
+    ).values_list("comparison_id", flat=True)
+    Comparison.objects.filter(pk__in=list(held), assigned_count__gt=0).update(
+        assigned_count=F("assigned_count") - 1
+    )
+    Assignment.objects.filter(rater_id=locked.user_id, status=Assignment.Status.ACTIVE).update(
+        status=Assignment.Status.EXPIRED
+    )
+
+
+@transaction.atomic
+def reinstate_rater(*, rater: Rater) -> None:
+    """Undo a stop (staff decision): judgments unflagged and slot counts recomputed."""
+    Rater.objects.filter(pk=rater.pk).update(is_flagged=False, flagged_at=None)
+    Judgment.objects.filter(assignment__rater_id=rater.user_id).update(is_flagged=False)
+    studies = Study.objects.filter(comparisons__assignments__rater_id=rater.user_id).distinct()
+    for study in studies:
+        recount_assignments(study=study)
+
+
+def recount_assignments(*, study: Study) -> None:
+    """Recompute `assigned_count` from the assignments (after manual edits in the admin)."""
+    counts = dict(
+        Assignment.objects.filter(
+            comparison__study=study,
+            status__in=[Assignment.Status.ACTIVE, Assignment.Status.DONE],
+        )
+        .exclude(rater__rater__is_flagged=True)
+        .values_list("comparison_id")
+        .annotate(n=Count("id"))
+    )
+    for comparison in study.comparisons.only("id", "assigned_count"):
+        wanted = counts.get(comparison.id, 0)
+        if comparison.assigned_count != wanted:
+            Comparison.objects.filter(pk=comparison.pk).update(assigned_count=wanted)
+
+
+# --- Assignment ------------------------------------------------------------------------------
+
+
+def expire_stale_assignments(*, study: Study | None = None) -> int:
+    """Abandoned assignments go back to the pool; returns how many expired."""
+    now = timezone.now()
+    stale = Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__lt=now)
+    if study is not None:
+        stale = stale.filter(comparison__study=study)
+    expired = 0
+    for assignment_id, comparison_id, kind in stale.values_list(
+        "id", "comparison_id", "comparison__kind"
+    ):
+        with transaction.atomic():
+            changed = Assignment.objects.filter(
+                pk=assignment_id, status=Assignment.Status.ACTIVE
+            ).update(status=Assignment.Status.EXPIRED)
+            if changed and kind == Comparison.Kind.REAL:
+                Comparison.objects.filter(pk=comparison_id, assigned_count__gt=0).update(
+                    assigned_count=F("assigned_count") - 1
                 )
+            expired += changed
+    return expired
+
+
+def next_assignment(*, study: Study, rater: Any) -> Assignment | None:
+    """The rater's open assignment, or a new one; None when nothing is left for this rater.
+
+    Raises RatingRefused for a rater who is not qualified or was stopped by quality control.
+    """
+    profile = check_can_rate(study=study, user=rater)
+    expire_stale_assignments(study=study)
+    with transaction.atomic():
+        # One request at a time per rater: a double click must not hold two assignments.
+        Rater.objects.select_for_update().filter(pk=profile.pk).first()
+        open_one = (
+            Assignment.objects.filter(
+                rater=rater, comparison__study=study, status=Assignment.Status.ACTIVE
             )
-            .filter(taken__lt=study.raters_per_pair)
-            .order_by("taken", "id")
+            .order_by("id")
             .first()
         )
-        if candidate is None:
+        if open_one is not None:
+            open_one.expires_at = _expiry(study)
+            open_one.save(update_fields=["expires_at"])
+            return open_one
+        return _new_assignment(study=study, rater=rater)
+
+
+def _new_assignment(*, study: Study, rater: Any) -> Assignment | None:
+    counts = dict(
+        Assignment.objects.filter(rater=rater, comparison__study=study)
+        .exclude(status=Assignment.Status.EXPIRED)
+        .values_list("comparison__kind")
+        .annotate(n=Count("id"))
+    )
+    total = sum(counts.values())
+    if study.tasks_per_rater and total >= study.tasks_per_rater:
+        return None
+    if not selectors.real_candidates(study=study, rater=rater).exists():
+        return None
+    if _due(rate=study.gold_rate, done=counts.get(Comparison.Kind.GOLD, 0), total=total):
+        gold = _assign_gold(study=study, rater=rater)
+        if gold is not None:
+            return gold
+    if _due(rate=study.mirror_rate, done=counts.get(Comparison.Kind.MIRROR, 0), total=total):
+        mirror = _assign_mirror(study=study, rater=rater)
+        if mirror is not None:
+            return mirror
+    return _assign_real(study=study, rater=rater)
+
+
+def _expiry(study: Study) -> Any:
+    return timezone.now() + timedelta(minutes=study.assignment_timeout_minutes)
+
+
+def _due(*, rate: float, done: int, total: int) -> bool:
+    # Spread checks evenly: the n-th check lands near task n / rate.
+    return rate > 0 and done < math.floor((total + 1) * rate + 0.5)
+
+
+def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
+    for _attempt in range(5):
+        rows = list(
+            selectors.real_candidates(study=study, rater=rater)
+            .order_by("assigned_count", "id")
+            .values_list("id", "pair_id", "is_calibration", "assigned_count")[
+                : CANDIDATES_PER_TRY * 5
+            ]
+        )
+        if not rows:
             return None
+        if study.mode == Study.Mode.ADAPTIVE:
+            width = selectors.pair_ci_widths(study=study)
+            rows.sort(key=lambda r: (not r[2], -width.get(r[1], 1.0), r[3], r[0]))
+        for comparison_id, pair_id, _calibration, _count in rows[:CANDIDATES_PER_TRY]:
+            assignment = _claim(
+                study=study, rater=rater, comparison_id=comparison_id, pair_id=pair_id
+            )
+            if assignment is not None:
+                return assignment
+    return None
+
+
+def _claim(*, study: Study, rater: Any, comparison_id: int, pair_id: int) -> Assignment | None:
+    """Take one slot of a comparison, or None if another request holds or filled it."""
+    try:
+        with transaction.atomic():
+            # PostgreSQL: skip rows another rater is claiming right now instead of queueing.
+            locked = (
+                Comparison.objects.select_for_update(skip_locked=True)
+                .filter(pk=comparison_id)
+                .values_list("id", flat=True)
+            )
+            if not list(locked):
+                return None
+            # Conditional increment: never more than k, even on SQLite (no row locks there).
+            if not Comparison.objects.filter(
+                pk=comparison_id, assigned_count__lt=study.raters_per_pair
+            ).update(assigned_count=F("assigned_count") + 1):
+                return None
+            return Assignment.objects.create(
+                comparison_id=comparison_id,
+                rater=rater,
+                left_is_a=_balanced_left_is_a(pair_id=pair_id),
+                expires_at=_expiry(study),
+            )
+    except IntegrityError:
+        return None
+
+
+def _balanced_left_is_a(*, pair_id: int) -> bool:
+    """Random per assignment, pulled back when one side has led by two or more for this pair."""
+    tally = Assignment.objects.filter(
+        comparison__pair_id=pair_id, comparison__kind=Comparison.Kind.REAL
+    ).aggregate(left_a=Count("id", filter=Q(left_is_a=True)), total=Count("id"))
+    lead = 2 * tally["left_a"] - tally["total"]
+    if lead >= 2:
+        return False
+    if lead <= -2:
+        return True
+    return random.random() < 0.5
+
+
+def _assign_gold(*, study: Study, rater: Any) -> Assignment | None:
+    golds = list(
+        Comparison.objects.filter(study=study, kind=Comparison.Kind.GOLD)
+        .exclude(assignments__rater=rater)
+        .values_list("id", flat=True)
+    )
+    random.shuffle(golds)
+    for comparison_id in golds[:5]:
         try:
             with transaction.atomic():
                 return Assignment.objects.create(
-                    comparison=candidate, rater=rater, left_is_a=random.random() < 0.5
+                    comparison_id=comparison_id,
+                    rater=rater,
+                    left_is_a=random.random() < 0.5,
+                    expires_at=_expiry(study),
                 )
         except IntegrityError:
             continue
     return None
+
+
+def _assign_mirror(*, study: Study, rater: Any) -> Assignment | None:
+    """Repeat a pair the rater judged at least two tasks ago, with the sides swapped."""
+    recent = list(
+        Assignment.objects.filter(rater=rater, comparison__study=study)
+        .order_by("-id")
+        .values_list("id", flat=True)[:2]
+    )
+    original = (
+        Assignment.objects.filter(
+            rater=rater,
+            comparison__study=study,
+            comparison__kind=Comparison.Kind.REAL,
+            status=Assignment.Status.DONE,
+        )
+        .exclude(pk__in=recent)
+        .exclude(comparison__mirrors__assignments__rater=rater)
+        .select_related("comparison")
+        .order_by("?")
+        .first()
+    )
+    if original is None:
+        return None
+    source = original.comparison
+    try:
+        with transaction.atomic():
+            mirror, _ = Comparison.objects.get_or_create(
+                mirror_of=source,
+                kind=Comparison.Kind.MIRROR,
+                defaults={
+                    "study": study,
+                    "pair": source.pair,
+                    "prompt": source.prompt,
+                    "video_a": source.video_a,
+                    "video_b": source.video_b,
+                },
+            )
+    except IntegrityError:
+        mirror = Comparison.objects.get(mirror_of=source, kind=Comparison.Kind.MIRROR)
+    try:
+        with transaction.atomic():
+            return Assignment.objects.create(
+                comparison=mirror,
+                rater=rater,
+                left_is_a=not original.left_is_a,
+                expires_at=_expiry(study),
+            )
+    except IntegrityError:
+        return None
+
+
+# --- Judgments -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -114,22 +476,46 @@ class Answer:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class WatchReport:
+    """What the player measured; the server checks it against the study's rules."""
+
+    played_through: bool = False
+    watch_ms: int = 0
+    time_spent_ms: int = 0
+    replays: int = 0
+    seeks: int = 0
+
+
 def check_answer(*, study: Study, question: str, answer: Answer) -> str:
-    """Validate one JUICE answer and return it in A/B terms… given left_is_a by the caller."""
+    """Validate one JUICE answer; returns the side ('left', 'right' or 'tie')."""
     if answer.side not in ("left", "right", "tie"):
         raise ValidationError({question: "Choose the left video, the right video or a tie."})
     if answer.side == "tie" and not study.allow_ties:
         raise ValidationError({question: "This study asks for a choice: ties are not allowed."})
+    field = f"{question}_reasons"
     if not answer.reasons:
-        raise ValidationError({question: "Pick at least one reason for your choice."})
-    choice = "tie" if answer.side == "tie" else answer.side
-    allowed = juice.allowed_reasons(question, choice)
+        raise ValidationError({field: f"Pick at least one reason for your {question} choice."})
+    allowed = juice.allowed_reasons(question, "tie" if answer.side == "tie" else "a")
     unknown = [r for r in answer.reasons if r not in allowed]
     if unknown:
-        raise ValidationError({question: f"Unknown reason for this choice: {', '.join(unknown)}."})
+        raise ValidationError({field: f"Unknown reason for this choice: {', '.join(unknown)}."})
     if len(set(answer.reasons)) != len(answer.reasons):
-        raise ValidationError({question: "A reason was given twice."})
+        raise ValidationError({field: "A reason was given twice."})
     return answer.side
+
+
+def check_watch(*, study: Study, assignment: Assignment, watch: WatchReport) -> None:
+    if not watch.played_through:
+        raise ValidationError({"played_through": "Please watch both videos to the end once."})
+    if watch.watch_ms < study.min_watch_ms:
+        raise ValidationError(
+            {"watch_ms": f"Please watch the videos for at least {study.min_watch_ms / 1000:g} s."}
+        )
+    # The claim above comes from the browser; the clock here does not.
+    elapsed_ms = (timezone.now() - assignment.created_at).total_seconds() * 1000
+    if elapsed_ms < study.min_watch_ms:
+        raise ValidationError({"watch_ms": "That was faster than the videos can play."})
 
 
 def _to_ab(side: str, left_is_a: bool) -> str:
@@ -138,19 +524,28 @@ def _to_ab(side: str, left_is_a: bool) -> str:
     return Judgment.Choice.A if (side == "left") == left_is_a else Judgment.Choice.B
 
 
-def submit_judgment(
+def record_judgment(
     *,
     assignment: Assignment,
     quality: Answer,
     faithfulness: Answer,
-    time_spent_ms: int = 0,
-) -> Judgment:
-    """Record a justified judgment once; a repeated submit returns the first one."""
+    watch: WatchReport,
+) -> tuple[Judgment, bool]:
+    """Record a justified judgment once: (judgment, created). A retry returns the first one."""
+    existing = Judgment.objects.filter(assignment=assignment).first()
+    if existing is not None:
+        return existing, False
     study = assignment.comparison.study
+    profile = check_can_rate(study=study, user=assignment.rater)
     errors: dict[str, Any] = {}
     for question, answer in (("quality", quality), ("faithfulness", faithfulness)):
         try:
             check_answer(study=study, question=question, answer=answer)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if not errors:
+        try:
+            check_watch(study=study, assignment=assignment, watch=watch)
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if errors:
@@ -159,17 +554,168 @@ def submit_judgment(
         locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
         existing = Judgment.objects.filter(assignment=locked).first()
         if existing is not None:
-            return existing
-        if locked.status == Assignment.Status.EXPIRED:
-            raise ValidationError("This task expired; please load the next one.")
+            return existing, False
+        if locked.status == Assignment.Status.EXPIRED and not _reclaim(locked, study):
+            raise ValidationError({"token": "This task expired; please load the next one."})
         judgment = Judgment.objects.create(
             assignment=locked,
             quality=_to_ab(quality.side, locked.left_is_a),
             quality_reasons=list(quality.reasons),
             faithfulness=_to_ab(faithfulness.side, locked.left_is_a),
             faithfulness_reasons=list(faithfulness.reasons),
-            time_spent_ms=max(0, int(time_spent_ms)),
+            time_spent_ms=max(0, int(watch.time_spent_ms)),
+            watch_ms=max(0, int(watch.watch_ms)),
+            replays=max(0, int(watch.replays)),
+            seeks=max(0, int(watch.seeks)),
+            played_through=watch.played_through,
+            is_simulated=profile.is_simulated,
         )
+        comparison = locked.comparison
+        if comparison.kind == Comparison.Kind.GOLD:
+            answer = getattr(judgment, comparison.gold_question or "quality")
+            judgment.gold_correct = answer == Judgment.Choice.A
+        elif comparison.kind == Comparison.Kind.MIRROR:
+            first = Judgment.objects.filter(
+                assignment__rater_id=locked.rater_id, assignment__comparison=comparison.mirror_of
+            ).first()
+            if first is not None:
+                judgment.mirror_consistent = (first.quality, first.faithfulness) == (
+                    judgment.quality,
+                    judgment.faithfulness,
+                )
+        judgment.save(update_fields=["gold_correct", "mirror_consistent"])
         locked.status = Assignment.Status.DONE
         locked.save(update_fields=["status"])
+    if judgment.gold_correct is not None:
+        _apply_gold_threshold(study=study, profile=profile)
+        judgment.refresh_from_db(fields=["is_flagged"])
+    return judgment, True
+
+
+def submit_judgment(
+    *,
+    assignment: Assignment,
+    quality: Answer,
+    faithfulness: Answer,
+    watch: WatchReport,
+) -> Judgment:
+    """Record a justified judgment once; a repeated submit returns the first one."""
+    judgment, _created = record_judgment(
+        assignment=assignment, quality=quality, faithfulness=faithfulness, watch=watch
+    )
     return judgment
+
+
+def _reclaim(assignment: Assignment, study: Study) -> bool:
+    """A late answer to an expired task still counts if its comparison has room."""
+    if assignment.comparison.kind == Comparison.Kind.REAL:
+        taken = Comparison.objects.filter(
+            pk=assignment.comparison_id, assigned_count__lt=study.raters_per_pair
+        ).update(assigned_count=F("assigned_count") + 1)
+        if not taken:
+            return False
+    assignment.status = Assignment.Status.ACTIVE
+    return True
+
+
+def _apply_gold_threshold(*, study: Study, profile: Rater) -> None:
+    stats = selectors.gold_stats(study=study, user=profile.user)
+    if stats.total < study.gold_min_answers or stats.accuracy >= study.gold_accuracy_threshold:
+        return
+    stop_rater(
+        rater=profile,
+        reason=(
+            f"Gold accuracy {stats.correct}/{stats.total} ({stats.accuracy:.0%}) in study "
+            f"'{study.slug}' fell under the {study.gold_accuracy_threshold:.0%} threshold; "
+            f"missed gold comparisons: {', '.join(map(str, stats.missed))}."
+        ),
+    )
+
+
+# --- Gold comparisons ------------------------------------------------------------------------
+
+
+def build_gold_comparisons(*, study: Study, count: int = 8, seed: int = 0) -> int:
+    """Hidden gold comparisons: a real video against a degraded copy of it (or, for
+    faithfulness, against a video of another prompt). Returns how many were made.
+
+    Degradations rotate through frozen frames, heavy blur, shuffled frames and other prompt.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from django.core.files.base import ContentFile
+
+    from generation.video.export import write_mp4, write_poster
+
+    from . import gold
+    from .models import GoldClip
+
+    rng = np.random.default_rng(seed)
+    reals = list(
+        study.comparisons.filter(kind=Comparison.Kind.REAL).select_related("video_a", "video_b")
+    )
+    if not reals:
+        return 0
+    order = rng.permutation(len(reals))[: max(0, count)]
+    kinds = list(GoldClip.Degradation)
+    made = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, real_index in enumerate(order):
+            source_comparison = reals[int(real_index)]
+            degradation = kinds[index % len(kinds)]
+            others = [c for c in reals if c.prompt_id != source_comparison.prompt_id]
+            if degradation == GoldClip.Degradation.OTHER_PROMPT and not others:
+                degradation = GoldClip.Degradation.FROZEN
+            good = source_comparison.video_a if rng.random() < 0.5 else source_comparison.video_b
+            partner = (
+                source_comparison.video_b
+                if good == source_comparison.video_a
+                else source_comparison.video_a
+            )
+            if degradation == GoldClip.Degradation.OTHER_PROMPT:
+                bad_source = others[int(rng.integers(len(others)))].video_a
+                frames, fps = _read_video(bad_source, Path(tmp))
+            else:
+                bad_source = good
+                frames, fps = _read_video(good, Path(tmp))
+                if degradation == GoldClip.Degradation.FROZEN:
+                    frames = gold.frozen(frames)
+                elif degradation == GoldClip.Degradation.BLUR:
+                    frames = gold.blurred(frames)
+                else:
+                    frames = gold.shuffled(frames, rng=rng)
+            out = Path(tmp) / f"gold-{index}.mp4"
+            poster = Path(tmp) / f"gold-{index}.png"
+            write_mp4(frames, out, fps=min(fps, good.fps))
+            write_poster(frames[0], poster)
+            with transaction.atomic():
+                clip = GoldClip(source=bad_source, degradation=degradation)
+                clip.file.save("clip.mp4", ContentFile(out.read_bytes()), save=False)
+                clip.poster.save("clip.png", ContentFile(poster.read_bytes()), save=False)
+                clip.save()
+                Comparison.objects.create(
+                    study=study,
+                    pair=source_comparison.pair,
+                    kind=Comparison.Kind.GOLD,
+                    prompt=source_comparison.prompt,
+                    video_a=good,
+                    video_b=partner,
+                    gold_clip=clip,
+                    gold_question="faithfulness"
+                    if degradation == GoldClip.Degradation.OTHER_PROMPT
+                    else "quality",
+                )
+            made += 1
+    return made
+
+
+def _read_video(video: Video, tmp: Any) -> tuple[Any, int]:
+    from . import gold
+
+    path = tmp / f"source-{video.pk}.mp4"
+    with video.file.open("rb") as handle:
+        path.write_bytes(handle.read())
+    frames, fps = gold.read_frames(path)
+    return frames, fps

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models.fields.files import FieldFile
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import juice, selectors, services
+from . import juice, quiz, selectors, services
 from .models import Study
+
+CHUNK_BYTES = 64 * 1024
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 @login_required
@@ -21,72 +36,179 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("raters:rate", slug=study.slug)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def rate(request: HttpRequest, slug: str) -> HttpResponse:
+@require_GET
+def start(request: HttpRequest, slug: str) -> HttpResponse:
+    """Crowd start link: ?PROLIFIC_PID=… (parameter set per study) creates or resumes a rater."""
     study = get_object_or_404(Study, slug=slug, is_active=True)
-    errors: dict[str, list[str]] = {}
-    status = 200
-    if request.method == "POST":
-        assignment = selectors.assignment_for_rater(
-            token=request.POST.get("token", ""), rater=request.user
+    try:
+        user = services.start_crowd_session(
+            study=study, external_id=request.GET.get(study.external_id_param, "")
         )
-        if assignment is None or assignment.comparison.study_id != study.id:
-            raise Http404
-        try:
-            services.submit_judgment(
-                assignment=assignment,
-                quality=_answer(request, "quality"),
-                faithfulness=_answer(request, "faithfulness"),
-                time_spent_ms=_int(request.POST.get("time_spent_ms")),
-            )
-            return redirect("raters:rate", slug=slug)
-        except ValidationError as exc:
-            errors = exc.message_dict
-            status = 400
-    assignment = services.next_assignment(study=study, rater=request.user)
-    context = {
-        "study": study,
-        "assignment": assignment,
-        "progress": selectors.rater_progress(study=study, rater=request.user),
-        "errors": errors,
-        "questions": [
-            ("quality", juice.QUALITY_QUESTION, juice.QUALITY_REASONS),
-            ("faithfulness", juice.FAITHFULNESS_QUESTION, juice.FAITHFULNESS_REASONS),
-        ],
-        "tie_reasons": juice.TIE_REASONS,
-        "reasons_prompt": juice.REASONS_PROMPT,
-    }
-    if assignment is None:
-        return render(request, "raters/done.html", context)
-    return render(request, "raters/rate.html", context, status=status)
+    except ValidationError:
+        return HttpResponseBadRequest(
+            f"This link is missing the {study.external_id_param} parameter.",
+            content_type="text/plain",
+        )
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("raters:rate", slug=study.slug)
 
 
 @login_required
 @require_GET
-def clip(request: HttpRequest, token: str, side: str, kind: str) -> FileResponse:
-    """A video or poster of the rater's own assignment, by side: no variant in URL or headers."""
-    assignment = selectors.assignment_for_rater(token=token, rater=request.user)
+def rate(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug, is_active=True)
+    try:
+        assignment = services.next_assignment(study=study, rater=request.user)
+    except services.RatingRefused as refused:
+        if refused.code == "not_qualified" and _quiz_left(request):
+            return redirect("raters:instructions", slug=slug)
+        return _screened_out(request, study, refused.message)
+    if assignment is None:
+        return redirect("raters:done", slug=slug)
+    payload = selectors.assignment_payload(
+        assignment=assignment,
+        progress=selectors.rater_progress(study=study, rater=request.user),
+    )
+    context = {
+        "study": study,
+        "payload": payload,
+        "questions": _questions(),
+        "tie_reasons": list(juice.TIE_REASONS.items()),
+        "reasons_prompt": juice.REASONS_PROMPT,
+    }
+    response = render(request, "raters/rate.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def instructions(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug, is_active=True)
+    profile = services.rater_profile(user=request.user)
+    context = {
+        "study": study,
+        "questions": _questions(),
+        "tie_reasons": list(juice.TIE_REASONS.items()),
+        "needs_quiz": study.require_qualification and not profile.is_qualified,
+    }
+    return render(request, "raters/instructions.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug, is_active=True)
+    result = None
+    if request.method == "POST":
+        try:
+            result = services.take_quiz(user=request.user, answers=request.POST)
+        except services.RatingRefused as refused:
+            return _screened_out(request, study, refused.message)
+        if result.passed:
+            return redirect("raters:rate", slug=slug)
+        if result.attempts_left == 0:
+            return _screened_out(request, study, "You did not pass the qualification quiz.")
+    context = {"study": study, "questions": quiz.QUESTIONS, "result": result}
+    return render(request, "raters/quiz.html", context, status=200 if result is None else 400)
+
+
+@login_required
+@require_GET
+def done(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    try:
+        if services.next_assignment(study=study, rater=request.user) is not None:
+            return redirect("raters:rate", slug=slug)
+    except services.RatingRefused as refused:
+        return _screened_out(request, study, refused.message)
+    progress = selectors.rater_progress(study=study, rater=request.user)
+    return render(request, "raters/done.html", {"study": study, "progress": progress})
+
+
+@require_GET
+def clip(request: HttpRequest, token: str, side: str, kind: str) -> HttpResponse:
+    """A video or poster of the rater's own assignment: byte ranges, no name in any header."""
+    user = _session_or_token_user(request)
+    if user is None:
+        return HttpResponse("Log in first.", status=403, content_type="text/plain")
+    assignment = selectors.assignment_for_rater(token=token, rater=user)
     if assignment is None or side not in ("left", "right") or kind not in ("video", "poster"):
         raise Http404
-    comparison = assignment.comparison
-    video = comparison.video_a if (side == "left") == assignment.left_is_a else comparison.video_b
-    field = video.file if kind == "video" else video.poster
+    field = selectors.clip_file(assignment=assignment, side=side, kind=kind)
+    if field is None:
+        raise Http404
     content_type = "video/mp4" if kind == "video" else "image/png"
-    response = FileResponse(field.open("rb"), content_type=content_type)
+    return ranged_file_response(field, content_type, request.headers.get("Range", ""))
+
+
+def ranged_file_response(field: FieldFile, content_type: str, range_header: str) -> HttpResponse:
+    """Stream a stored file, whole (200) or one byte range (206), without reading it all."""
+    size = field.size
+    start, end = 0, size - 1
+    status = 200
+    match = RANGE_RE.match(range_header.strip())
+    if match and (match.group(1) or match.group(2)):
+        if match.group(1):
+            start = int(match.group(1))
+            end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+        else:
+            start = max(0, size - int(match.group(2)))
+        if start >= size or start > end:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        status = 206
+    response = StreamingHttpResponse(
+        _read_range(field, start, end - start + 1), status=status, content_type=content_type
+    )
+    response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
-def _answer(request: HttpRequest, question: str) -> services.Answer:
-    return services.Answer(
-        side=request.POST.get(question, ""),
-        reasons=tuple(request.POST.getlist(f"{question}_reasons")),
-    )
+def _session_or_token_user(request: HttpRequest) -> Any:
+    """The page uses its session; scripts send `Authorization: Token …` as for the API."""
+    if request.user.is_authenticated:
+        return request.user
+    from rest_framework.authentication import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
 
-
-def _int(value: str | None) -> int:
     try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
+        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+    except AuthenticationFailed:
+        return None
+    return found[0] if found else None
+
+
+def _read_range(field: FieldFile, start: int, length: int) -> Iterator[bytes]:
+    handle = field.storage.open(field.name, "rb")
+    try:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(CHUNK_BYTES, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _questions() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    return [
+        ("quality", juice.QUALITY_QUESTION, list(juice.QUALITY_REASONS.items())),
+        ("faithfulness", juice.FAITHFULNESS_QUESTION, list(juice.FAITHFULNESS_REASONS.items())),
+    ]
+
+
+def _quiz_left(request: HttpRequest) -> bool:
+    return services.rater_profile(user=request.user).quiz_attempts < quiz.MAX_ATTEMPTS
+
+
+def _screened_out(request: HttpRequest, study: Study, message: str) -> HttpResponse:
+    context: dict[str, Any] = {"study": study, "message": message}
+    return render(request, "raters/screened_out.html", context, status=403)

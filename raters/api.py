@@ -1,0 +1,212 @@
+"""The rating API: thin DRF views over raters.services and raters.selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+from .models import Comparison, Judgment, Study
+from .serializers import (
+    ComparisonSerializer,
+    JudgmentInputSerializer,
+    RaterJudgmentSerializer,
+    StaffJudgmentSerializer,
+    TaskSerializer,
+    study_data,
+)
+
+StudyOut = inline_serializer(
+    "StudyForRater",
+    {
+        "slug": serializers.CharField(),
+        "name": serializers.CharField(),
+        "allow_ties": serializers.BooleanField(),
+        "finished": serializers.BooleanField(),
+        "stopped": serializers.BooleanField(),
+        "completion_code": serializers.CharField(required=False),
+        "screenout_code": serializers.CharField(required=False),
+    },
+)
+StudyOutMany = inline_serializer("StudyForRaterList", {"slug": serializers.CharField()}, many=True)
+JudgmentOut = inline_serializer(
+    "JudgmentAccepted", {"id": serializers.IntegerField(), "progress": serializers.DictField()}
+)
+
+
+def _study_state(study: Study, user: Any) -> dict[str, Any]:
+    """Finished / stopped, with the crowd code that goes with it."""
+    profile = services.rater_profile(user=user)
+    if profile.is_flagged:
+        return {"finished": False, "stopped": True, "screenout_code": study.screenout_code}
+    finished = selectors.rater_finished(study=study, rater=user)
+    state: dict[str, Any] = {"finished": finished, "stopped": False}
+    if finished:
+        state["completion_code"] = study.completion_code
+    return state
+
+
+class StudyList(APIView):
+    @extend_schema(responses={200: StudyOutMany})
+    def get(self, request: Request) -> Response:
+        staff = request.user.is_staff
+        studies = Study.objects.all() if staff else selectors.active_studies()
+        return Response(
+            [
+                study_data(
+                    study=s,
+                    progress=selectors.rater_progress(study=s, rater=request.user),
+                    state=_study_state(s, request.user),
+                    staff=staff,
+                )
+                for s in studies
+            ]
+        )
+
+
+class StudyDetail(APIView):
+    @extend_schema(responses=StudyOut)
+    def get(self, request: Request, slug: str) -> Response:
+        study = get_object_or_404(Study, slug=slug)
+        if not (study.is_active or request.user.is_staff):
+            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(
+            study_data(
+                study=study,
+                progress=selectors.rater_progress(study=study, rater=request.user),
+                state=_study_state(study, request.user),
+                staff=request.user.is_staff,
+            )
+        )
+
+
+class NextAssignment(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: TaskSerializer,
+            204: OpenApiResponse(description="Nothing left: see the study for the code."),
+            403: OpenApiResponse(description="Not qualified, or stopped by quality control."),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        study = get_object_or_404(Study, slug=slug, is_active=True)
+        try:
+            assignment = services.next_assignment(study=study, rater=request.user)
+        except services.RatingRefused as refused:
+            body = {"detail": refused.message, "code": refused.code}
+            if refused.code == "stopped":
+                body["screenout_code"] = study.screenout_code
+            return Response(body, status=status.HTTP_403_FORBIDDEN)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        progress = selectors.rater_progress(study=study, rater=request.user)
+        return Response(selectors.assignment_payload(assignment=assignment, progress=progress))
+
+
+class JudgmentPagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+class JudgmentListCreate(generics.ListAPIView):
+    """GET: own judgments (staff: all). POST: record one judgment, once per token."""
+
+    pagination_class = JudgmentPagination
+
+    def get_queryset(self) -> Any:
+        judgments = Judgment.objects.select_related(
+            "assignment__comparison__study", "assignment__rater"
+        ).order_by("id")
+        if self.request.user.is_staff:
+            return judgments
+        return judgments.filter(assignment__rater=self.request.user)
+
+    def get_serializer_class(self) -> Any:
+        if self.request.method == "POST":
+            return JudgmentInputSerializer
+        return StaffJudgmentSerializer if self.request.user.is_staff else RaterJudgmentSerializer
+
+    @extend_schema(request=JudgmentInputSerializer, responses={201: JudgmentOut, 200: JudgmentOut})
+    def post(self, request: Request) -> Response:
+        given = JudgmentInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        assignment = selectors.assignment_for_rater(token=str(data["token"]), rater=request.user)
+        if assignment is None:
+            return Response({"detail": "No such task."}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            judgment, created = services.record_judgment(
+                assignment=assignment,
+                quality=services.Answer(data["quality"], tuple(data["quality_reasons"])),
+                faithfulness=services.Answer(
+                    data["faithfulness"], tuple(data["faithfulness_reasons"])
+                ),
+                watch=services.WatchReport(
+                    played_through=data["played_through"],
+                    watch_ms=data["watch_ms"],
+                    time_spent_ms=data["time_spent_ms"],
+                    replays=data["replays"],
+                    seeks=data["seeks"],
+                ),
+            )
+        except services.RatingRefused as refused:
+            return Response(
+                {"detail": refused.message, "code": refused.code}, status=status.HTTP_403_FORBIDDEN
+            )
+        except ValidationError as exc:
+            return Response(_field_errors(exc), status=status.HTTP_400_BAD_REQUEST)
+        study = assignment.comparison.study
+        body = {
+            "id": judgment.id,
+            "progress": selectors.rater_progress(study=study, rater=request.user),
+        }
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ComparisonList(generics.ListAPIView):
+    permission_classes = [permissions.IsAdminUser]
+    serializer_class = ComparisonSerializer
+    pagination_class = JudgmentPagination
+
+    def get_queryset(self) -> Any:
+        comparisons = Comparison.objects.select_related(
+            "study", "pair__variant_a", "pair__variant_b", "prompt"
+        ).annotate(judgment_count=Count("assignments__judgment"))
+        study = self.request.query_params.get("study")
+        if study:
+            comparisons = comparisons.filter(study__slug=study)
+        return comparisons.order_by("id")
+
+
+class RaterMe(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "RaterStats",
+            {
+                "username": serializers.CharField(),
+                "qualified": serializers.BooleanField(),
+                "stopped": serializers.BooleanField(),
+                "judgments": serializers.IntegerField(),
+                "gold_accuracy": serializers.FloatField(allow_null=True),
+                "mirror_consistency": serializers.FloatField(allow_null=True),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        return Response(selectors.rater_stats(user=request.user))
+
+
+def _field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {field: list(messages) for field, messages in exc.message_dict.items()}
+    return {"non_field_errors": list(exc.messages)}

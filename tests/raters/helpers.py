@@ -1,0 +1,75 @@
+"""Study builders shared by the raters and browser tests."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.core.files.base import ContentFile
+
+from raters import services
+from raters.models import Study
+from tests.factories import (
+    GenerationBatchFactory,
+    ModelVariantFactory,
+    PromptFactory,
+    UserFactory,
+    VideoFactory,
+    tiny_mp4_bytes,
+)
+
+
+@functools.lru_cache(maxsize=8)
+def mp4_bytes(seed: int = 0) -> bytes:
+    return tiny_mp4_bytes(seed)
+
+
+def build_study(
+    *, prompts: int = 6, seeds: int = 1, variants: int = 2, slug: str = "s1", **options: Any
+) -> Study:
+    """A study on a batch whose videos are real (tiny) MP4s, comparisons built by the service."""
+    batch = GenerationBatchFactory()
+    made = [ModelVariantFactory() for _ in range(variants)]
+    prompt_rows = [PromptFactory(prompt_set=batch.prompt_set) for _ in range(prompts)]
+    for index, variant in enumerate(made):
+        for prompt in prompt_rows:
+            for seed in range(seeds):
+                VideoFactory(
+                    job__batch=batch,
+                    job__variant=variant,
+                    job__prompt=prompt,
+                    job__seed=seed,
+                    file=ContentFile(mp4_bytes(index % 2), name="v.mp4"),
+                )
+    pairs = [(made[i], made[j]) for i in range(len(made)) for j in range(i + 1, len(made))]
+    options.setdefault("gold_rate", 0.0)
+    options.setdefault("mirror_rate", 0.0)
+    options.setdefault("require_qualification", False)
+    options.setdefault("min_watch_ms", 0)
+    return services.create_study(
+        name=f"Study {slug}", slug=slug, batch=batch, pairs=pairs, **options
+    )
+
+
+def qualified_rater(**kwargs: Any) -> Any:
+    user = UserFactory(**kwargs)
+    services.qualify_rater(user=user)
+    return user
+
+
+def answer(side: str = "left", reasons: tuple[str, ...] = ("pixel_sharpness",)) -> Any:
+    return services.Answer(side, reasons)
+
+
+def faith(side: str = "left", reasons: tuple[str, ...] = ("spatial_alignment",)) -> Any:
+    return services.Answer(side, reasons)
+
+
+WATCHED = services.WatchReport(played_through=True, watch_ms=5000, time_spent_ms=6000)
+
+
+def judge(assignment: Any, quality: str = "left", faithfulness: str = "left") -> Any:
+    """A valid judgment on an assignment; tie answers get tie reasons."""
+    q = answer(quality, ("equally_good",) if quality == "tie" else ("pixel_sharpness",))
+    f = faith(faithfulness, ("equally_bad",) if faithfulness == "tie" else ("spatial_alignment",))
+    return services.submit_judgment(assignment=assignment, quality=q, faithfulness=f, watch=WATCHED)

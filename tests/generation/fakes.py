@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ class FakeGenerator:
     frames: int = 4
     size: int = 16
     fps: int = 4
+    seconds_per_video: float = 0.0  # simulated model time
     calls: list[int] = field(default_factory=list)  # sampling batch size of each call
     fail_first: BaseException | None = None
     fail_always: BaseException | None = None
@@ -27,11 +29,15 @@ class FakeGenerator:
         if self.fail_first is not None:
             error, self.fail_first = self.fail_first, None
             raise error
+        started = time.perf_counter()
+        if self.seconds_per_video:
+            time.sleep(self.seconds_per_video * len(prompts))
+        seconds = max((time.perf_counter() - started) / len(prompts), 1e-6)
         videos = []
         for prompt, seed in zip(prompts, seeds, strict=True):
             rng = np.random.default_rng([seed, zlib.crc32(prompt.encode())])
             frames = rng.integers(0, 255, (self.frames, self.size, self.size, 3), dtype=np.uint8)
-            videos.append(GeneratedVideo(frames=frames, fps=self.fps, seconds=0.01))
+            videos.append(GeneratedVideo(frames=frames, fps=self.fps, seconds=seconds))
         return videos
 
 

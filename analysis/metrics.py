@@ -66,7 +66,8 @@ def metric_agreement(
     rows = []
     for (metric, question), group in per_pair.groupby(["metric", "question"], sort=True):
         rho, p = (np.nan, np.nan)
-        if len(group) >= 3:
+        constant = group["human_win_rate"].nunique() < 2 or group["metric_win_rate"].nunique() < 2
+        if len(group) >= 3 and not constant:
             result = sps.spearmanr(group["human_win_rate"], group["metric_win_rate"])
             rho, p = float(result.statistic), float(result.pvalue)
         rows.append((metric, question, len(group), rho, p))

@@ -3,8 +3,8 @@
 P(i beats j) = π_i / D, P(tie) = ν √(π_i π_j) / D, D = π_i + π_j + ν √(π_i π_j), with
 θ = log π and φ = log ν. The log-likelihood is concave in (θ, φ) (linear terms minus a
 log-sum-exp of affine ones), so damped Newton from 0 converges; a weak Gaussian prior on θ
-(precision `prior`, default sd 10 on the log scale) keeps estimates finite under complete
-separation and fixes each connected component's mean at 0.
+(precision `prior`, default sd 10 on the log scale, also on φ) keeps estimates finite under
+complete separation (or all ties) and fixes each connected component's mean at 0.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def davidson_log_likelihood(
     log_d = np.logaddexp(np.logaddexp(ti, tj), c)
     n = wins_i + wins_j + ties
     ll = wins_i * ti + wins_j * tj + np.where(ties > 0, ties * c, 0.0) - n * log_d
-    return ll.sum(axis=1) - prior / 2 * (theta**2).sum(axis=1)
+    return ll.sum(axis=1) - prior / 2 * ((theta**2).sum(axis=1) + log_nu**2)
 
 
 def fit_davidson(
@@ -135,7 +135,8 @@ def _gradient_hessian(
         for b in range(3):
             np.add.at(hess, (slice(None), index[:, a], index[:, b]), local_hess[..., a, b])
     grad[:, :m] -= prior * theta
-    hess[:, np.arange(m), np.arange(m)] -= prior
+    grad[:, m] -= prior * log_nu
+    hess[:, np.arange(m + 1), np.arange(m + 1)] -= prior
     return grad, hess
 
 

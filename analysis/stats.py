@@ -144,6 +144,9 @@ def percentile_interval(
     samples: np.ndarray, *, confidence: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval over axis 0, ignoring rounds where a share is undefined."""
+    if samples.shape[0] == 0 or samples.shape[1] == 0:
+        empty = np.full(samples.shape[1], np.nan)
+        return empty, empty.copy()
     tail = 100 * (1 - confidence) / 2
     with warnings.catch_warnings():
         # All-NaN columns (a share never defined) give NaN bounds, which is the honest answer.

@@ -156,6 +156,10 @@ def summarise(
 
 def ablation_table(summary: StudySummary) -> pd.DataFrame:
     """One row per variant pair: Q and F win rate (share of majority votes) with CIs, n, κ."""
+    columns = ("win_rate", "lo", "hi", "wilson_lo", "wilson_hi", "p_value", "kappa")
+    if summary.win_rates.empty:
+        names = ["pair", "variant_a", "variant_b", "comparisons", "judgments"]
+        return pd.DataFrame(columns=names + [f"{q}_{c}" for q in QUESTIONS for c in columns])
     wide = summary.win_rates.pivot(index="pair", columns="question")
     out = pd.DataFrame(index=wide.index)
     first = QUESTIONS[0]
@@ -164,7 +168,7 @@ def ablation_table(summary: StudySummary) -> pd.DataFrame:
     out["comparisons"] = wide[("comparisons", first)].astype(int)
     out["judgments"] = wide[("judgments", first)].astype(int)
     for question in QUESTIONS:
-        for column in ("win_rate", "lo", "hi", "wilson_lo", "wilson_hi", "p_value", "kappa"):
+        for column in columns:
             out[f"{question}_{column}"] = wide[(column, question)]
     return out.reset_index()
 

@@ -118,9 +118,9 @@ def wait_until_up(site: LiveSite, timeout_s: float = 60) -> None:
         if site.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited: {site.log.read_text()[-2000:]}")
         try:
-            requests.get(site.url + "accounts/login/", timeout=2)
+            requests.get(site.url + "accounts/login/", timeout=10)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer within {timeout_s} s")
 

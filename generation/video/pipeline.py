@@ -1,8 +1,13 @@
-"""Text-to-video generation behind one small interface the worker uses.
+"""Text-to-video generation with the Emu Video family behind the small interface the worker uses.
 
-`load_generator(config)` returns an object whose `generate(prompts, seeds)` returns frames.
-This first version samples a tiny, randomly initialised `UNet3DConditionModel` with a real DDIM
-loop and decodes per frame with a tiny `AutoencoderKL` (SPEC §1: everything is per frame).
+`load_generator(config)` returns an `EmuVideoGenerator` (cached per config and device) whose
+`generate(prompts, seeds)` returns frames. The steps follow SPEC §1:
+
+- factorized: the T2I U-Net (the video U-Net without its temporal layers) makes the first
+  image; the video U-Net makes the frames conditioned on text and that image (Eq. 1 guidance);
+- direct: the video U-Net alone, image channels empty and mask zero;
+- interpolation (optional): 8 frames → 29 (input frame k at output index 4k), temporal
+  super-resolution with the given frames noise-augmented at t=100.
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import checkpoints
 from .config import VariantConfig
+from .schedules import sampling_scheduler, training_scheduler, uses_guidance_rescale
 
-LATENT_CHANNELS = 4
-TEXT_DIM = 32
-MAX_TOKENS = 16
+INTERPOLATION_FACTOR = 4
+INTERPOLATION_NOISE_T = 100
 
 
 @dataclass(frozen=True)
@@ -29,98 +36,232 @@ class GeneratedVideo:
     seconds: float
 
 
-class RandomInitGenerator:
-    """Tiny real diffusers models with fixed random weights (seed 0), identical in every process."""
+def interpolation_layout(frames: int, factor: int = INTERPOLATION_FACTOR) -> tuple[int, list[int]]:
+    """Output length and the output index of each input frame: k → factor·k (8 → 29 frames).
 
-    def __init__(self, config: VariantConfig, device: str) -> None:
-        import torch
-        from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+    The paper's 8 → 37 also extrapolates 4 frames at each end (k → 4 + 4k); at this scale the
+    model only fills the gaps between given frames.
+    """
+    return factor * (frames - 1) + 1, [factor * k for k in range(frames)]
+
+
+def image_condition(image_latents: Any, frames: int) -> tuple[Any, Any]:
+    """Zero-pad (B, C, h, w) image latents in time and build the frame-0 mask (SPEC §1)."""
+    b, c, h, w = image_latents.shape
+    padded = image_latents.new_zeros(b, c, frames, h, w)
+    padded[:, :, 0] = image_latents
+    mask = image_latents.new_zeros(b, 1, frames, h, w)
+    mask[:, :, 0] = 1.0
+    return padded, mask
+
+
+def guided_velocity(
+    uncond: Any, image: Any, full: Any, *, w_image: float, w_text: float, rescale: float
+) -> Any:
+    """Paper Eq. 1, X(∅) + w_i(X(I) − X(∅)) + w_p(X(I,p) − X(I)), with CFG rescale φ."""
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
+
+    guided = uncond + w_image * (image - uncond) + w_text * (full - image)
+    if rescale > 0:
+        guided = rescale_noise_cfg(guided, full, guidance_rescale=rescale)
+    return guided
+
+
+class EmuVideoGenerator:
+    """Loaded models for one variant; `generate` is batched and reproducible per seed."""
+
+    def __init__(
+        self,
+        config: VariantConfig,
+        device: str = "cpu",
+        *,
+        checkpoint_root: str | Path | None = None,
+        text_encoder: Any = None,
+    ) -> None:
+        from diffusers import DDIMScheduler, UNet3DConditionModel
+
+        from .models import extract_t2i
 
         self.config = config
-        self.device = torch.device(device)
-        torch.manual_seed(0)
-        self.vae = AutoencoderKL(
-            block_out_channels=(8, 16),
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-            latent_channels=LATENT_CHANNELS,
-            norm_num_groups=4,
-        ).eval()
-        self.unet = UNet3DConditionModel(
-            block_out_channels=(8, 16),
-            layers_per_block=1,
-            norm_num_groups=4,
-            cross_attention_dim=TEXT_DIM,
-            attention_head_dim=2,
-            in_channels=LATENT_CHANNELS,
-            out_channels=LATENT_CHANNELS,
-            down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-            up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        ).eval()
-        self.token_embedding = torch.nn.Embedding(4096, TEXT_DIM)
-        zero_snr = config.schedule == "zero_snr"
-        self.scheduler = DDIMScheduler(
-            beta_start=0.00085,
-            beta_end=0.012,
-            beta_schedule="linear" if config.schedule == "linear" else "scaled_linear",
-            prediction_type="v_prediction" if zero_snr else "epsilon",
-            rescale_betas_zero_snr=zero_snr,
-            timestep_spacing="trailing" if zero_snr else "leading",
-            clip_sample=False,
-        )
-        for module in (self.vae, self.unet, self.token_embedding):
-            module.to(self.device)
+        self.device = device
+        root = checkpoints.checkpoint_dir(checkpoint_root)
+        folder = checkpoints.resolve_video_folder(config, root)
+        self.folder = folder
+        self.card = checkpoints.read_card(folder)
+        self.unet = checkpoints.load_model(UNet3DConditionModel, folder / "unet", device)
+        self.vae = checkpoints.load_vae(folder, root, device)
+        self.t2i = extract_t2i(self.unet).to(device).eval() if config.mode == "factorized" else None
+        # A foreign folder's own scheduler says how its model was trained; shipped folders
+        # were trained with the schedule their name (and the config) says.
+        if (folder / "scheduler" / "scheduler_config.json").is_file():
+            self.scheduler = DDIMScheduler.from_pretrained(str(folder), subfolder="scheduler")
+        else:
+            self.scheduler = sampling_scheduler(config.schedule)
+        self.interpolator = None
+        if config.interpolation:
+            interp = folder / "interpolation_unet"
+            if not (interp / "config.json").is_file():
+                interp = root / checkpoints.INTERPOLATION / "unet"
+            self.interpolator = checkpoints.load_model(UNet3DConditionModel, interp, device)
+        self.text_encoder = text_encoder or _shared_text_encoder(device)
+        self.scaling = float(self.vae.config.scaling_factor)
+        self.latent_scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
 
-    def _encode_prompts(self, prompts: Sequence[str]) -> Any:
+    # 1. Text.
+    def _encode(self, prompts: Sequence[str]) -> tuple[Any, Any]:
+        text = self.text_encoder(list(prompts)).to(self.device)
+        null = self.text_encoder([""]).to(self.device).expand_as(text)
+        return text, null
+
+    # 2. First image (factorized only): text-to-image with classifier-free guidance.
+    def _sample_image(self, noise: Any, text: Any, null: Any) -> Any:
         import torch
 
-        ids = torch.zeros(len(prompts), MAX_TOKENS, dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            words = prompt.lower().split()[:MAX_TOKENS]
-            for col, word in enumerate(words):
-                ids[row, col] = 1 + sum(word.encode()) * 31 % 4095
-        return self.token_embedding(ids.to(self.device))
+        assert self.t2i is not None
+        cfg = self.config
+        latents = noise * self.scheduler.init_noise_sigma
+        self.scheduler.set_timesteps(cfg.steps, device=self.device)
+        rescale = cfg.guidance_rescale if uses_guidance_rescale(cfg.schedule) else 0.0
+        for t in self.scheduler.timesteps:
+            both = self.t2i(
+                torch.cat([latents, latents]), t, encoder_hidden_states=torch.cat([null, text])
+            ).sample
+            uncond, full = both.chunk(2)
+            guided = guided_velocity(
+                uncond, uncond, full, w_image=0.0, w_text=cfg.guidance_text, rescale=rescale
+            )
+            latents = self.scheduler.step(guided, t, latents).prev_sample
+        return latents
+
+    # 3. Frames from text (+ first image): Eq. 1 with three passes batched together.
+    def _sample_video(
+        self, unet: Any, noise: Any, text: Any, null: Any, cond: Any, mask: Any, w_image: float
+    ) -> Any:
+        import torch
+
+        cfg = self.config
+        rescale = cfg.guidance_rescale if uses_guidance_rescale(cfg.schedule) else 0.0
+        latents = noise * self.scheduler.init_noise_sigma
+        self.scheduler.set_timesteps(cfg.steps, device=self.device)
+        has_image = bool(mask.abs().sum() > 0)
+        for t in self.scheduler.timesteps:
+            if has_image:
+                x = torch.cat([latents] * 3)
+                c = torch.cat([torch.zeros_like(cond), cond, cond])
+                m = torch.cat([torch.zeros_like(mask), mask, mask])
+                e = torch.cat([null, null, text])
+                out = unet(torch.cat([x, c, m], dim=1), t, encoder_hidden_states=e).sample
+                uncond, image, full = out.chunk(3)
+            else:
+                # No image: Eq. 1's image term vanishes, X(∅) + w_p(X(p) − X(∅)).
+                x = torch.cat([latents] * 2)
+                inputs = torch.cat([x, torch.cat([cond] * 2), torch.cat([mask] * 2)], dim=1)
+                out = unet(inputs, t, encoder_hidden_states=torch.cat([null, text])).sample
+                uncond, full = out.chunk(2)
+                image = uncond
+            guided = guided_velocity(
+                uncond, image, full, w_image=w_image, w_text=cfg.guidance_text, rescale=rescale
+            )
+            latents = self.scheduler.step(guided, t, latents).prev_sample
+        return latents
+
+    # 4. Temporal super-resolution: given frames at 4k, zero frames between, mask m'.
+    def _interpolate(self, latents: Any, noise: Any, aug_noise: Any, text: Any, null: Any) -> Any:
+        import torch
+
+        b, c, f, h, w = latents.shape
+        out_frames, positions = interpolation_layout(f)
+        augment = training_scheduler(self.config.schedule)
+        t_aug = torch.full((b,), INTERPOLATION_NOISE_T, dtype=torch.long, device=self.device)
+        noisy = augment.add_noise(latents, aug_noise, t_aug)
+        cond = latents.new_zeros(b, c, out_frames, h, w)
+        mask = latents.new_zeros(b, 1, out_frames, h, w)
+        cond[:, :, positions] = noisy
+        mask[:, :, positions] = 1.0
+        assert self.interpolator is not None
+        return self._sample_video(self.interpolator, noise, text, null, cond, mask, w_image=1.0)
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[GeneratedVideo]:
         import torch
 
+        # 1. Check inputs.
         if len(prompts) != len(seeds):
             raise ValueError("prompts and seeds must have the same length.")
+        if not prompts:
+            return []
         cfg = self.config
         started = time.perf_counter()
-        latent_h, latent_w = cfg.height // 2, cfg.width // 2
+        c = self.unet.config.out_channels
+        h, w = cfg.height // self.latent_scale, cfg.width // self.latent_scale
+        out_frames, _ = interpolation_layout(cfg.frames)
         with torch.inference_mode():
-            # 1. Encode prompts.
-            text = self._encode_prompts(prompts)
-            # 2. Prepare latents, one generator per seed so each video is reproducible alone.
-            latents = torch.stack(
-                [
-                    torch.randn(
-                        (LATENT_CHANNELS, cfg.frames, latent_h, latent_w),
-                        generator=torch.Generator("cpu").manual_seed(seed),
-                    )
-                    for seed in seeds
-                ]
-            ).to(self.device)
-            # 3. Denoise.
-            self.scheduler.set_timesteps(cfg.steps, device=self.device)
-            for t in self.scheduler.timesteps:
-                model_out = self.unet(latents, t, encoder_hidden_states=text).sample
-                latents = self.scheduler.step(model_out, t, latents).prev_sample
-            # 4. Decode frame by frame.
-            b, c, f, h, w = latents.shape
-            flat = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
-            images = self.vae.decode(flat).sample.clamp(-1, 1)
-            images = ((images + 1) * 127.5).round().to(torch.uint8)
-            images = images.reshape(b, f, 3, cfg.height, cfg.width).permute(0, 1, 3, 4, 2)
+            # 2. Encode prompts.
+            text, null = self._encode(prompts)
+            # 3. All noise of a video from its own seed, in a fixed order, so a video does not
+            #    depend on what else is in the batch.
+            image_noise, video_noise, interp_noise, aug_noise = [], [], [], []
+            for seed in seeds:
+                gen = torch.Generator("cpu").manual_seed(int(seed))
+                image_noise.append(torch.randn((c, h, w), generator=gen))
+                video_noise.append(torch.randn((c, cfg.frames, h, w), generator=gen))
+                interp_noise.append(torch.randn((c, out_frames, h, w), generator=gen))
+                aug_noise.append(torch.randn((c, cfg.frames, h, w), generator=gen))
+            dev = self.device
+            # 4. First image (factorized) and the conditioning channels.
+            if cfg.mode == "factorized":
+                image = self._sample_image(torch.stack(image_noise).to(dev), text, null)
+                cond, mask = image_condition(image, cfg.frames)
+            else:
+                cond = torch.zeros(len(prompts), c, cfg.frames, h, w, device=dev)
+                mask = torch.zeros(len(prompts), 1, cfg.frames, h, w, device=dev)
+            # 5. Frames.
+            latents = self._sample_video(
+                self.unet,
+                torch.stack(video_noise).to(dev),
+                text,
+                null,
+                cond,
+                mask,
+                w_image=cfg.guidance_image,
+            )
+            fps = cfg.fps
+            # 6. Optional temporal super-resolution.
+            if self.interpolator is not None:
+                latents = self._interpolate(
+                    latents,
+                    torch.stack(interp_noise).to(dev),
+                    torch.stack(aug_noise).to(dev),
+                    text,
+                    null,
+                )
+                fps = cfg.fps * INTERPOLATION_FACTOR
+            # 7. Decode frame by frame.
+            frames = decode_frames(self.vae, latents, self.scaling)
         per_video = (time.perf_counter() - started) / len(prompts)
-        return [
-            GeneratedVideo(frames=video.cpu().numpy(), fps=cfg.fps, seconds=per_video)
-            for video in images
-        ]
+        return [GeneratedVideo(frames=video, fps=fps, seconds=per_video) for video in frames]
+
+
+def decode_frames(vae: Any, latents: Any, scaling: float) -> np.ndarray:
+    """(B, C, T, h, w) latents → (B, T, H, W, 3) uint8, one frame at a time through the VAE."""
+    import torch
+
+    b, c, f, h, w = latents.shape
+    flat = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w) / scaling
+    images = vae.decode(flat).sample.clamp(-1, 1)
+    images = ((images + 1) * 127.5).round().to(torch.uint8)
+    images = images.reshape(b, f, 3, images.shape[-2], images.shape[-1]).permute(0, 1, 3, 4, 2)
+    result: np.ndarray = images.cpu().numpy()
+    return result
 
 
 @lru_cache(maxsize=2)
-def load_generator(config: VariantConfig, device: str = "cpu") -> RandomInitGenerator:
-    """Build (once per process, cached per config) the generator for a variant."""
-    return RandomInitGenerator(config, device)
+def _shared_text_encoder(device: str) -> Any:
+    from .text import TextEncoder
+
+    return TextEncoder(device)
+
+
+@lru_cache(maxsize=4)
+def load_generator(config: VariantConfig, device: str = "cpu") -> EmuVideoGenerator:
+    """Build (once per process, cached per config and device) the generator for a variant."""
+    return EmuVideoGenerator(config, device)

@@ -1,0 +1,119 @@
+"""Where a variant's weights come from, and how checkpoints are written and read.
+
+A checkpoint is a diffusers-style folder: `unet/` (the video `UNet3DConditionModel`), `vae/`
+(`AutoencoderKL`), optional `scheduler/` and `interpolation_unet/`, and `card.json` (what was
+trained, on what data, for how long, with which final losses). Shipped checkpoints live in
+`generation/checkpoints/` (override with `JUICE_CHECKPOINT_DIR`); a shipped folder may name the
+shared autoencoder in its card instead of carrying its own `vae/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, VariantConfig
+
+PACKAGE_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+AUTOENCODER = "autoencoder"
+INTERPOLATION = "interpolation"
+CLASSIFIER = "classifier"
+
+
+def checkpoint_dir(override: str | Path | None = None) -> Path:
+    if override is not None:
+        return Path(override)
+    env = os.environ.get("JUICE_CHECKPOINT_DIR")
+    return Path(env) if env else PACKAGE_CHECKPOINT_DIR
+
+
+def video_checkpoint_name(
+    *, mode: str, schedule: str, spatial: str, multistage: bool, hq_finetune: bool
+) -> str:
+    name = f"video-{mode}-{schedule}-{spatial}"
+    if multistage:
+        name += "-multistage"
+    if hq_finetune:
+        name += "-hq"
+    return name
+
+
+def t2i_checkpoint_name(schedule: str) -> str:
+    return f"t2i-{schedule}"
+
+
+def resolve_video_folder(config: VariantConfig, root: Path) -> Path:
+    """The folder a config loads: its own `checkpoint`, or the shipped one matching its recipe."""
+    if config.checkpoint:
+        path = Path(config.checkpoint)
+        if not path.is_absolute():
+            if "/" in config.checkpoint or config.checkpoint.startswith("."):
+                raise ConfigError(
+                    "checkpoint must be a shipped checkpoint name or an absolute local folder."
+                )
+            path = root / config.checkpoint
+        if not (path / "unet" / "config.json").is_file():
+            raise ConfigError(f"checkpoint {config.checkpoint!r} has no unet/ folder at {path}.")
+        return path
+    name = video_checkpoint_name(
+        mode=config.mode,
+        schedule=config.schedule,
+        spatial=config.spatial,
+        multistage=config.multistage,
+        hq_finetune=config.hq_finetune,
+    )
+    path = root / name
+    if not (path / "unet" / "config.json").is_file():
+        shipped = sorted(p.name for p in root.glob("video-*") if (p / "card.json").is_file())
+        raise ConfigError(
+            f"No trained checkpoint for this recipe ({name}) in {root}. "
+            f"Available: {', '.join(shipped) or 'none (run manage.py train_variants)'}."
+        )
+    return path
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    card = folder / "card.json"
+    if not card.is_file():
+        return {}
+    data: dict[str, Any] = json.loads(card.read_text())
+    return data
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "card.json.tmp"
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / "card.json")
+
+
+def save_model(model: Any, folder: Path) -> None:
+    """Save a diffusers model as fp16 safetensors (the shipped size) without touching `model`."""
+    import copy
+
+    import torch
+
+    half = copy.deepcopy(model)
+    for param in half.parameters():
+        param.data = param.data.to(torch.float16)
+    half.save_pretrained(str(folder), safe_serialization=True)
+
+
+def load_model(cls: Any, folder: Path, device: str = "cpu") -> Any:
+    import torch
+
+    return cls.from_pretrained(str(folder), torch_dtype=torch.float32).to(device).eval()
+
+
+def load_vae(folder: Path, root: Path, device: str = "cpu") -> Any:
+    from diffusers import AutoencoderKL
+
+    if (folder / "vae" / "config.json").is_file():
+        return load_model(AutoencoderKL, folder / "vae", device)
+    shared = read_card(folder).get("vae", AUTOENCODER)
+    path = root / shared
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"checkpoint {folder} has no vae/ and {path} does not exist.")
+    return load_model(AutoencoderKL, path, device)

@@ -5,8 +5,9 @@ link (session cookie + CSRF, like the rating page), ask for the next comparison,
 with range requests, wait a realistic time, and submit justified JUICE judgments. They judge by
 the videos' automatic scores when an oracle gives them (plus noise and a pull towards the left
 side), and a share of them are careless (always left, one reason) so gold checks catch them.
-A dropped connection or a 502/503/504 is retried with the same request; submits carry the
-assignment token, so a retried submit can never count twice.
+A dropped connection or a 502/503/504 is retried with the same request, and a lost session is
+renewed through the start link (which resumes the same rater); submits carry the assignment
+token, so a retried submit can never count twice.
 
 Account creation and the score oracle read and write the database; everything else is plain
 HTTP, so `run_simulation` also works against a remote site.
@@ -365,15 +366,28 @@ class SimulatedRater:
         return urljoin(self.base_url, path)
 
     def _api(self, name: str, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Accept": "application/json"}
+        response = self._request(name, method, self._url(path), headers=self._headers(), **kwargs)
+        if _lost_login(response):
+            # A new login rotates the CSRF token: build the headers again.
+            self.arrive()
+            response = self._request(
+                name, method, self._url(path), headers=self._headers(), **kwargs
+            )
+        return response
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Referer": self.base_url}
         csrf = self.http.cookies.get("csrftoken")
         if csrf:
             headers["X-CSRFToken"] = csrf
-        headers["Referer"] = self.base_url
-        return self._request(name, method, self._url(path), headers=headers, **kwargs)
+        return headers
 
     def _fetch(self, name: str, url: str, *, headers: dict[str, str]) -> None:
         response = self._request(name, "GET", self._url(url), headers=headers, stream=True)
+        if _lost_login(response):
+            response.close()
+            self.arrive()
+            response = self._request(name, "GET", self._url(url), headers=headers, stream=True)
         try:
             if name == "video" and response.status_code != 206:
                 raise AssertionError(f"video answered {response.status_code}, not 206")
@@ -416,6 +430,18 @@ def _expect(response: requests.Response, *codes: int) -> None:
             f"{response.request.method} {response.url} answered {response.status_code}: "
             f"{response.text[:200]!r}"
         )
+
+
+def _lost_login(response: requests.Response) -> bool:
+    """401/403 because the session is gone (server restarted with new sessions, cookie expired),
+    as opposed to a QC stop or a missing qualification, which carry a `code`."""
+    if response.status_code not in (401, 403):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    return not (isinstance(body, dict) and body.get("code") in ("stopped", "not_qualified"))
 
 
 def _detail(response: requests.Response) -> str:

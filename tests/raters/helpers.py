@@ -20,12 +20,34 @@ from tests.factories import (
 
 
 @functools.lru_cache(maxsize=8)
-def mp4_bytes(seed: int = 0) -> bytes:
-    return tiny_mp4_bytes(seed)
+def mp4_bytes(seed: int = 0, frames: int = 8, fps: int = 4) -> bytes:
+    """A real H.264 MP4 of random frames (cached: encoding costs a subprocess)."""
+    if (frames, fps) == (8, 4):
+        return tiny_mp4_bytes(seed)
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from generation.video.export import write_mp4
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, size=(frames, 16, 16, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "v.mp4"
+        write_mp4(pixels, path, fps=fps)
+        return path.read_bytes()
 
 
 def build_study(
-    *, prompts: int = 6, seeds: int = 1, variants: int = 2, slug: str = "s1", **options: Any
+    *,
+    prompts: int = 6,
+    seeds: int = 1,
+    variants: int = 2,
+    slug: str = "s1",
+    frames: int = 8,
+    fps: int = 4,
+    **options: Any,
 ) -> Study:
     """A study on a batch whose videos are real (tiny) MP4s, comparisons built by the service."""
     batch = GenerationBatchFactory()
@@ -39,7 +61,9 @@ def build_study(
                     job__variant=variant,
                     job__prompt=prompt,
                     job__seed=seed,
-                    file=ContentFile(mp4_bytes(index % 2), name="v.mp4"),
+                    file=ContentFile(mp4_bytes(index % 2, frames, fps), name="v.mp4"),
+                    frames=frames,
+                    fps=fps,
                 )
     pairs = [(made[i], made[j]) for i in range(len(made)) for j in range(i + 1, len(made))]
     options.setdefault("gold_rate", 0.0)

@@ -68,7 +68,7 @@
     var b = right.play();
     if (a && a.catch) a.catch(function () {});
     if (b && b.catch) b.catch(function () {});
-    document.getElementById("btn-play").textContent = "Pause";
+    document.getElementById("play-label").textContent = "Pause";
   }
 
   function pause() {
@@ -77,7 +77,7 @@
     right.pause();
     // Park both on the master's instant so they show the same moment.
     follower().currentTime = Math.min(master().currentTime, follower().duration || 0);
-    document.getElementById("btn-play").textContent = "Play";
+    document.getElementById("play-label").textContent = "Play";
   }
 
   function seek(t) {
@@ -364,12 +364,12 @@
     s.loop = !s.loop;
     var button = document.getElementById("btn-loop");
     button.setAttribute("aria-pressed", String(s.loop));
-    button.textContent = s.loop ? "Loop on" : "Loop off";
+    document.getElementById("loop-label").textContent = s.loop ? "Loop on" : "Loop off";
   }
   function toggleSpeed() {
     s.rate = s.rate === 1 ? 0.5 : 1;
     left.playbackRate = right.playbackRate = s.rate;
-    document.getElementById("btn-speed").textContent = "Speed " + (s.rate === 1 ? "1" : "0.5") + "×";
+    document.getElementById("speed-label").textContent = "Speed " + (s.rate === 1 ? "1" : "0.5") + "×";
   }
 
   // --- keyboard -----------------------------------------------------------------------------

@@ -1,0 +1,210 @@
+"""The rating page in headless Chromium: real MP4s decoded, one clock, keyboard-only flow."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from raters import services
+from raters.models import Judgment
+from tests.factories import UserFactory
+from tests.raters.helpers import build_study
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
+BOTH_READY = (
+    "() => ['video-left','video-right'].every(id => document.getElementById(id).readyState >= 2)"
+)
+TIMES = (
+    "() => [document.getElementById('video-left').currentTime, "
+    "document.getElementById('video-right').currentTime]"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            outside.append(request.url)
+            if not request.url.startswith(live_server.url) and not request.url.startswith("data:")
+            else None
+        ),
+    )
+    page.outside_requests = outside  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def _login(page, live_server, user) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+
+
+def _wait_submit_enabled(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function("() => !document.getElementById('submit').disabled", timeout=15000)
+
+
+def test_rater_logs_in_sees_decoded_videos_and_submits_one_justified_judgment(page, live_server):
+    study = build_study(prompts=3, raters_per_pair=1)
+    rater = UserFactory()
+    services.qualify_rater(user=rater)
+    _login(page, live_server, rater)
+    page.goto(f"{live_server.url}/rate/{study.slug}/")
+
+    page.wait_for_function(BOTH_READY, timeout=15000)
+    assert page.locator("#progress").inner_text() == "Task 1 of 3"
+    _wait_submit_enabled(page)
+
+    # A choice without a reason is refused by the server, with a visible message.
+    page.check("input[name=quality][value=left]")
+    page.check("input[name=faithfulness][value=right]")
+    page.check("input[name=faithfulness_reasons][value=spatial_alignment]")
+    page.click("#submit")
+    page.wait_for_selector("#form-errors:not([hidden])")
+    assert "at least one reason" in page.locator("#form-errors").inner_text()
+    assert Judgment.objects.count() == 0
+
+    page.check("input[name=quality_reasons][value=motion_smoothness]")
+    page.click("#submit")
+    page.wait_for_function(
+        "() => document.getElementById('progress').innerText === 'Task 2 of 3'", timeout=10000
+    )
+    judgment = Judgment.objects.get()
+    assert judgment.quality_reasons == ["motion_smoothness"]
+    assert judgment.played_through and judgment.watch_ms >= study.min_watch_ms
+    assert page.outside_requests == []
+
+
+def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(page, live_server):
+    study = build_study(prompts=5, raters_per_pair=1, require_qualification=True, min_watch_ms=1500)
+    page.goto(f"{live_server.url}/rate/start/{study.slug}/?PROLIFIC_PID=worker-77")
+    page.click("#to-quiz")
+    for question in services.quiz.QUESTIONS:
+        page.check(f"input[name={question.key}][value={question.answer}]")
+    page.click("#quiz-submit")
+    page.wait_for_selector("#video-left")
+
+    tokens = []
+    for task in range(5):
+        page.wait_for_function(BOTH_READY, timeout=15000)
+        token = page.input_value("#token")
+        if task == 2:
+            page.reload()
+            page.wait_for_function(BOTH_READY, timeout=15000)
+            assert page.input_value("#token") == token, "reload resumes the same pair"
+        assert page.locator("#progress").inner_text() == f"Task {task + 1} of 5"
+        _wait_submit_enabled(page)
+        for key in ("q", "1", "a", "6", "Enter"):
+            page.keyboard.press(key)
+        tokens.append(token)
+        if task < 4:
+            page.wait_for_function(
+                f"() => document.getElementById('token').value !== '{token}'", timeout=10000
+            )
+    page.wait_for_selector("#completion-code", timeout=10000)
+    assert page.locator("#completion-code").inner_text() == study.completion_code
+    assert len(set(tokens)) == 5
+    judged = Judgment.objects.filter(assignment__rater__rater__external_id="worker-77")
+    assert judged.count() == 5
+    assert all(j.quality_reasons == ["pixel_sharpness"] for j in judged)
+    assert page.outside_requests == []
+
+
+def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
+    study = build_study(prompts=2, raters_per_pair=1, frames=24, fps=12, min_watch_ms=1500)
+    rater = UserFactory()
+    services.qualify_rater(user=rater)
+    _login(page, live_server, rater)
+    page.goto(f"{live_server.url}/rate/{study.slug}/")
+    page.wait_for_function(BOTH_READY, timeout=15000)
+    frame = 1 / 12
+
+    # Submit stays disabled until both clips have played through once.
+    assert page.locator("#submit").is_disabled()
+    page.wait_for_timeout(600)
+    left, right = page.evaluate(TIMES)
+    assert left > 0.2 and abs(left - right) <= frame, "after play"
+    assert page.locator("#submit").is_disabled()
+
+    page.keyboard.press(" ")  # pause
+    left, right = page.evaluate(TIMES)
+    assert abs(left - right) <= frame, "after pause"
+    page.evaluate("() => window.juicePlayer.seek(1.3)")
+    page.wait_for_function(
+        "() => !document.getElementById('video-left').seeking "
+        "&& !document.getElementById('video-right').seeking"
+    )
+    left, right = page.evaluate(TIMES)
+    assert abs(left - 1.3) < frame and abs(left - right) <= frame, "after seek"
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(100)
+    stepped_left, stepped_right = page.evaluate(TIMES)
+    assert abs(stepped_left - stepped_right) <= frame, "after frame step"
+    assert stepped_left == pytest.approx(left + 2 * frame, abs=frame / 2 + 1e-3)
+
+    page.keyboard.press("f")  # flick: one place, one side visible
+    assert page.locator("#fig-right").evaluate("e => getComputedStyle(e).visibility") == "hidden"
+    page.keyboard.press("f")
+    assert page.locator("#fig-left").evaluate("e => getComputedStyle(e).visibility") == "hidden"
+    page.keyboard.press("Escape")
+
+    page.keyboard.press(" ")  # play again, through to the end
+    _wait_submit_enabled(page)
+
+    # A tie without a reason is refused.
+    page.keyboard.press("w")
+    assert page.locator("#q-quality .tie-reasons").is_visible()
+    page.keyboard.press("a")
+    page.keyboard.press("6")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#form-errors:not([hidden])")
+    assert "reason" in page.locator("#form-errors").inner_text()
+    assert Judgment.objects.count() == 0
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.keyboard.press("1")  # equally good
+    page.screenshot(path=str(ARTIFACTS / "rating-page.png"))
+    page.screenshot(path=str(ARTIFACTS / "rating-1366x768.png"))
+    page.set_viewport_size({"width": 844, "height": 390})
+    page.wait_for_timeout(100)
+    page.screenshot(path=str(ARTIFACTS / "rating-844x390.png"), full_page=True)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 844, "no sideways scrolling on a phone held sideways"
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.getElementById('progress').innerText === 'Task 2 of 2'", timeout=10000
+    )
+    judgment = Judgment.objects.get()
+    assert judgment.quality == "tie" and judgment.quality_reasons == ["equally_good"]

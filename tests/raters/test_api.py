@@ -1,0 +1,135 @@
+"""The API contract that pages and simulated raters rely on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from rest_framework.test import APIClient
+
+from raters import services
+from raters.models import Assignment, Judgment
+from tests.factories import StaffFactory, UserFactory
+from tests.raters.helpers import build_study, qualified_rater
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> APIClient:  # type: ignore[no-untyped-def]
+    client = APIClient()
+    response = client.post(
+        "/api/auth/token/", {"username": user.username, "password": "pw-for-tests"}
+    )
+    assert response.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    return client
+
+
+def _body(token: str, **overrides):  # type: ignore[no-untyped-def]
+    body = {
+        "token": token,
+        "quality": "left",
+        "quality_reasons": ["motion_smoothness"],
+        "faithfulness": "tie",
+        "faithfulness_reasons": ["equally_good"],
+        "time_spent_ms": 4000,
+        "watch_ms": 2500,
+        "replays": 1,
+        "seeks": 0,
+        "played_through": True,
+    }
+    body.update(overrides)
+    return body
+
+
+def _age(token: str) -> None:
+    # The server checks that the watch time really passed since the task was handed out.
+    Assignment.objects.filter(token=token).update(
+        created_at=Assignment.objects.get(token=token).created_at - timedelta(seconds=10)
+    )
+
+
+def test_next_submit_and_finish_over_token_auth():
+    study = build_study(prompts=2, raters_per_pair=1, min_watch_ms=2000)
+    client = _client(qualified_rater())
+    task = client.post(f"/api/studies/{study.slug}/next/")
+    assert task.status_code == 200
+    data = task.json()
+    assert set(data) >= {"token", "prompt", "left", "right", "progress", "allow_ties"}
+    assert data["progress"] == {"done": 0, "total": 2}
+    assert client.post(f"/api/studies/{study.slug}/next/").json()["token"] == data["token"]
+
+    too_fast = client.post("/api/judgments/", _body(data["token"]), format="json")
+    assert too_fast.status_code == 400 and "watch_ms" in too_fast.json()
+    _age(data["token"])
+    created = client.post("/api/judgments/", _body(data["token"]), format="json")
+    assert created.status_code == 201
+    assert created.json()["progress"]["done"] == 1
+    repeat = client.post("/api/judgments/", _body(data["token"]), format="json")
+    assert repeat.status_code == 200 and repeat.json()["id"] == created.json()["id"]
+    assert Judgment.objects.count() == 1
+
+    second = client.post(f"/api/studies/{study.slug}/next/").json()
+    _age(second["token"])
+    assert client.post("/api/judgments/", _body(second["token"]), format="json").status_code == 201
+    assert client.post(f"/api/studies/{study.slug}/next/").status_code == 204
+    detail = client.get(f"/api/studies/{study.slug}/").json()
+    assert detail["finished"] and detail["completion_code"] == study.completion_code
+    me = client.get("/api/raters/me/").json()
+    assert me["judgments"] == 2 and me["qualified"]
+
+
+def test_invalid_judgments_come_back_as_400_with_field_messages():
+    study = build_study(prompts=1, min_watch_ms=0)
+    client = _client(qualified_rater())
+    token = client.post(f"/api/studies/{study.slug}/next/").json()["token"]
+    bad_shape = client.post(
+        "/api/judgments/", _body(token, quality="up", replays=-1), format="json"
+    )
+    assert bad_shape.status_code == 400
+    assert {"quality", "replays"} <= set(bad_shape.json())
+    no_reason = client.post("/api/judgments/", _body(token, quality_reasons=[]), format="json")
+    assert no_reason.status_code == 400
+    assert "at least one reason" in no_reason.json()["quality_reasons"][0]
+    not_watched = client.post("/api/judgments/", _body(token, played_through=False), format="json")
+    assert not_watched.status_code == 400 and "played_through" in not_watched.json()
+
+
+def test_unqualified_and_stopped_raters_get_403_with_a_readable_detail():
+    study = build_study(prompts=1, require_qualification=True)
+    newcomer = UserFactory()
+    client = _client(newcomer)
+    refused = client.post(f"/api/studies/{study.slug}/next/")
+    assert refused.status_code == 403 and "quiz" in refused.json()["detail"]
+    services.qualify_rater(user=newcomer)
+    services.stop_rater(rater=newcomer.rater, reason="gold")
+    stopped = client.post(f"/api/studies/{study.slug}/next/")
+    assert stopped.status_code == 403
+    assert stopped.json()["screenout_code"] == study.screenout_code
+
+
+def test_raters_list_only_their_own_judgments_in_left_right_terms_staff_see_all():
+    study = build_study(prompts=2, raters_per_pair=2, min_watch_ms=0)
+    one, two = qualified_rater(), qualified_rater()
+    for rater in (one, two):
+        client = _client(rater)
+        token = client.post(f"/api/studies/{study.slug}/next/").json()["token"]
+        assert client.post("/api/judgments/", _body(token), format="json").status_code == 201
+    mine = _client(one).get("/api/judgments/").json()
+    assert mine["count"] == 1
+    assert mine["results"][0]["quality"] == "left" and "left_is_a" not in mine["results"][0]
+    staff = _client(StaffFactory())
+    everything = staff.get("/api/judgments/").json()
+    assert everything["count"] == 2 and {"quality", "left_is_a"} <= set(everything["results"][0])
+    comparisons = staff.get("/api/comparisons/").json()
+    assert comparisons["count"] == 2 and "variant_a" in comparisons["results"][0]
+    assert _client(one).get("/api/comparisons/").status_code == 403
+    assert len(_client(one).get("/api/studies/").json()) == 1
+
+
+def test_openapi_schema_and_auth_required():
+    assert APIClient().post("/api/studies/x/next/").status_code in (401, 403)
+    schema = _client(qualified_rater()).get("/api/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    assert "/api/judgments/" in text and "/api/studies/{slug}/next/" in text

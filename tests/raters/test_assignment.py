@@ -1,0 +1,156 @@
+"""Assignment: k distinct raters per comparison, no repeats, balanced sides, expiry, modes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from raters import selectors, services
+from raters.models import Assignment, Comparison, Study
+from tests.factories import UserFactory
+from tests.raters.helpers import build_study, judge, qualified_rater
+
+pytestmark = pytest.mark.django_db
+
+
+def _drain(study: Study, raters: list) -> None:
+    """Every rater takes and judges tasks until nothing is left for anyone."""
+    progress = True
+    while progress:
+        progress = False
+        for rater in raters:
+            assignment = services.next_assignment(study=study, rater=rater)
+            if assignment is not None:
+                judge(assignment)
+                progress = True
+
+
+def test_every_comparison_gets_exactly_k_distinct_raters_and_no_rater_twice():
+    study = build_study(prompts=4, raters_per_pair=3)
+    raters = [qualified_rater() for _ in range(5)]
+    _drain(study, raters)
+    for comparison in study.comparisons.all():
+        done = comparison.assignments.filter(status=Assignment.Status.DONE)
+        assert done.count() == 3
+        assert done.values("rater").distinct().count() == 3
+        assert comparison.assigned_count == 3
+    assert services.next_assignment(study=study, rater=qualified_rater()) is None
+
+
+def test_same_prompt_at_most_once_per_rater_unless_the_study_allows_it():
+    # Two seeds per prompt: two comparisons share each prompt.
+    study = build_study(prompts=3, seeds=2, raters_per_pair=5)
+    rater = qualified_rater()
+    _drain(study, [rater])
+    prompts = Assignment.objects.filter(rater=rater).values_list("comparison__prompt", flat=True)
+    assert len(prompts) == 3 and len(set(prompts)) == 3
+
+    repeats = build_study(prompts=3, seeds=2, raters_per_pair=5, slug="s2")
+    repeats.allow_repeat_prompts = True
+    repeats.save()
+    other = qualified_rater()
+    _drain(repeats, [other])
+    assert Assignment.objects.filter(rater=other, comparison__study=repeats).count() == 6
+
+
+def test_resume_returns_the_open_assignment():
+    study = build_study(prompts=3)
+    rater = qualified_rater()
+    first = services.next_assignment(study=study, rater=rater)
+    again = services.next_assignment(study=study, rater=rater)
+    assert first == again
+    assert Assignment.objects.filter(rater=rater, status=Assignment.Status.ACTIVE).count() == 1
+
+
+def test_left_right_is_random_but_balanced_per_variant_pair():
+    study = build_study(prompts=10, raters_per_pair=4)
+    raters = [qualified_rater() for _ in range(4)]
+    _drain(study, raters)
+    sides = Counter(Assignment.objects.values_list("left_is_a", flat=True))
+    assert sides[True] + sides[False] == 40
+    assert abs(sides[True] - sides[False]) <= 2
+    # Random, not a fixed pattern: some comparisons are 2|2, others lean one way.
+    per_comparison = {
+        c.id: c.assignments.filter(left_is_a=True).count() for c in study.comparisons.all()
+    }
+    assert len(set(per_comparison.values())) >= 2
+
+
+def test_abandoned_assignment_expires_and_returns_to_the_pool():
+    study = build_study(prompts=1, raters_per_pair=1)
+    first, second = qualified_rater(), qualified_rater()
+    held = services.next_assignment(study=study, rater=first)
+    assert services.next_assignment(study=study, rater=second) is None
+
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    taken = services.next_assignment(study=study, rater=second)
+    assert taken is not None and taken.comparison_id == held.comparison_id
+    held.refresh_from_db()
+    assert held.status == Assignment.Status.EXPIRED
+    assert Comparison.objects.get(pk=held.comparison_id).assigned_count == 1
+
+
+def test_late_answer_to_an_expired_task_counts_only_if_there_is_room():
+    study = build_study(prompts=1, raters_per_pair=1)
+    rater = qualified_rater()
+    held = services.next_assignment(study=study, rater=rater)
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    services.expire_stale_assignments()
+    held.refresh_from_db()
+    judgment = judge(held)
+    assert judgment.assignment.status == Assignment.Status.DONE
+    assert Comparison.objects.get(pk=held.comparison_id).assigned_count == 1
+
+
+def test_tasks_per_rater_caps_a_rater():
+    study = build_study(prompts=5, tasks_per_rater=2)
+    rater = qualified_rater()
+    _drain(study, [rater])
+    assert Assignment.objects.filter(rater=rater).count() == 2
+    assert selectors.rater_finished(study=study, rater=rater)
+
+
+def test_adaptive_prefers_uncertain_pairs_and_stops_when_converged():
+    study = build_study(prompts=6, variants=3, raters_per_pair=3, mode=Study.Mode.ADAPTIVE)
+    study.target_ci_width = 0.9
+    study.calibration_fraction = 0.2
+    study.save()
+    pairs = list(study.pairs.order_by("id"))
+    # Make pair 0 certain: many unanimous judgments on its comparisons.
+    for comparison in study.comparisons.filter(pair=pairs[0], is_calibration=False)[:2]:
+        for _ in range(2):
+            rater = qualified_rater()
+            assignment = Assignment.objects.create(
+                comparison=comparison, rater=rater, left_is_a=True
+            )
+            judge(assignment, "left", "left")
+    widths = selectors.pair_ci_widths(study=study)
+    assert widths[pairs[0].id] < widths[pairs[1].id]
+    rater = qualified_rater()
+    assignment = services.next_assignment(study=study, rater=rater)
+    # Calibration comparisons come first, then the widest interval.
+    assert assignment.comparison.is_calibration or assignment.comparison.pair_id != pairs[0].id
+
+    study.target_ci_width = 1.01  # every pair already narrower: only calibration remains
+    study.save()
+    assert selectors.adaptive_converged(study=study)
+    assert all(c.is_calibration for c in selectors.real_candidates(study=study, rater=rater))
+    assert study.comparisons.filter(is_calibration=True).count() >= 3
+
+
+def test_unqualified_and_stopped_raters_are_refused():
+    study = build_study(prompts=2, require_qualification=True)
+    newcomer = UserFactory()
+    with pytest.raises(services.RatingRefused) as refused:
+        services.next_assignment(study=study, rater=newcomer)
+    assert refused.value.code == "not_qualified"
+    services.qualify_rater(user=newcomer)
+    assert services.next_assignment(study=study, rater=newcomer) is not None
+
+    services.stop_rater(rater=newcomer.rater, reason="test")
+    with pytest.raises(services.RatingRefused) as stopped:
+        services.next_assignment(study=study, rater=newcomer)
+    assert stopped.value.code == "stopped"

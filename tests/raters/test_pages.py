@@ -1,0 +1,84 @@
+"""Crowd start links, quiz, instructions, finish and screen-out pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from raters import quiz, services
+from raters.models import Rater
+from tests.raters.helpers import build_study, judge, qualified_rater
+
+pytestmark = pytest.mark.django_db
+
+
+def test_start_link_creates_then_resumes_a_passwordless_rater():
+    study = build_study(prompts=2, require_qualification=True)
+    client = Client()
+    first = client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
+    assert first.status_code == 302 and first["Location"] == f"/rate/{study.slug}/"
+    assert client.get(first["Location"])["Location"] == f"/rate/{study.slug}/instructions/"
+    profile = Rater.objects.get(external_id="abc123")
+    assert not profile.user.has_usable_password()
+
+    again = Client().get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
+    assert again.status_code == 302
+    assert Rater.objects.filter(external_id="abc123").count() == 1
+    assert Client().get(f"/rate/start/{study.slug}/").status_code == 400
+
+
+def test_start_parameter_name_is_configurable_per_study():
+    study = build_study(prompts=1, slug="mturk")
+    study.external_id_param = "workerId"
+    study.save()
+    client = Client()
+    assert client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=x").status_code == 400
+    assert client.get(f"/rate/start/{study.slug}/?workerId=A1B2").status_code == 302
+    assert Rater.objects.filter(external_id="A1B2").exists()
+
+
+def test_quiz_page_qualifies_and_then_the_rating_page_opens():
+    study = build_study(prompts=2, require_qualification=True)
+    client = Client()
+    client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=quiz-taker")
+    instructions = client.get(f"/rate/{study.slug}/instructions/")
+    assert b"Worked examples" in instructions.content and b"to-quiz" in instructions.content
+    failed = client.post(f"/rate/{study.slug}/quiz/", {})
+    assert failed.status_code == 400 and b"attempts left" in failed.content
+    answers = {q.key: q.answer for q in quiz.QUESTIONS}
+    passed = client.post(f"/rate/{study.slug}/quiz/", answers)
+    assert passed.status_code == 302
+    page = client.get(f"/rate/{study.slug}/")
+    assert page.status_code == 200 and b'id="video-left"' in page.content
+
+
+def test_finish_page_shows_the_completion_code_only_when_done():
+    study = build_study(prompts=1, raters_per_pair=1)
+    rater = qualified_rater()
+    client = Client()
+    client.force_login(rater)
+    assert client.get(f"/rate/{study.slug}/done/").status_code == 302
+    judge(services.next_assignment(study=study, rater=rater))
+    assert client.get(f"/rate/{study.slug}/").status_code == 302
+    done = client.get(f"/rate/{study.slug}/done/")
+    assert done.status_code == 200 and study.completion_code.encode() in done.content
+
+
+def test_stopped_rater_sees_the_screen_out_code():
+    study = build_study(prompts=1)
+    rater = qualified_rater()
+    services.stop_rater(rater=rater.rater, reason="gold accuracy")
+    client = Client()
+    client.force_login(rater)
+    page = client.get(f"/rate/{study.slug}/")
+    assert page.status_code == 403 and study.screenout_code.encode() in page.content
+
+
+def test_a_study_without_ties_hides_the_tie_choice():
+    study = build_study(prompts=1, allow_ties=False)
+    client = Client()
+    client.force_login(qualified_rater())
+    page = client.get(f"/rate/{study.slug}/").content.decode()
+    assert 'value="tie"' not in page and "equally_good" not in page
+    with_ties = build_study(prompts=1, slug="ties")
+    assert 'value="tie"' in client.get(f"/rate/{with_ties.slug}/").content.decode()

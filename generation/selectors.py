@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -77,7 +78,7 @@ def batch_report(*, batch: GenerationBatch, now: datetime | None = None) -> dict
     finished = totals["done"] + totals["failed"] + totals["cancelled"]
     throughput = _throughput_per_min(jobs.filter(status=Status.DONE), now)
     remaining = totals["queued"] + totals["running"]
-    eta_s = round(remaining / throughput * 60) if throughput and remaining else None
+    eta_s = math.ceil(remaining / throughput * 60) if throughput and remaining else None
     per_variant = []
     for variant in batch.variants.order_by("slug", "version"):
         counts = _status_counts(jobs.filter(variant=variant))

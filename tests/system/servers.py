@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+# One key per process: a restarted server must accept the sessions the first one signed.
+SECRET_KEY = secrets.token_urlsafe(50)
 
 
 def free_port() -> int:
@@ -59,7 +62,7 @@ def server_env(*, db_url: str, media_root: Path, debug: bool = False) -> dict[st
         MEDIA_ROOT=str(media_root),
         DJANGO_SETTINGS_MODULE="evalsite.bench_settings",
         DJANGO_DEBUG="1" if debug else "0",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_SECRET_KEY=SECRET_KEY,
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_SECURE_SSL_REDIRECT="0",
         LOG_LEVEL="WARNING",
@@ -230,3 +233,30 @@ def build_bulk_study(
             )
     Comparison.objects.bulk_create(rows, batch_size=1000)
     return study
+
+
+def assert_judgments_consistent(study, accepted: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Every accepted token judged once, none over-assigned, no half-written judgment."""
+    from django.db.models import Count
+
+    from raters.models import Assignment, Comparison, Judgment
+
+    judged_tokens = Counter(
+        str(t)
+        for t in Judgment.objects.filter(assignment__comparison__study=study).values_list(
+            "assignment__token", flat=True
+        )
+    )
+    missing = [t for t in accepted if judged_tokens[t] != 1]
+    assert not missing, f"{len(missing)} accepted judgments not stored exactly once"
+    over = (
+        Comparison.objects.filter(study=study)
+        .annotate(held=Count("assignments"))
+        .filter(held__gt=study.raters_per_pair)
+    )
+    assert not over.exists(), "a comparison was assigned to more raters than asked"
+    # No half-written judgment: a judgment always comes with its assignment marked done.
+    assert not Judgment.objects.exclude(assignment__status=Assignment.Status.DONE).exists()
+    assert not Assignment.objects.filter(
+        comparison__study=study, status=Assignment.Status.DONE, judgment__isnull=True
+    ).exists()

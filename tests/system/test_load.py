@@ -13,11 +13,15 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import Count
 
 from raters import simulation
-from raters.models import Assignment, Comparison, Judgment, Rater
-from tests.system.servers import build_bulk_study, database_url, gunicorn
+from raters.models import Comparison, Judgment, Rater
+from tests.system.servers import (
+    assert_judgments_consistent,
+    build_bulk_study,
+    database_url,
+    gunicorn,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -33,28 +37,6 @@ def site(_media_root: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
         workers=3,
     ) as live:
         yield live
-
-
-def _assert_database_consistent(study, accepted: list[str]) -> None:  # type: ignore[no-untyped-def]
-    judged_tokens = Counter(
-        str(t)
-        for t in Judgment.objects.filter(assignment__comparison__study=study).values_list(
-            "assignment__token", flat=True
-        )
-    )
-    missing = [t for t in accepted if judged_tokens[t] != 1]
-    assert not missing, f"{len(missing)} accepted judgments not stored exactly once"
-    over = (
-        Comparison.objects.filter(study=study)
-        .annotate(held=Count("assignments"))
-        .filter(held__gt=study.raters_per_pair)
-    )
-    assert not over.exists(), "a comparison was assigned to more raters than asked"
-    # No half-written judgment: a judgment always comes with its assignment marked done.
-    assert not Judgment.objects.exclude(assignment__status=Assignment.Status.DONE).exists()
-    assert not Assignment.objects.filter(
-        comparison__study=study, status=Assignment.Status.DONE, judgment__isnull=True
-    ).exists()
 
 
 def test_simulated_raters_finish_a_study_over_http(site, _media_root):
@@ -84,7 +66,7 @@ def test_simulated_raters_finish_a_study_over_http(site, _media_root):
     assert not [e for r in report.results for e in r.errors], report.summary()
     assert report.outcomes() == {"done": 12}
     assert len(report.accepted) == 30 * 3
-    _assert_database_consistent(study, report.accepted)
+    assert_judgments_consistent(study, report.accepted)
     assert Judgment.objects.filter(assignment__comparison__study=study).count() == 90
     # And they are marked simulated, on the profile and on every judgment
     assert not Judgment.objects.filter(is_simulated=False).exists()

@@ -212,7 +212,8 @@ def study_summary(
             "id", filter=Q(is_flagged=True) | Q(assignment__rater__rater__is_flagged=True)
         ),
     )
-    key = f"analysis:summary:{study.pk}:{include_simulated}:{rounds}:{sorted(state.items())}"
+    fingerprint = f"{study.pk}:{include_simulated}:{rounds}:{sorted(state.items())}"
+    key = "analysis-summary-" + hashlib.sha256(fingerprint.encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]

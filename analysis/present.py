@@ -1,0 +1,70 @@
+"""Numbers of a summary as the strings the dashboard shows. No Django."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from .frames import QUESTIONS
+from .summary import StudySummary, ablation_table, side_by_side
+
+
+def dashboard_table(summary: StudySummary, unflagged: StudySummary) -> pd.DataFrame:
+    """The ablation table with the unflagged-rater columns beside it."""
+    return side_by_side(ablation_table(summary), ablation_table(unflagged))
+
+
+def table_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """One dict of display strings per variant pair."""
+    rows = []
+    for row in table.to_dict("records"):
+        shown: dict[str, Any] = {
+            "pair": row["pair"],
+            "variant_a": row["variant_a"],
+            "variant_b": row["variant_b"],
+            "comparisons": row["comparisons"],
+            "judgments": row["judgments"],
+        }
+        for question in QUESTIONS:
+            shown[question] = {
+                "rate": percent(row[f"{question}_win_rate"]),
+                "ci": interval(row[f"{question}_lo"], row[f"{question}_hi"]),
+                "wilson": interval(row[f"{question}_wilson_lo"], row[f"{question}_wilson_hi"]),
+                "p": p_value(row[f"{question}_p_value"]),
+                "kappa": number(row[f"{question}_kappa"]),
+                "unflagged": percent(row.get(f"{question}_win_rate_unflagged", math.nan)),
+                "unflagged_ci": interval(
+                    row.get(f"{question}_lo_unflagged", math.nan),
+                    row.get(f"{question}_hi_unflagged", math.nan),
+                ),
+            }
+        shown["judgments_unflagged"] = row.get("judgments_unflagged", "")
+        rows.append(shown)
+    return rows
+
+
+def percent(value: float) -> str:
+    return "–" if _missing(value) else f"{100 * value:.1f}"
+
+
+def interval(lo: float, hi: float) -> str:
+    return "" if _missing(lo) or _missing(hi) else f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def number(value: float, digits: int = 2) -> str:
+    return "–" if _missing(value) else f"{value:.{digits}f}"
+
+
+def p_value(value: float) -> str:
+    if _missing(value):
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or math.isnan(float(value))
+    except (TypeError, ValueError):
+        return True

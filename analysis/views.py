@@ -1,0 +1,119 @@
+"""Staff dashboard per study: the ablation table and its charts, refreshed while ratings come in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import plotly
+import plotly.io as pio
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from raters.models import Study
+
+from . import figures, present, queries
+
+View = Callable[..., HttpResponse]
+
+
+def staff_required(view: View) -> View:
+    """Anonymous users go to the login page; signed-in non-staff (raters) get 403."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@staff_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "analysis/index.html", {"studies": Study.objects.order_by("-created_at")}
+    )
+
+
+@staff_required
+@require_GET
+def dashboard(request: HttpRequest, study_slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    context = _context(study, include_simulated=request.GET.get("simulated") == "1")
+    context["figures"] = {name: json.loads(text) for name, text in context["figures"].items()}
+    return render(request, "analysis/dashboard.html", context)
+
+
+@staff_required
+@require_GET
+def dashboard_data(request: HttpRequest, study_slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    context = _context(study, include_simulated=request.GET.get("simulated") == "1")
+    figures_json = ",".join(f'"{name}":{text}' for name, text in context["figures"].items())
+    meta = {
+        "version": context["version"],
+        "updated": context["updated"],
+        "table_html": render_to_string("analysis/_summary.html", context, request=request),
+    }
+    body = json.dumps(meta)[:-1] + f',"figures":{{{figures_json}}}}}'
+    return HttpResponse(body, content_type="application/json")
+
+
+@staff_required
+@require_GET
+def table_csv(request: HttpRequest, study_slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=study_slug)
+    data = queries.study_summary(study=study, include_simulated=request.GET.get("simulated") == "1")
+    table = present.dashboard_table(data.summary, data.unflagged)
+    response = HttpResponse(table.to_csv(index=False), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-ablation-table.csv"'
+    return response
+
+
+@staff_required
+@require_GET
+def plotly_js(request: HttpRequest) -> FileResponse:
+    """plotly.js from the plotly package itself: the dashboard needs no CDN."""
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    response = FileResponse(path.open("rb"), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+def _context(study: Study, *, include_simulated: bool) -> dict[str, Any]:
+    data = queries.study_summary(study=study, include_simulated=include_simulated)
+    summary = data.summary
+    ratings = {q: table.to_dict("records") for q, table in summary.ratings.items()}
+    return {
+        "study": study,
+        "include_simulated": include_simulated,
+        "rows": present.table_rows(present.dashboard_table(summary, data.unflagged)),
+        "totals": summary.totals,
+        "agreement": summary.agreement.to_dict("records"),
+        "position_bias": summary.position_bias.to_dict("records"),
+        "ratings": ratings,
+        "metric_correlation": summary.metric_correlation.to_dict("records"),
+        "metric_pairs": summary.metric_pairs.to_dict("records"),
+        "rounds": summary.rounds,
+        "figures": {
+            name: pio.to_json(figure, validate=False)
+            for name, figure in figures.dashboard_figures(summary).items()
+        },
+        "version": f"{summary.totals['judgments']}:{summary.totals['qc_judgments']}:"
+        f"{data.unflagged.totals['judgments']}",
+        "updated": timezone.now().strftime("%H:%M:%S UTC"),
+        "refresh_seconds": getattr(settings, "ANALYSIS_REFRESH_SECONDS", 15),
+    }

@@ -1,0 +1,84 @@
+"""The staff dashboard: staff see the table and charts, raters get 403, the CSV matches."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from tests.analysis.studies import build_study
+from tests.factories import StaffFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def study():
+    return build_study(prompts=3)
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(StaffFactory())
+    return client
+
+
+def _urls(study):
+    return [
+        reverse("analysis:index"),
+        reverse("analysis:dashboard", args=[study.slug]),
+        reverse("analysis:dashboard-data", args=[study.slug]),
+        reverse("analysis:table-csv", args=[study.slug]),
+        reverse("analysis:plotly-js"),
+    ]
+
+
+def test_raters_get_403_everywhere(client, study):
+    client.force_login(UserFactory())
+    for url in _urls(study):
+        assert client.get(url).status_code == 403, url
+
+
+def test_anonymous_visitors_are_sent_to_login(client, study):
+    response = client.get(reverse("analysis:dashboard", args=[study.slug]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_staff_see_the_ablation_table_and_chart_data(staff_client, study):
+    response = staff_client.get(reverse("analysis:dashboard", args=[study.slug]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "direct-t2v" in html and "standard-schedule" in html
+    # quality: A wins the majority on prompts 0 and 2 of 3 → 66.7%
+    assert "66.7" in html
+    figures = response.context["figures"]
+    assert {"win_rates", "reasons", "heatmap", "agreement", "progress"} <= set(figures)
+    assert "https://cdn" not in html and reverse("analysis:plotly-js") in html
+
+
+def test_data_endpoint_returns_figures_and_table(staff_client, study):
+    response = staff_client.get(reverse("analysis:dashboard-data", args=[study.slug]))
+    data = json.loads(response.content)
+    assert data["figures"]["win_rates"]["data"][0]["type"] == "bar"
+    assert "ablation-table" in data["table_html"]
+    assert data["version"].startswith("30:")
+
+
+def test_table_csv_has_one_row_per_pair_with_unflagged_columns(staff_client, study):
+    response = staff_client.get(reverse("analysis:table-csv", args=[study.slug]))
+    assert response["Content-Disposition"].endswith('ablation-table.csv"')
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [r["variant_b"] for r in rows] == ["direct-t2v@v1", "standard-schedule@v1"]
+    row = rows[0]
+    assert float(row["quality_win_rate"]) == pytest.approx(2 / 3)
+    assert int(row["judgments"]) == 15 and int(row["judgments_unflagged"]) == 12
+    # rater 0 (flagged) voted A on faithfulness; without them it is 2 A vs 2 B: no majority
+    assert float(row["faithfulness_win_rate"]) == pytest.approx(1.0)
+    assert float(row["faithfulness_win_rate_unflagged"]) == pytest.approx(0.0)
+
+
+def test_plotly_is_served_locally(staff_client):
+    response = staff_client.get(reverse("analysis:plotly-js"))
+    assert response.status_code == 200
+    assert b"plotly" in b"".join(response.streaming_content)[:2000].lower()

@@ -108,6 +108,8 @@ def test_rater_logs_in_sees_decoded_videos_and_submits_one_justified_judgment(pa
 
 def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(page, live_server):
     study = build_study(prompts=5, raters_per_pair=1, require_qualification=True, min_watch_ms=1500)
+    study.break_every = 2
+    study.save()
     page.goto(f"{live_server.url}/rate/start/{study.slug}/?PROLIFIC_PID=worker-77")
     page.click("#to-quiz")
     for question in services.quiz.QUESTIONS:
@@ -132,6 +134,11 @@ def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(
             page.wait_for_function(
                 f"() => document.getElementById('token').value !== '{token}'", timeout=10000
             )
+        if task in (1, 3):
+            # The break reminder after two in a row (counted from the reload), by keyboard.
+            assert page.locator("#break").is_visible()
+            page.keyboard.press("Enter")
+            assert page.locator("#break").is_hidden()
     page.wait_for_selector("#completion-code", timeout=10000)
     assert page.locator("#completion-code").inner_text() == study.completion_code
     assert len(set(tokens)) == 5
@@ -179,6 +186,12 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
     page.keyboard.press("f")
     assert page.locator("#fig-left").evaluate("e => getComputedStyle(e).visibility") == "hidden"
     page.keyboard.press("Escape")
+    assert page.locator("#fig-left").evaluate("e => getComputedStyle(e).visibility") == "visible"
+    page.keyboard.press("v")
+    rates = "() => ['video-left','video-right'].map(id => document.getElementById(id).playbackRate)"
+    assert page.evaluate(rates) == [0.5, 0.5]
+    page.keyboard.press("v")
+    assert page.evaluate(rates) == [1, 1]
 
     page.keyboard.press(" ")  # play again, through to the end
     _wait_submit_enabled(page)

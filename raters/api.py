@@ -25,19 +25,18 @@ from .serializers import (
     study_data,
 )
 
-StudyOut = inline_serializer(
-    "StudyForRater",
-    {
-        "slug": serializers.CharField(),
-        "name": serializers.CharField(),
-        "allow_ties": serializers.BooleanField(),
-        "finished": serializers.BooleanField(),
-        "stopped": serializers.BooleanField(),
-        "completion_code": serializers.CharField(required=False),
-        "screenout_code": serializers.CharField(required=False),
-    },
-)
-StudyOutMany = inline_serializer("StudyForRaterList", {"slug": serializers.CharField()}, many=True)
+STUDY_FIELDS = {
+    "slug": serializers.CharField(),
+    "name": serializers.CharField(),
+    "allow_ties": serializers.BooleanField(),
+    "finished": serializers.BooleanField(),
+    "stopped": serializers.BooleanField(),
+    "completion_code": serializers.CharField(required=False),
+    "screenout_code": serializers.CharField(required=False),
+    "progress": serializers.DictField(),
+}
+StudyOut = inline_serializer("StudyForRater", STUDY_FIELDS)
+StudyOutMany = inline_serializer("StudyForRaterList", STUDY_FIELDS, many=True)
 JudgmentOut = inline_serializer(
     "JudgmentAccepted", {"id": serializers.IntegerField(), "progress": serializers.DictField()}
 )

@@ -51,3 +51,14 @@ def write_poster(frame: np.ndarray, path: str | Path) -> None:
     from PIL import Image
 
     Image.fromarray(upscale(frame[None])[0]).save(str(path), format="PNG")
+
+
+def read_mp4(path: str | Path) -> np.ndarray:
+    """All frames of a video file as (T, H, W, 3) uint8 (what the scorer sees)."""
+    import imageio
+
+    reader = imageio.get_reader(str(path), format="FFMPEG")  # type: ignore[arg-type]
+    try:
+        return np.stack([np.asarray(frame)[..., :3] for frame in reader])
+    finally:
+        reader.close()

@@ -77,7 +77,7 @@ class VideoClassifier(torch.nn.Module):
             idx = torch.linspace(0, x.shape[2] - 1, CLIP_FRAMES).round().long().to(x.device)
             x = x[:, :, idx]
         if x.shape[-1] != CLIP_SIZE or x.shape[-2] != CLIP_SIZE:
-            x = F.interpolate(x, size=(CLIP_FRAMES, CLIP_SIZE, CLIP_SIZE), mode="trilinear")
+            x = F.interpolate(x, size=(CLIP_FRAMES, CLIP_SIZE, CLIP_SIZE), mode="area")
         return x
 
     def forward(self, videos: Any) -> Any:
@@ -146,7 +146,7 @@ def train_classifier(
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[union-attr]
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))  # type: ignore[union-attr]
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
     return model.eval(), losses
 

@@ -74,19 +74,19 @@ class TrainingPlan:
     ae_steps: int = 500
     ae_batch: int = 32
     ae_lr: float = 2e-3
-    t2i_steps: int = 1000
+    t2i_steps: int = 600
     t2i_batch: int = 32
     t2i_lr: float = 1e-3
-    video_steps: int = 600
+    video_steps: int = 400
     video_batch: int = 8
-    video_lr: float = 5e-4
+    video_lr: float = 1e-3
     # Multi-stage: this fraction of the same step budget at half resolution, twice the fps.
     low_res_fraction: float = 0.6
-    hq_steps: int = 150
+    hq_steps: int = 100
     interp_videos: int = 600
-    interp_steps: int = 200
+    interp_steps: int = 120
     interp_batch: int = 2
-    classifier_steps: int = 400
+    classifier_steps: int = 300
     save_every: int = 100
     recipes: tuple[VideoRecipe, ...] = ABLATION_RECIPES
     schedules: tuple[str, ...] = field(default=("zero_snr", "standard"))

@@ -1,0 +1,145 @@
+"""Training on tiny configurations: cards, fp16 round trip, resume and determinism."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from generation.video import checkpoints
+from generation.video.models import TINY, build_t2i
+from generation.video.training import Trainer, tiny_plan, train_variants
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ckpt")
+    train_variants(
+        seed=0,
+        out_dir=out,
+        state_dir=tmp_path_factory.mktemp("state"),
+        plan=tiny_plan(),
+        progress=False,
+        log=lambda _: None,
+    )
+    return out
+
+
+def test_full_tiny_run_writes_fp16_checkpoints_with_cards(trained):  # type: ignore[no-untyped-def]
+    names = {p.name for p in trained.iterdir()}
+    assert {"autoencoder", "t2i-zero_snr", "video-factorized-zero_snr-frozen"} <= names
+    assert {"interpolation", "classifier"} <= names
+    card = checkpoints.read_card(trained / "video-factorized-zero_snr-frozen")
+    assert card["data_seed"] == 0 and card["steps_done"] == card["recipe"]["steps"] == 2
+    assert card["wall_seconds"] >= 0 and card["final_loss"] > 0
+    assert card["config"]["mode"] == "factorized" and card["config"]["spatial"] == "frozen"
+    weights = load_file(
+        str(
+            trained
+            / "video-factorized-zero_snr-frozen"
+            / "unet"
+            / "diffusion_pytorch_model.safetensors"
+        )
+    )
+    assert all(t.dtype == torch.float16 for t in weights.values())
+
+
+def test_finished_stages_are_skipped_on_rerun(trained, tmp_path):  # type: ignore[no-untyped-def]
+    before = (trained / "t2i-zero_snr" / "card.json").read_text()
+    logs: list[str] = []
+    train_variants(
+        seed=0,
+        out_dir=trained,
+        state_dir=tmp_path,
+        plan=tiny_plan(),
+        progress=False,
+        log=logs.append,
+    )
+    assert (trained / "t2i-zero_snr" / "card.json").read_text() == before
+    assert not any("steps, final loss" in line for line in logs)
+
+
+def test_fp16_save_load_round_trip(tmp_path):  # type: ignore[no-untyped-def]
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    model = build_t2i(TINY)
+    checkpoints.save_model(model, tmp_path / "unet")
+    loaded = checkpoints.load_model(UNet2DConditionModel, tmp_path / "unet")
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value.half().float()), name
+    # the original model was not cast
+    assert next(model.parameters()).dtype == torch.float32
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _t2i_weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(out / "t2i-zero_snr" / "unet" / "diffusion_pytorch_model.safetensors"))
+
+
+def test_interrupted_stage_resumes_to_the_same_weights(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    plan = replace(tiny_plan(), t2i_steps=4, save_every=1)
+    # given an uninterrupted run
+    straight = Trainer(
+        plan, out_dir=tmp_path / "a", state_dir=tmp_path / "sa", progress=False, log=lambda _: None
+    )
+    straight.t2i("zero_snr", straight.autoencoder())
+    # and a run killed after step 2 of the T2I stage
+    resumed = Trainer(
+        plan, out_dir=tmp_path / "b", state_dir=tmp_path / "sb", progress=False, log=lambda _: None
+    )
+    vae = resumed.autoencoder()
+    real_loop = Trainer._loop
+
+    def dying_loop(self, name, modules, params, lr, steps, step_fn):  # type: ignore[no-untyped-def]
+        def step(i, gen):  # type: ignore[no-untyped-def]
+            if i == 2:
+                raise _Interrupt
+            return step_fn(i, gen)
+
+        return real_loop(self, name, modules, params, lr, steps, step)
+
+    monkeypatch.setattr(Trainer, "_loop", dying_loop)
+    with pytest.raises(_Interrupt):
+        resumed.t2i("zero_snr", vae)
+    assert (tmp_path / "sb" / "t2i-zero_snr.pt").is_file()
+    monkeypatch.setattr(Trainer, "_loop", real_loop)
+    # when it runs again
+    logs: list[str] = []
+    resumed.log = logs.append
+    resumed.t2i("zero_snr", vae)
+    # then it resumed at step 2 and ends with the same weights
+    assert any("resuming at step 2/4" in line for line in logs)
+    a, b = _t2i_weights(tmp_path / "a"), _t2i_weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "sb" / "t2i-zero_snr.pt").exists()
+
+
+def test_training_steps_reduce_the_loss_on_a_fixed_batch(tmp_path):  # type: ignore[no-untyped-def]
+    plan = replace(tiny_plan(), t2i_steps=1)
+    trainer = Trainer(
+        plan, out_dir=tmp_path, state_dir=tmp_path / "s", progress=False, log=lambda _: None
+    )
+    vae = trainer.autoencoder()
+    lat = trainer.latents("main", vae)
+    assert lat.shape[1:] == (4, TINY.latent_channels, 8, 8)  # 16 px, two VAE levels
+    torch.manual_seed(0)
+    unet = build_t2i(replace(TINY, cross_attention_dim=384))
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-2)
+    x = lat[:4, 0]
+    text = torch.randn(4, 3, 384)
+    t = torch.full((4,), 500)
+    losses = []
+    for _ in range(8):
+        loss = (unet(x, t, encoder_hidden_states=text).sample - x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

@@ -1,0 +1,94 @@
+"""Generation behind `load_generator`, on a tiny pipeline saved to a temporary folder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from generation.video.checkpoints import resolve_video_folder, save_model
+from generation.video.config import ConfigError, VariantConfig
+from generation.video.models import TINY, build_autoencoder, build_t2i, inflate_t2i
+from generation.video.pipeline import EmuVideoGenerator, interpolation_layout
+from generation.video.schedules import sampling_scheduler
+
+SIZE = replace(TINY, cross_attention_dim=384)  # MiniLM's hidden size
+PROMPTS = ["a red circle moves left on a blue background", "a green square grows"]
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A diffusers-layout folder (unet/, vae/, scheduler/) as a GPU cluster would ship one."""
+    folder = tmp_path_factory.mktemp("tiny-pipeline")
+    torch.manual_seed(0)
+    vae = build_autoencoder(SIZE)
+    vae.register_to_config(scaling_factor=0.5)
+    unet = inflate_t2i(build_t2i(SIZE))
+    with torch.no_grad():
+        unet.transformer_in.proj_out.weight.normal_(0, 0.02)
+    save_model(unet, folder / "unet")
+    save_model(vae, folder / "vae")
+    sampling_scheduler("zero_snr").save_pretrained(str(folder / "scheduler"))
+    return folder
+
+
+def _config(folder: Path, **kw: object) -> VariantConfig:
+    base = {"checkpoint": str(folder), "height": 16, "width": 16, "frames": 4, "steps": 2}
+    return VariantConfig.from_dict({**base, **kw})
+
+
+@pytest.mark.parametrize("mode", ["factorized", "direct"])
+def test_loads_a_saved_diffusers_folder_and_generates(tiny_folder, mode):  # type: ignore[no-untyped-def]
+    gen = EmuVideoGenerator(_config(tiny_folder, mode=mode))
+    videos = gen.generate(PROMPTS, [1, 2])
+    assert len(videos) == 2
+    assert videos[0].frames.shape == (4, 16, 16, 3) and videos[0].frames.dtype == np.uint8
+    assert videos[0].fps == 4 and videos[0].seconds > 0
+    assert (gen.t2i is not None) == (mode == "factorized")
+    assert not np.array_equal(videos[0].frames, videos[1].frames)
+
+
+def test_each_video_depends_only_on_its_own_seed(tiny_folder):  # type: ignore[no-untyped-def]
+    gen = EmuVideoGenerator(_config(tiny_folder))
+    batch = gen.generate(PROMPTS, [7, 8])
+    alone = gen.generate(PROMPTS[1:], [8])
+    diff = np.abs(batch[1].frames.astype(int) - alone[0].frames.astype(int))
+    assert diff.max() <= 1
+    again = gen.generate(PROMPTS[:1], [7])
+    assert np.abs(batch[0].frames.astype(int) - again[0].frames.astype(int)).max() <= 1
+
+
+def test_interpolation_layout_places_frame_k_at_4k():
+    out_frames, positions = interpolation_layout(8)
+    assert out_frames == 29
+    assert positions == [0, 4, 8, 12, 16, 20, 24, 28]
+
+
+def test_interpolation_returns_four_times_the_frame_rate(tiny_folder):  # type: ignore[no-untyped-def]
+    # the folder's own video U-Net serves as the interpolation model here
+    (tiny_folder / "interpolation_unet").mkdir(exist_ok=True)
+    for item in (tiny_folder / "unet").iterdir():
+        (tiny_folder / "interpolation_unet" / item.name).write_bytes(item.read_bytes())
+    gen = EmuVideoGenerator(_config(tiny_folder, interpolation=True))
+    video = gen.generate(PROMPTS[:1], [3])[0]
+    assert video.frames.shape[0] == interpolation_layout(4)[0] == 13
+    assert video.fps == 16
+
+
+def test_unknown_recipe_and_relative_paths_are_config_errors(tmp_path):  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="No trained checkpoint"):
+        resolve_video_folder(VariantConfig(schedule="linear"), tmp_path)
+    with pytest.raises(ConfigError, match="absolute"):
+        resolve_video_folder(VariantConfig(checkpoint="../elsewhere"), tmp_path)
+    with pytest.raises(ConfigError, match="no unet"):
+        resolve_video_folder(VariantConfig(checkpoint=str(tmp_path)), tmp_path)
+
+
+def test_empty_checkpoint_resolves_to_the_recipe_folder(tmp_path):  # type: ignore[no-untyped-def]
+    (tmp_path / "video-direct-zero_snr-frozen-multistage" / "unet").mkdir(parents=True)
+    (tmp_path / "video-direct-zero_snr-frozen-multistage" / "unet" / "config.json").write_text("{}")
+    config = VariantConfig(mode="direct", multistage=True)
+    assert resolve_video_folder(config, tmp_path).name == "video-direct-zero_snr-frozen-multistage"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from django.core.files.base import ContentFile
 
+from generation.models import ModelVariant
 from raters.models import Assignment, Comparison, Rater, Study
 from tests.factories import (
     AssignmentFactory,
@@ -30,7 +31,9 @@ def build_study(
     rng = np.random.default_rng(seed)
     study = StudyFactory(slug=slug)
     variants = {
-        slug: ModelVariantFactory(slug=slug, name=slug) for slug in {s for p in PAIRS for s in p}
+        name: ModelVariant.objects.filter(slug=name).first()
+        or ModelVariantFactory(slug=name, name=name)
+        for name in {s for p in PAIRS for s in p}
     }
     users = [UserFactory() for _ in range(raters)]
     Rater.objects.create(user=users[0], is_flagged=True, flagged_reason="gold accuracy")

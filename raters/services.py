@@ -56,10 +56,10 @@ def create_study(
     gold_rate: float = 0.1,
     mirror_rate: float = 0.05,
     min_watch_ms: int = 2000,
+    gold_comparisons: int = 0,
 ) -> Study:
-    """A study with one comparison per (pair, prompt, seed) whose two videos both exist.
-
-    Gold comparisons need real videos to degrade: build them with `build_gold_comparisons`.
+    """A study with one comparison per (pair, prompt, seed) whose two videos both exist,
+    plus `gold_comparisons` hidden gold ones degraded from them (more: build_gold_comparisons).
     """
     if raters_per_pair < 1:
         raise ValidationError("raters_per_pair must be at least 1.")
@@ -83,6 +83,8 @@ def create_study(
     for variant_a, variant_b in pairs:
         pair = VariantPair.objects.create(study=study, variant_a=variant_a, variant_b=variant_b)
         add_comparisons(pair=pair)
+    if gold_comparisons:
+        build_gold_comparisons(study=study, count=gold_comparisons)
     return study
 
 

@@ -210,6 +210,8 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
     page.keyboard.press("1")  # equally good
     page.screenshot(path=str(ARTIFACTS / "rating-page.png"))
     page.screenshot(path=str(ARTIFACTS / "rating-1366x768.png"))
+    box = page.locator("#submit").bounding_box()
+    assert box["y"] + box["height"] <= 768, "everything fits a laptop screen without scrolling"
     page.set_viewport_size({"width": 844, "height": 390})
     page.wait_for_timeout(100)
     page.screenshot(path=str(ARTIFACTS / "rating-844x390.png"), full_page=True)

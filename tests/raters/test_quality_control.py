@@ -49,10 +49,9 @@ def test_degradations_change_what_they_should():
 
 
 def test_gold_comparisons_are_built_from_real_videos_and_decode():
-    study = build_study(prompts=4)
-    made = services.build_gold_comparisons(study=study, count=4)
+    study = build_study(prompts=4, gold_comparisons=4)
     golds = study.comparisons.filter(kind=Comparison.Kind.GOLD)
-    assert made == 4 and golds.count() == 4
+    assert golds.count() == 4
     assert set(GoldClip.objects.values_list("degradation", flat=True)) == set(
         GoldClip.Degradation.values
     )

@@ -195,20 +195,20 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
 
     page.keyboard.press(" ")  # play again, through to the end
     _wait_submit_enabled(page)
+    for key in ("q", "1", "2", "d", "7"):
+        page.keyboard.press(key)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "rating-page.png"))
 
-    # A tie without a reason is refused.
+    # A tie without a reason is refused (choosing tie clears the side's reasons).
     page.keyboard.press("w")
     assert page.locator("#q-quality .tie-reasons").is_visible()
-    page.keyboard.press("a")
-    page.keyboard.press("6")
     page.keyboard.press("Enter")
     page.wait_for_selector("#form-errors:not([hidden])")
     assert "reason" in page.locator("#form-errors").inner_text()
     assert Judgment.objects.count() == 0
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.keyboard.press("1")  # equally good
-    page.screenshot(path=str(ARTIFACTS / "rating-page.png"))
     page.screenshot(path=str(ARTIFACTS / "rating-1366x768.png"))
     box = page.locator("#submit").bounding_box()
     assert box["y"] + box["height"] <= 768, "everything fits a laptop screen without scrolling"
@@ -223,3 +223,4 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
     )
     judgment = Judgment.objects.get()
     assert judgment.quality == "tie" and judgment.quality_reasons == ["equally_good"]
+    assert judgment.faithfulness_reasons == ["temporal_alignment"]

@@ -31,8 +31,20 @@ def mp4_bytes(seed: int = 0, frames: int = 8, fps: int = 4) -> bytes:
 
     from generation.video.export import write_mp4
 
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 255, size=(frames, 16, 16, 3), dtype=np.uint8)
+    # A square moving over a gradient: something a person can judge in a screenshot.
+    size = 32
+    ramp = np.linspace(40, 200, size, dtype=np.float32)
+    background = np.stack(
+        [np.add.outer(ramp, ramp) / 2, np.tile(ramp, (size, 1)), np.full((size, size), 90.0)], -1
+    )
+    colour = np.array([[230, 60, 50], [250, 220, 40]][seed % 2], dtype=np.float32)
+    pixels = np.repeat(background[None], frames, axis=0)
+    for t in range(frames):
+        x = int(2 + (size - 12) * t / max(1, frames - 1))
+        pixels[t, 10 + seed % 2 * 6 : 20 + seed % 2 * 6, x : x + 10] = colour
+    if seed % 2:
+        pixels = pixels[:, :, :, [2, 1, 0]]
+    pixels = pixels.astype(np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "v.mp4"
         write_mp4(pixels, path, fps=fps)

@@ -102,8 +102,9 @@
     var t = master().currentTime || 0;
     if (d > 0 && document.activeElement !== scrub) scrub.value = String(Math.round((t / d) * 1000));
     var fps = task.fps || 8;
-    clock.textContent =
-      t.toFixed(2) + " s · frame " + (Math.floor(t * fps + 1e-3) + 1) + "/" + Math.round(d * fps);
+    var frames = Math.max(1, Math.round(d * fps));
+    var frame = Math.min(frames, Math.floor(t * fps + 1e-3) + 1);
+    clock.textContent = t.toFixed(2) + " s · frame " + frame + "/" + frames;
   }
 
   function tick(now) {

@@ -224,3 +224,23 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
     judgment = Judgment.objects.get()
     assert judgment.quality == "tie" and judgment.quality_reasons == ["equally_good"]
     assert judgment.faithfulness_reasons == ["temporal_alignment"]
+
+
+def test_clips_of_different_length_are_centre_cropped_in_time_on_one_clock(page, live_server):
+    # Variant B renders 36 frames, A 24, both at 12 fps: B is shown from 0.5 s to 2.5 s.
+    study = build_study(prompts=1, frames=24, frames_b=36, fps=12, min_watch_ms=1500)
+    rater = UserFactory()
+    services.qualify_rater(user=rater)
+    _login(page, live_server, rater)
+    page.goto(f"{live_server.url}/rate/{study.slug}/")
+    page.wait_for_function(BOTH_READY, timeout=15000)
+    assignment = rater.assignments.get()
+    long_side = "right" if assignment.left_is_a else "left"
+    page.evaluate("() => { window.juicePlayer.pause(); window.juicePlayer.seek(1.0); }")
+    page.wait_for_timeout(150)
+    times = dict(zip(("left", "right"), page.evaluate(TIMES), strict=True))
+    short_side = "left" if long_side == "right" else "right"
+    assert times[short_side] == pytest.approx(1.0, abs=1 / 12)
+    assert times[long_side] - times[short_side] == pytest.approx(0.5, abs=1 / 12)
+    page.keyboard.press(" ")
+    _wait_submit_enabled(page)  # the clock ends with the shorter clip

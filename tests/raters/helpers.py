@@ -59,6 +59,7 @@ def build_study(
     slug: str = "s1",
     frames: int = 8,
     fps: int = 4,
+    frames_b: int | None = None,
     **options: Any,
 ) -> Study:
     """A study on a batch whose videos are real (tiny) MP4s, comparisons built by the service."""
@@ -66,6 +67,7 @@ def build_study(
     made = [ModelVariantFactory() for _ in range(variants)]
     prompt_rows = [PromptFactory(prompt_set=batch.prompt_set) for _ in range(prompts)]
     for index, variant in enumerate(made):
+        length = frames_b if index == 1 and frames_b else frames
         for prompt in prompt_rows:
             for seed in range(seeds):
                 VideoFactory(
@@ -73,8 +75,8 @@ def build_study(
                     job__variant=variant,
                     job__prompt=prompt,
                     job__seed=seed,
-                    file=ContentFile(mp4_bytes(index % 2, frames, fps), name="v.mp4"),
-                    frames=frames,
+                    file=ContentFile(mp4_bytes(index % 2, length, fps), name="v.mp4"),
+                    frames=length,
                     fps=fps,
                 )
     pairs = [(made[i], made[j]) for i in range(len(made)) for j in range(i + 1, len(made))]

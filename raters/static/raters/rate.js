@@ -24,14 +24,22 @@
   var breakShownAt = sessionStart;
 
   // --- the one clock ------------------------------------------------------------------------
+  // Presentation control (SPEC §3): the pair is shown over the shorter duration, the longer
+  // clip centre-cropped in time, and both in the same centre-cropped aspect ratio.
   function master() {
-    return (right.duration || 0) > (left.duration || 0) ? right : left;
+    return (right.duration || 0) < (left.duration || 0) ? right : left;
   }
   function follower() {
     return master() === left ? right : left;
   }
   function duration() {
-    return Math.max(left.duration || 0, right.duration || 0);
+    return Math.min(left.duration || 0, right.duration || 0);
+  }
+  function offset(video) {
+    return Math.max(0, ((video.duration || 0) - duration()) / 2);
+  }
+  function now() {
+    return Math.max(0, master().currentTime - offset(master()));
   }
   function frameTime() {
     return 1 / (task.fps || 8);
@@ -54,13 +62,13 @@
   }
 
   function setBoth(t) {
-    left.currentTime = Math.min(t, left.duration || t);
-    right.currentTime = Math.min(t, right.duration || t);
+    left.currentTime = t + offset(left);
+    right.currentTime = t + offset(right);
   }
 
   function play() {
     if (!s.ready.left || !s.ready.right) return;
-    if (master().ended || master().currentTime >= duration() - 0.001) setBoth(0);
+    if (master().ended || now() >= duration() - 0.001) setBoth(0);
     s.playing = true;
     s.lastTick = performance.now();
     left.playbackRate = right.playbackRate = s.rate;
@@ -75,8 +83,8 @@
     s.playing = false;
     left.pause();
     right.pause();
-    // Park both on the master's instant so they show the same moment.
-    follower().currentTime = Math.min(master().currentTime, follower().duration || 0);
+    // Park both on the clock's instant so they show the same moment.
+    setBoth(Math.min(now(), duration()));
     document.getElementById("play-label").textContent = "Play";
   }
 
@@ -91,7 +99,7 @@
     if (s.playing) pause();
     var fps = task.fps || 8;
     var frames = Math.max(1, Math.round(duration() * fps));
-    var frame = Math.floor(master().currentTime * fps + 1e-3) + direction;
+    var frame = Math.floor(now() * fps + 1e-3) + direction;
     frame = Math.max(0, Math.min(frames - 1, frame));
     // Aim at the middle of the frame: both decoders then land on the same frame.
     seek((frame + 0.5) / fps);
@@ -99,7 +107,7 @@
 
   function show() {
     var d = duration();
-    var t = master().currentTime || 0;
+    var t = now();
     if (d > 0 && document.activeElement !== scrub) scrub.value = String(Math.round((t / d) * 1000));
     var fps = task.fps || 8;
     var frames = Math.max(1, Math.round(d * fps));
@@ -107,42 +115,36 @@
     clock.textContent = t.toFixed(2) + " s · frame " + frame + "/" + frames;
   }
 
-  function tick(now) {
+  function tick(stamp) {
     if (s.playing) {
-      var dt = now - s.lastTick;
+      var dt = stamp - s.lastTick;
       if (dt > 0 && dt < 1000) s.watchMs += dt;
-      s.lastTick = now;
+      s.lastTick = stamp;
       var m = master();
       var f = follower();
-      var drift = f.currentTime - m.currentTime;
-      if (
-        Math.abs(drift) > frameTime() / 2 &&
-        !f.seeking &&
-        !m.seeking &&
-        m.currentTime < (f.duration || 0) - frameTime()
-      ) {
-        f.currentTime = m.currentTime;
+      var target = now() + offset(f);
+      if (Math.abs(f.currentTime - target) > frameTime() / 2 && !f.seeking && !m.seeking) {
+        f.currentTime = target;
       }
-      markPlayed(left, "left");
-      markPlayed(right, "right");
+      markPlayed();
       show();
     }
     window.requestAnimationFrame(tick);
   }
 
-  function markPlayed(video, side) {
-    var d = video.duration || 0;
-    if (d <= 0 || s.played[side]) return;
-    var atEnd = video.ended || video.currentTime >= d - frameTime() / 2;
+  function markPlayed() {
+    var d = duration();
+    if (d <= 0 || (s.played.left && s.played.right)) return;
+    var atEnd = master().ended || now() >= d - frameTime() / 2;
     if (atEnd && s.watchMs >= 0.9 * d * 1000) {
-      s.played[side] = true;
+      s.played.left = s.played.right = true;
       updateGate();
     }
   }
 
-  function onEnded(event) {
-    markPlayed(event.target, event.target === left ? "left" : "right");
-    if (event.target !== master() || !s.playing) return;
+  function atEnd() {
+    markPlayed();
+    if (!s.playing) return;
     if (s.loop) {
       s.replays += 1;
       setBoth(0);
@@ -152,11 +154,20 @@
     }
   }
 
+  function onEnded(event) {
+    if (event.target === master()) atEnd();
+  }
+
   function onReady(side) {
     return function () {
       if (s.ready[side]) return;
       s.ready[side] = true;
       if (s.ready.left && s.ready.right) {
+        var aspect = Math.min(
+          left.videoWidth / left.videoHeight || 1,
+          right.videoWidth / right.videoHeight || 1
+        );
+        players.style.setProperty("--aspect", String(aspect));
         updateGate();
         setBoth(0);
         play();
@@ -402,7 +413,7 @@
     } else if (key === "ArrowLeft" || key === "ArrowRight") {
       event.preventDefault();
       var direction = key === "ArrowLeft" ? -1 : 1;
-      if (event.shiftKey) seek(master().currentTime + direction);
+      if (event.shiftKey) seek(now() + direction);
       else step(direction);
     } else if (key === "Home" || key === "0") {
       seek(0);

@@ -35,7 +35,7 @@
     for (const key of ["status", "done", "running", "queued", "failed", "cancelled", "total"]) {
       setField(key, report[key]);
     }
-    setField("percent", report.percent + "%");
+    setField("percent", report.percent.toFixed(1) + "%");
     setField("throughput", report.throughput_per_min);
     setField("eta", report.eta_seconds === null ? "–" : formatSeconds(report.eta_seconds));
     const bar = root.querySelector(".bar");

@@ -122,9 +122,14 @@ def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(
         page.wait_for_function(BOTH_READY, timeout=15000)
         token = page.input_value("#token")
         if task == 2:
+            page.keyboard.press("e")
+            page.keyboard.press("3")
             page.reload()
             page.wait_for_function(BOTH_READY, timeout=15000)
             assert page.input_value("#token") == token, "reload resumes the same pair"
+            assert page.is_checked("input[name=quality][value=right]"), "and the answers given"
+            assert page.is_checked("input[name=quality_reasons][value=recognizable_objects]")
+            page.keyboard.press("3")  # back to the answers every task gets below
         assert page.locator("#progress").inner_text() == f"Task {task + 1} of 5"
         _wait_submit_enabled(page)
         for key in ("q", "1", "a", "6", "Enter"):

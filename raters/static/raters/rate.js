@@ -195,6 +195,7 @@
     if (!input) return;
     input.checked = true;
     syncReasons(question);
+    saveDraft();
   }
 
   function syncReasons(question) {
@@ -217,6 +218,7 @@
     boxes.forEach(function (box) {
       if (!box.closest(".reasons").hidden) box.checked = !box.checked;
     });
+    saveDraft();
   }
 
   function values(name) {
@@ -226,6 +228,41 @@
         return box.value;
       }
     );
+  }
+
+  // A reload keeps the answers given so far for this task (the server keeps the task itself).
+  function draftKey() {
+    return "juice-draft-" + task.token;
+  }
+  function saveDraft() {
+    try {
+      var draft = {};
+      form.querySelectorAll("input[type=radio]:checked, input[type=checkbox]:checked").forEach(
+        function (input) {
+          draft[input.name + "=" + input.value] = true;
+        }
+      );
+      window.sessionStorage.setItem(draftKey(), JSON.stringify(draft));
+    } catch (e) {
+      // Storage may be off (private mode): answers are then simply not kept.
+    }
+  }
+  function restoreDraft() {
+    var draft;
+    try {
+      draft = JSON.parse(window.sessionStorage.getItem(draftKey()) || "{}");
+    } catch (e) {
+      draft = {};
+    }
+    ["quality", "faithfulness"].forEach(function (question) {
+      form.querySelectorAll("input[name=" + question + "]").forEach(function (radio) {
+        if (draft[radio.name + "=" + radio.value]) radio.checked = true;
+      });
+      syncReasons(question);
+    });
+    form.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+      if (draft[box.name + "=" + box.value]) box.checked = true;
+    });
   }
 
   function showErrors(messages) {
@@ -279,6 +316,11 @@
       .then(function (response) {
         if (response.status === 200 || response.status === 201) {
           rowCount += 1;
+          try {
+            window.sessionStorage.removeItem(draftKey());
+          } catch (e) {
+            // nothing kept, nothing to clear
+          }
           return next();
         }
         if (response.status === 403) {
@@ -445,6 +487,8 @@
   if (right.readyState >= 3) onReady("right")();
   document.addEventListener("keydown", onKey);
   form.addEventListener("submit", send);
+  form.addEventListener("change", saveDraft);
+  restoreDraft();
   ["quality", "faithfulness"].forEach(function (question) {
     form.querySelectorAll("input[name=" + question + "]").forEach(function (radio) {
       radio.addEventListener("change", function () {

@@ -18,7 +18,8 @@ from .stats import choice_codes, majority_vote, sign_test, wilson_interval
 def vote_table(frame: pd.DataFrame, *, question: str) -> np.ndarray:
     """(comparisons, 3) counts of votes for a, b, tie."""
     votes = majority_vote(frame, question=question)
-    return votes[["votes_a", "votes_b", "votes_tie"]].to_numpy()
+    table: np.ndarray = votes[["votes_a", "votes_b", "votes_tie"]].to_numpy()
+    return table
 
 
 def fleiss_kappa(table: np.ndarray) -> tuple[float, int]:

@@ -10,6 +10,7 @@ complete separation (or all ties) and fixes each connected component's mean at 0
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,8 @@ def davidson_log_likelihood(
     log_d = np.logaddexp(np.logaddexp(ti, tj), c)
     n = wins_i + wins_j + ties
     ll = wins_i * ti + wins_j * tj + np.where(ties > 0, ties * c, 0.0) - n * log_d
-    return ll.sum(axis=1) - prior / 2 * ((theta**2).sum(axis=1) + log_nu**2)
+    total: np.ndarray = ll.sum(axis=1) - prior / 2 * ((theta**2).sum(axis=1) + log_nu**2)
+    return total
 
 
 def fit_davidson(
@@ -70,11 +72,15 @@ def fit_davidson(
     theta = np.zeros((rounds, m))
     log_nu = np.where(has_ties, 0.0, NO_TIES_LOG_NU)
     n = wins_i + wins_j + ties
-    args = dict(i=i, j=j, wins_i=wins_i, wins_j=wins_j, ties=ties, prior=prior)
-    ll = davidson_log_likelihood(theta, log_nu, **args)
+    likelihood = partial(
+        davidson_log_likelihood, i=i, j=j, wins_i=wins_i, wins_j=wins_j, ties=ties, prior=prior
+    )
+    ll = likelihood(theta, log_nu)
     phi = m  # index of log ν in the parameter vector
     for _ in range(max_iter):
-        grad, hess = _gradient_hessian(theta, log_nu, n=n, **args)
+        grad, hess = _gradient_hessian(
+            theta, log_nu, n=n, i=i, j=j, wins_i=wins_i, wins_j=wins_j, ties=ties, prior=prior
+        )
         # Rounds without ties keep φ fixed: an identity row leaves its step at 0.
         grad[~has_ties, phi] = 0.0
         hess[~has_ties, phi, :] = 0.0
@@ -85,7 +91,7 @@ def fit_davidson(
         for _ in range(30):  # backtrack where a full step lowers the likelihood
             new_theta = theta + scale[:, None] * step[:, :m]
             new_nu = log_nu + scale * step[:, phi]
-            new_ll = davidson_log_likelihood(new_theta, new_nu, **args)
+            new_ll = likelihood(new_theta, new_nu)
             worse = new_ll < ll - 1e-12
             if not worse.any():
                 break
@@ -127,13 +133,16 @@ def _gradient_hessian(
     second[..., 1, 2] = second[..., 2, 1] = p_t / 2
     cov = second - mean[..., :, None] * mean[..., None, :]
     local_hess = -n[..., None, None] * cov
-    index = np.stack([i, j, np.full_like(i, m)], axis=-1)  # (E, 3) global coordinates
-    grad = np.zeros((rounds, m + 1))
-    hess = np.zeros((rounds, m + 1, m + 1))
-    for a in range(3):
-        np.add.at(grad, (slice(None), index[:, a]), local_grad[..., a])
-        for b in range(3):
-            np.add.at(hess, (slice(None), index[:, a], index[:, b]), local_hess[..., a, b])
+    # Scatter the per-edge terms into global coordinates, as flat indices per round.
+    size = m + 1
+    index = np.stack([i, j, np.full_like(i, m)], axis=-1)  # (E, 3)
+    round_base = np.arange(rounds)[:, None, None]
+    grad = np.zeros(rounds * size)
+    np.add.at(grad, (round_base * size + index[None]).ravel(), local_grad.ravel())
+    hess = np.zeros(rounds * size * size)
+    cell = index[:, :, None] * size + index[:, None, :]  # (E, 3, 3)
+    np.add.at(hess, (round_base[..., None] * size * size + cell[None]).ravel(), local_hess.ravel())
+    grad, hess = grad.reshape(rounds, size), hess.reshape(rounds, size, size)
     grad[:, :m] -= prior * theta
     grad[:, m] -= prior * log_nu
     hess[:, np.arange(m + 1), np.arange(m + 1)] -= prior
@@ -147,13 +156,15 @@ def components(*, n_items: int, i: np.ndarray, j: np.ndarray, weight: np.ndarray
         (np.ones(int(keep.sum())), (np.asarray(i)[keep], np.asarray(j)[keep])),
         shape=(n_items, n_items),
     )
-    return connected_components(graph, directed=False)[1]
+    labels: np.ndarray = connected_components(graph, directed=False)[1]
+    return labels
 
 
 def rank_by_interval(lo: np.ndarray, hi: np.ndarray, component: np.ndarray) -> np.ndarray:
     """1 + the number of items in the same component whose interval lies wholly above."""
     above = (lo[None, :] > hi[:, None]) & (component[None, :] == component[:, None])
-    return 1 + above.sum(axis=1)
+    ranks: np.ndarray = 1 + above.sum(axis=1)
+    return ranks
 
 
 def bradley_terry_table(

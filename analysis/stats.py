@@ -36,7 +36,8 @@ class Votes:
 
 def choice_codes(values: pd.Series) -> np.ndarray:
     """'a' | 'b' | 'tie' as 0 | 1 | 2."""
-    return pd.Categorical(values, categories=list(CHOICES)).codes.astype(np.int64)
+    codes: np.ndarray = pd.Categorical(values, categories=list(CHOICES)).codes.astype(np.int64)
+    return codes
 
 
 def count_votes(

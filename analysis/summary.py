@@ -23,6 +23,7 @@ from .frames import (
 )
 from .stats import (
     MAJORITY_LABELS,
+    Votes,
     bootstrap_sums,
     choice_codes,
     count_votes,
@@ -177,11 +178,11 @@ def sensitivity_table(
     frame: pd.DataFrame, *, rounds: int = 1000, seed: int = 0, include_simulated: bool = False
 ) -> pd.DataFrame:
     """The ablation table with and without flagged raters, side by side."""
-    kwargs = dict(rounds=rounds, seed=seed, include_simulated=include_simulated)
-    return side_by_side(
-        ablation_table(summarise(frame, **kwargs)),
-        ablation_table(summarise(without_flagged(frame), **kwargs)),
+    every = summarise(frame, rounds=rounds, seed=seed, include_simulated=include_simulated)
+    kept = summarise(
+        without_flagged(frame), rounds=rounds, seed=seed, include_simulated=include_simulated
     )
+    return side_by_side(ablation_table(every), ablation_table(kept))
 
 
 def side_by_side(every: pd.DataFrame, unflagged: pd.DataFrame) -> pd.DataFrame:
@@ -237,9 +238,9 @@ class _Layout:
 
 
 def _count_triplets(
-    votes: object, layout: _Layout, question: str
+    votes: Votes, layout: _Layout, question: str
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    majority, counts = votes.majority, votes.counts  # type: ignore[attr-defined]
+    majority, counts = votes.majority, votes.counts
     values = {
         "comparisons": np.ones(len(majority)),
         "majority_a": majority == 0,
@@ -250,21 +251,21 @@ def _count_triplets(
     }
     out = []
     for name, value in values.items():
-        columns = layout.counts(question, name)[votes.pair_index]  # type: ignore[attr-defined]
-        out.append((votes.prompt_index, columns, np.asarray(value, dtype=float)))  # type: ignore[attr-defined]
+        columns = layout.counts(question, name)[votes.pair_index]
+        out.append((votes.prompt_index, columns, np.asarray(value, dtype=float)))
     return out
 
 
 def _reason_triplets(
     real: pd.DataFrame,
-    votes: object,
+    votes: Votes,
     layout: _Layout,
     question: str,
     prompt_index: np.ndarray,
     pair_index: np.ndarray,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     # Fig. 6: reasons given by the judgments that make up a win (they agree with the majority).
-    majority = votes.majority[votes.judgment_comparison]  # type: ignore[attr-defined]
+    majority = votes.majority[votes.judgment_comparison]
     codes = choice_codes(real[question])
     winning = (codes == majority) & (majority < 2)
     rows, pairs, sides = prompt_index[winning], pair_index[winning], codes[winning]

@@ -48,17 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ceiling-concurrency", type=int, default=8)
     parser.add_argument("--wait-scale", type=float, default=1.0)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--database", default="juice_eval_bench")
+    parser.add_argument("--database", default="juice_eval_bench_load")
     return parser.parse_args()
-
-
-def recreate_database(pg: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{pg}/{name}"
 
 
 # --- client processes (spawned: they import no Django) ----------------------------------------
@@ -126,6 +117,8 @@ def _fmt(name: str, values: list[float], seconds: float) -> str:
 
 def main() -> int:
     args = parse_args()
+    from tests.system.servers import recreate_database
+
     db_url = recreate_database(args.pg, args.database)
     os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")

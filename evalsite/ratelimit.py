@@ -39,7 +39,13 @@ def _key(kind: str, value: str) -> str:
 
 
 def _address(request: HttpRequest | Any) -> str:
+    """The client address; behind nginx, from the header nginx sets (trusted, not appended)."""
     meta = getattr(request, "META", {}) or {}
+    header = getattr(settings, "LOGIN_RATE_LIMIT_CLIENT_IP_HEADER", "")
+    forwarded = str(meta.get(header, "")) if header else ""
+    if forwarded:
+        # The right-most entry is the one the trusted proxy added.
+        return forwarded.split(",")[-1].strip()
     return str(meta.get("REMOTE_ADDR", ""))
 
 

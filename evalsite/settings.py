@@ -63,6 +63,8 @@ MIDDLEWARE = [
 MIDDLEWARE.insert(1, "evalsite.ratelimit.LoginRateLimitMiddleware")
 MIDDLEWARE.append("evalsite.resilience.DatabaseUnavailableMiddleware")
 LOGIN_RATE_LIMIT = (5, 20, 300)  # failures per username, per address, window in seconds
+# Behind nginx: "HTTP_X_FORWARDED_FOR" (nginx sets it to $remote_addr), else REMOTE_ADDR.
+LOGIN_RATE_LIMIT_CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER", "")
 if os.environ.get("DJANGO_CACHE_URL", "").startswith("redis"):
     # Shared by every web worker, so login failures are counted site-wide.
     CACHES = {

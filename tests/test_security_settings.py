@@ -169,3 +169,29 @@ def test_other_errors_are_not_disguised_as_503():
         DatabaseUnavailableMiddleware(_broken_view).process_exception(request, ValueError("bug"))
         is None
     )
+
+
+def test_the_web_process_does_not_import_the_ml_stack():
+    # The WSGI app with every URL module loaded: torch and diffusers stay in the worker.
+    result = _production(
+        "import sys, django; django.setup(); import evalsite.wsgi; "
+        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_the_limit_keys_on_the_forwarded_address(_fresh_cache, settings):
+    # Given every request arriving from nginx on 127.0.0.1 with the client in X-Forwarded-For
+    settings.LOGIN_RATE_LIMIT_CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    attacker = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    for i in range(settings.LOGIN_RATE_LIMIT[1]):
+        attacker.post("/accounts/login/", {"username": f"guess{i}", "password": "x"})
+    assert attacker.post("/accounts/login/", {"username": "z", "password": "x"}).status_code == 429
+    # Then another client behind the same proxy can still sign in
+    UserFactory(username="erin")
+    other = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.2")
+    response = other.post("/accounts/login/", {"username": "erin", "password": "pw-for-tests"})
+    assert response.status_code == 302

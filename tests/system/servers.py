@@ -31,6 +31,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def recreate_database(pg: str, name: str) -> str:
+    """Drop and create database `name` on the server at `pg`; its URL (benchmarks only)."""
+    import psycopg
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{pg}/{name}"
+
+
 def database_url(settings_dict: dict) -> str:
     """The URL of a Django connection's database, for a server process to use."""
     if settings_dict["ENGINE"].endswith("sqlite3"):

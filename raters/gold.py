@@ -25,7 +25,8 @@ def _box_blur(image: np.ndarray, radius: int, axis: int) -> np.ndarray:
     size = image.shape[axis]
     upper = np.take(summed, np.arange(2 * radius + 1, 2 * radius + 1 + size), axis=axis)
     lower = np.take(summed, np.arange(0, size), axis=axis)
-    return (upper - lower) / (2 * radius + 1)
+    blurred: np.ndarray = (upper - lower) / (2 * radius + 1)
+    return blurred
 
 
 def blurred(frames: np.ndarray, *, radius: int | None = None) -> np.ndarray:
@@ -51,7 +52,7 @@ def read_frames(path: str | Path) -> tuple[np.ndarray, int]:
     """(T, H, W, 3) uint8 frames and the frame rate of a video file."""
     import imageio
 
-    reader = imageio.get_reader(str(path), format="FFMPEG")  # type: ignore[arg-type]
+    reader = imageio.get_reader(str(path), format="FFMPEG")
     try:
         fps = int(round(reader.get_meta_data().get("fps", 8)))
         frames = np.stack([np.asarray(frame)[..., :3] for frame in reader])

@@ -145,7 +145,9 @@ class ComparisonSerializer(serializers.ModelSerializer):
         ]
 
 
-def study_data(*, study: Any, progress: dict[str, int], state: dict[str, Any], staff: bool) -> dict:
+def study_data(
+    *, study: Any, progress: dict[str, int], state: dict[str, Any], staff: bool
+) -> dict[str, Any]:
     """Study as a rater sees it; staff also see the set-up (variant names included)."""
     data: dict[str, Any] = {
         "slug": study.slug,

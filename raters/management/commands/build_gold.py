@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from raters import services
@@ -12,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=8)
         parser.add_argument("--seed", type=int, default=0)
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         study = Study.objects.get(slug=options["study"])
         made = services.build_gold_comparisons(
             study=study, count=int(options["count"]), seed=int(options["seed"])

@@ -46,7 +46,7 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     """One worker as in production (`-c 1`, prefetch 1), in its own process group."""
     module = "tests.generation.stub_worker" if stub_model else "celery"
-    prefix = [] if stub_model else ["-A", "evalsite"]
+    prefix = ["--quiet"] if stub_model else ["-A", "evalsite", "--quiet"]
     return subprocess.Popen(
         [sys.executable, "-m", module, *prefix, "worker", "-Q", queues, "-c", "1"]
         + ["--prefetch-multiplier", "1", "-n", f"{name}@%h", "--loglevel", "WARNING"]

@@ -264,5 +264,5 @@ def reference_videos(
         attrs = Attributes(*(int(v) for v in values if v is not None))
         rng = np.random.default_rng([seed, 2, i])
         videos[i], speeds[i] = render(attrs, rng, size=size, frames=frames)
-        labels[i] = values
+        labels[i] = (attrs.colour, attrs.shape, attrs.motion, attrs.background)
     return VideoSet(videos=videos, captions=tuple(prompts), labels=labels, speed=speeds)

@@ -31,7 +31,7 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> None:
     frames = upscale(frames)
     writer = imageio.get_writer(
         str(path),
-        format="FFMPEG",  # type: ignore[arg-type]
+        format="FFMPEG",
         fps=fps,
         codec="libx264",
         pixelformat="yuv420p",
@@ -57,8 +57,8 @@ def read_mp4(path: str | Path) -> np.ndarray:
     """All frames of a video file as (T, H, W, 3) uint8 (what the scorer sees)."""
     import imageio
 
-    reader = imageio.get_reader(str(path), format="FFMPEG")  # type: ignore[arg-type]
+    reader = imageio.get_reader(str(path), format="FFMPEG")
     try:
-        return np.stack([np.asarray(frame)[..., :3] for frame in reader])
+        return np.stack([np.asarray(frame)[..., :3] for frame in reader.iter_data()])
     finally:
         reader.close()

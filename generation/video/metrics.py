@@ -211,10 +211,10 @@ def score_videos(
             "background": parsed.background,
         }
         ok = {k: (None if v is None else bool(preds[k][i] == v)) for k, v in wanted.items()}
-        judged = [ok[k] for k in ("colour", "shape", "motion") if ok[k] is not None]
+        judged = [bool(ok[k]) for k in ("colour", "shape", "motion") if ok[k] is not None]
         scores.append(
             VideoScore(
-                faithfulness=float(np.mean(judged)) if judged else None,
+                faithfulness=sum(judged) / len(judged) if judged else None,
                 color_ok=ok["colour"],
                 shape_ok=ok["shape"],
                 motion_ok=ok["motion"],

@@ -63,7 +63,7 @@ def guided_velocity(
 
     guided = uncond + w_image * (image - uncond) + w_text * (full - image)
     if rescale > 0:
-        guided = rescale_noise_cfg(guided, full, guidance_rescale=rescale)
+        guided = rescale_noise_cfg(guided, full, guidance_rescale=rescale)  # type: ignore[no-untyped-call]
     return guided
 
 
@@ -94,7 +94,9 @@ class EmuVideoGenerator:
         # A foreign folder's own scheduler says how its model was trained; shipped folders
         # were trained with the schedule their name (and the config) says.
         if (folder / "scheduler" / "scheduler_config.json").is_file():
-            self.scheduler = DDIMScheduler.from_pretrained(str(folder), subfolder="scheduler")
+            self.scheduler = DDIMScheduler.from_pretrained(  # type: ignore[no-untyped-call]
+                str(folder), subfolder="scheduler"
+            )
         else:
             self.scheduler = sampling_scheduler(config.schedule)
         self.interpolator = None

@@ -50,7 +50,7 @@ def scheduler_kwargs(schedule: str) -> dict[str, Any]:
 def training_scheduler(schedule: str) -> Any:
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(
+    return DDPMScheduler(  # type: ignore[no-untyped-call]
         num_train_timesteps=TRAIN_TIMESTEPS, clip_sample=False, **scheduler_kwargs(schedule)
     )
 
@@ -58,7 +58,7 @@ def training_scheduler(schedule: str) -> Any:
 def sampling_scheduler(schedule: str) -> Any:
     from diffusers import DDIMScheduler
 
-    return DDIMScheduler(
+    return DDIMScheduler(  # type: ignore[no-untyped-call]
         num_train_timesteps=TRAIN_TIMESTEPS,
         clip_sample=False,
         # Under zero SNR alphas_cumprod[0] of the "previous" step must be 1, not alphas[0].

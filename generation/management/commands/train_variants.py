@@ -15,7 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("--out", default=str(settings.JUICE_CHECKPOINT_DIR))
         parser.add_argument("--state", default=str(Path(settings.BASE_DIR) / "var" / "training"))
         parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-        parser.add_argument("--threads", type=int, default=2)
+        # One thread: on a shared 2-core machine a second one mostly spins at barriers (3× slower).
+        parser.add_argument("--threads", type=int, default=1)
+        parser.add_argument("--only", default="", help="Comma-separated stage names to train.")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         from generation.video.training import train_variants
@@ -26,6 +28,7 @@ class Command(BaseCommand):
             state_dir=Path(options["state"]),
             device=options["device"],
             threads=options["threads"],
+            only=frozenset(filter(None, options["only"].split(","))) or None,
             log=self.stdout.write,
         )
         self.stdout.write(f"Done in {summary['wall_seconds']} s on {summary['device']}.")

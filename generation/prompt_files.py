@@ -36,6 +36,12 @@ def parse_prompt_file(*, filename: str, data: bytes) -> list[PromptRow]:
             "upload a .txt file (one prompt per line) or a .csv file with a 'prompt' column."
         )
     text = _decode(data)
+    if "\x00" in text:
+        # PostgreSQL text cannot store NUL, and no prompt needs one: a binary file, most likely.
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise PromptFileError(
+            f"The file contains a NUL character on line {line}: upload a plain text file."
+        )
     if not text.strip():
         raise PromptFileError("The file is empty: it contains no prompts.")
     rows = _parse_csv(text) if extension == "csv" else _parse_txt(text)

@@ -46,6 +46,7 @@ def test_csv_without_ids_numbers_the_rows():
         ("p.csv", b"prompt,id\na,1\n,2\n", "Line 3 has an empty prompt"),
         ("p.txt", b"ok\n" + b"x" * (MAX_PROMPT_CHARS + 1), "line 2 is 1001 characters long"),
         ("p.xlsx", b"prompt\nx\n", "Unsupported file type .xlsx"),
+        ("p.csv", b"prompt,id\nok,1\nbad\x00,2\n", "NUL character on line 3"),
     ],
 )
 def test_bad_files_get_a_specific_error(filename, data, message):

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from raters import simulation
+from raters import services, simulation
 from raters.models import Comparison, Judgment, Rater
 from tests.system.servers import (
     assert_judgments_consistent,
@@ -143,3 +143,42 @@ def test_simulate_raters_command_dry_runs_a_study(site, _media_root, capsys):
     assert "3 simulated raters" in out and "12 judgments accepted" in out, out
     assert Judgment.objects.filter(assignment__comparison__study=study, is_simulated=True).count()
     assert Judgment.objects.filter(assignment__comparison__study=study).count() == 12
+
+
+def test_careless_simulated_raters_are_stopped_by_gold_checks(site, _media_root):
+    # Given a study where half the tasks are hidden gold comparisons (B degraded)
+    study = build_bulk_study(
+        comparisons=16,
+        pairs=2,
+        raters_per_pair=12,
+        slug="ci-gold",
+        media_root=_media_root,
+        min_watch_ms=0,
+        gold_rate=0.5,
+        mirror_rate=0.0,
+        gold_min_answers=3,
+    )
+    assert services.build_gold_comparisons(study=study, count=8) == 8
+    accounts = [
+        *simulation.create_simulated_raters(study=study, count=4, careless_share=0.0, seed=1),
+        *simulation.create_simulated_raters(study=study, count=6, careless_share=1.0, seed=2),
+    ]
+    # When attentive and careless simulated raters rate it
+    report = simulation.run_simulation(
+        base_url=site.url,
+        study_slug=study.slug,
+        accounts=accounts,
+        behaviour=FAST,
+        concurrency=10,
+        oracle=simulation.score_oracle,
+    )
+    by_care = {False: [], True: []}
+    for result in report.results:
+        by_care[result.careless].append(result.outcome)
+    # Then QC stops (nearly) every careless rater and none of the attentive ones
+    assert by_care[False] == ["done"] * 4, report.summary()
+    stopped = [o for o in by_care[True] if o.startswith("stopped")]
+    assert len(stopped) >= 4, by_care[True]
+    flagged = Rater.objects.filter(is_simulated=True, is_flagged=True)
+    assert flagged.count() == len(stopped)
+    assert not flagged.filter(external_id__in=[a.external_id for a in accounts[:4]]).exists()

@@ -77,3 +77,27 @@ def test_fifty_two_concurrent_raters_fill_every_comparison_with_exactly_k_distin
     assert not Assignment.objects.filter(status=Assignment.Status.ACTIVE).exists()
     per_rater = Counter(Judgment.objects.values_list("assignment__rater_id", flat=True))
     assert max(per_rater.values()) <= 30 and len(per_rater) > 1
+
+
+def test_one_rater_double_clicking_next_holds_a_single_assignment():
+    study = build_study(prompts=10, raters_per_pair=5, min_watch_ms=0)
+    rater = qualified_rater()
+    start = threading.Barrier(8)
+    tokens: list[str] = []
+
+    def click() -> None:
+        client = APIClient()
+        client.force_authenticate(rater)
+        try:
+            start.wait()
+            tokens.append(client.post(f"/api/studies/{study.slug}/next/").json()["token"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(tokens) == 8 and len(set(tokens)) == 1
+    assert Assignment.objects.filter(rater=rater).count() == 1

@@ -27,7 +27,6 @@ from .serializers import (
 
 STUDY_FIELDS = {
     "slug": serializers.CharField(),
-    "name": serializers.CharField(),
     "allow_ties": serializers.BooleanField(),
     "finished": serializers.BooleanField(),
     "stopped": serializers.BooleanField(),
@@ -196,13 +195,13 @@ class RaterMe(APIView):
                 "qualified": serializers.BooleanField(),
                 "stopped": serializers.BooleanField(),
                 "judgments": serializers.IntegerField(),
-                "gold_accuracy": serializers.FloatField(allow_null=True),
-                "mirror_consistency": serializers.FloatField(allow_null=True),
+                "gold_accuracy": serializers.FloatField(allow_null=True, required=False),
+                "mirror_consistency": serializers.FloatField(allow_null=True, required=False),
             },
         )
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.rater_stats(user=request.user))
+        return Response(selectors.rater_stats(user=request.user, with_checks=request.user.is_staff))
 
 
 def _field_errors(exc: ValidationError) -> dict[str, list[str]]:

@@ -132,20 +132,26 @@ def gold_stats(*, study: Study | None, user: Any) -> GoldStats:
     return GoldStats(correct=len(rows) - len(missed), total=len(rows), missed=missed)
 
 
-def rater_stats(*, user: Any) -> dict[str, Any]:
-    """A rater's own numbers (for /api/raters/me/ and the admin)."""
+def rater_stats(*, user: Any, with_checks: bool = True) -> dict[str, Any]:
+    """A rater's numbers. Without `with_checks` (what a rater sees of themselves) nothing
+    tells which past tasks were gold or mirrored, so polling cannot reveal the checks."""
     profile = Rater.objects.filter(user=user).first()
     judgments = Judgment.objects.filter(assignment__rater=user)
     gold = gold_stats(study=None, user=user)
     mirrors = judgments.filter(mirror_consistent__isnull=False).aggregate(
         total=Count("id"), same=Count("id", filter=Q(mirror_consistent=True))
     )
-    return {
+    stats: dict[str, Any] = {
         "username": user.get_username(),
         "external_id": profile.external_id if profile else "",
         "qualified": bool(profile and profile.is_qualified),
         "stopped": bool(profile and profile.is_flagged),
         "judgments": judgments.count(),
+    }
+    if not with_checks:
+        return stats
+    return {
+        **stats,
         "gold_answers": gold.total,
         "gold_accuracy": round(gold.accuracy, 3) if gold.total else None,
         "mirror_repeats": mirrors["total"],

@@ -149,15 +149,16 @@ def study_data(
     *, study: Any, progress: dict[str, int], state: dict[str, Any], staff: bool
 ) -> dict[str, Any]:
     """Study as a rater sees it; staff also see the set-up (variant names included)."""
+    # The study's name is for staff: it often names the designs being compared.
     data: dict[str, Any] = {
         "slug": study.slug,
-        "name": study.name,
         "allow_ties": study.allow_ties,
         "progress": progress,
         **state,
     }
     if staff:
         data.update(
+            name=study.name,
             mode=study.mode,
             raters_per_pair=study.raters_per_pair,
             tasks_per_rater=study.tasks_per_rater,

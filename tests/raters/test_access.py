@@ -23,7 +23,7 @@ def _session(user) -> Client:  # type: ignore[no-untyped-def]
 
 def _secrets(study) -> list[str]:  # type: ignore[no-untyped-def]
     """Every string that would give a variant, a model, a batch or a stored file away."""
-    words = [study.batch.name]
+    words = [study.batch.name, study.name]
     for pair in study.pairs.all():
         for variant in (pair.variant_a, pair.variant_b):
             words += [variant.name, variant.slug]
@@ -53,6 +53,12 @@ def test_page_source_json_clip_urls_and_headers_name_no_variant():
     _assert_blind(page.content.decode(), dict(page.headers), study)
     task = client.post(f"/api/studies/{study.slug}/next/")
     _assert_blind(task.content.decode(), dict(task.headers), study)
+    for url in ("/api/studies/", f"/api/studies/{study.slug}/", "/api/raters/me/"):
+        listing = client.get(url)
+        _assert_blind(listing.content.decode(), dict(listing.headers), study)
+    for page_url in (f"/rate/{study.slug}/instructions/", "/rate/"):
+        other = client.get(page_url, follow=True)
+        _assert_blind(other.content.decode(), dict(other.headers), study)
     data = task.json()
     for side in ("left", "right"):
         for kind in ("video", "poster"):

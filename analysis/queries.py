@@ -16,7 +16,8 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 
 from raters.models import Comparison, Judgment, Study
 
@@ -49,7 +50,7 @@ _EXPORT_FIELDS: tuple[tuple[str, str | None], ...] = (
     ("replays", "replays"),
     ("seeks", "seeks"),
     ("is_flagged", "is_flagged"),
-    ("rater_is_flagged", "assignment__rater__rater__is_flagged"),
+    ("rater_is_flagged", "rater_flagged"),
     ("is_simulated", "is_simulated"),
     ("assigned_at", "assignment__created_at"),
     ("judged_at", "created_at"),
@@ -120,28 +121,47 @@ def _rows(
     include_rater_ids: bool,
     chunk_size: int,
 ) -> Iterator[tuple[Any, ...]]:
+    # Direct columns come first in `paths`, in output order: runs of them are tuple slices,
+    # and only the computed columns (variants, left, rater) are built in Python.
     at = {path: k for k, path in enumerate(paths)}
+    plan: list[tuple[int, int] | str] = []
+    position = 0
+    for name, path in fields:
+        if path is None:
+            plan.append(name)
+        elif plan and isinstance(plan[-1], tuple):
+            plan[-1] = (plan[-1][0], position + 1)
+            position += 1
+        else:
+            plan.append((position, position + 1))
+            position += 1
+    a_slug, a_version = at[_A + "slug"], at[_A + "version"]
+    b_slug, b_version = at[_B + "slug"], at[_B + "version"]
+    left_is_a, user = at["assignment__left_is_a"], at["assignment__rater_id"]
+    external = at["assignment__rater__rater__external_id"]
     key = settings.SECRET_KEY.encode()
+    pseudonyms: dict[int, str] = {}
+    queryset = queryset.annotate(
+        rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False))
+    )
     for row in queryset.values_list(*paths).iterator(chunk_size=chunk_size):
-        computed: dict[str, Any] = {
-            "variant_a": f"{row[at[_A + 'slug']]}@v{row[at[_A + 'version']]}",
-            "variant_b": f"{row[at[_B + 'slug']]}@v{row[at[_B + 'version']]}",
-            "left": "a" if row[at["assignment__left_is_a"]] else "b",
-        }
-        user_id = row[at["assignment__rater_id"]]
         out: list[Any] = []
-        for name, path in fields:
-            if path is None and name == "rater":
-                if include_rater_ids:
-                    out += [str(user_id), row[at["assignment__rater__rater__external_id"]] or ""]
-                else:
-                    out.append(rater_hash(user_id, key=key))
-            elif path is None:
-                out.append(computed[name])
-            elif name == "rater_is_flagged":
-                out.append(bool(row[at[path]]))
+        for step in plan:
+            if isinstance(step, tuple):
+                out.extend(row[step[0] : step[1]])
+            elif step == "variant_a":
+                out.append(f"{row[a_slug]}@v{row[a_version]}")
+            elif step == "variant_b":
+                out.append(f"{row[b_slug]}@v{row[b_version]}")
+            elif step == "left":
+                out.append("a" if row[left_is_a] else "b")
+            elif include_rater_ids:
+                out += [str(row[user]), row[external] or ""]
             else:
-                out.append(row[at[path]])
+                pseudonym = pseudonyms.get(row[user])
+                if pseudonym is None:
+                    pseudonym = pseudonyms[row[user]] = rater_hash(row[user], key=key)
+                out.append(pseudonym)
         yield tuple(out)
 
 

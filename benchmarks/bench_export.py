@@ -1,0 +1,407 @@
+"""`export_results` on 1,000,000 judgments in PostgreSQL: time and peak memory, csv and parquet.
+
+Builds a dedicated database (default `juice_eval_bench`, dropped and re-created unless --reuse),
+migrates it, bulk-loads a 5-pair study of 40,000 prompts × 5 raters with COPY, plus a 10,000-
+judgment study, and runs the real management command in a fresh process per export. Peak memory
+is the child's maximum resident set (os.wait4): a streaming export should use about the same
+for 10,000 judgments as for 1,000,000.
+
+    .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--reuse] [--keep]
+
+Not part of the test suite; needs the local PostgreSQL server (trust auth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from analysis.frames import REASON_CODES  # noqa: E402
+from analysis.synthetic import SimulatedPair, simulate_judgments  # noqa: E402
+
+SERVER = "postgres://postgres@127.0.0.1:5432"
+PAIRS = [
+    SimulatedPair("factorized", "direct", 0.60, 0.56),
+    SimulatedPair("zero-snr", "standard", 0.85, 0.75),
+    SimulatedPair("multi-stage", "512-only", 0.70, 0.72),
+    SimulatedPair("hq-finetuned", "not-finetuned", 0.57, 0.68),
+    SimulatedPair("frozen-spatial", "all-finetuned", 0.52, 0.53),
+]
+RATERS, RATER_POOL, NOW = 5, 2000, "2026-01-01T00:00:00+00:00"
+FILL = {
+    "character varying": "",
+    "text": "",
+    "integer": 0,
+    "bigint": 0,
+    "smallint": 0,
+    "double precision": 0.0,
+    "real": 0.0,
+    "boolean": False,
+    "timestamp with time zone": NOW,
+    "jsonb": "{}",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judgments", type=int, default=1_000_000)
+    parser.add_argument("--database", default="juice_eval_bench")
+    parser.add_argument("--reuse", action="store_true", help="Keep an already loaded database.")
+    parser.add_argument("--keep", action="store_true", help="Do not drop the database at the end.")
+    args = parser.parse_args()
+    url = f"{SERVER}/{args.database}"
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+
+    loaded = args.reuse and _count(url) == args.judgments + 10_000
+    if not loaded:
+        _recreate(args.database)
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0)
+        started = time.perf_counter()
+        _load(url, judgments=args.judgments)
+        print(
+            f"loaded {_count(url):,} judgments with COPY in {time.perf_counter() - started:.0f} s"
+        )
+
+    with tempfile.TemporaryDirectory() as folder:
+        print(
+            f"{'study':<12} {'format':<8} {'judgments':>10} {'time':>8} {'rows/s':>9} "
+            f"{'peak RSS':>9} {'file':>9}"
+        )
+        for study, n in (("bench-small", 10_000), ("bench", args.judgments)):
+            for fmt in ("csv", "parquet"):
+                out = Path(folder) / f"{study}.{fmt}"
+                seconds, peak_kb = _run_export(study, fmt, out, url)
+                print(
+                    f"{study:<12} {fmt:<8} {n:>10,} {seconds:>7.1f}s {n / seconds:>9,.0f} "
+                    f"{peak_kb / 1024:>7.0f}MB {out.stat().st_size / 2**20:>7.0f}MB"
+                )
+    if not args.keep:
+        _drop(args.database)
+
+
+# A small launcher runs the export and reports its peak RSS: a child forked straight from this
+# process would inherit this process's high-water mark (Linux copies it across fork and exec).
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def _run_export(study: str, fmt: str, out: Path, url: str) -> tuple[float, int]:
+    command = [
+        sys.executable, "manage.py", "export_results", "--study", study, "--format", fmt,
+        "--output", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": url}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    code, peak_kb = (int(v) for v in result.stdout.split())
+    if code:
+        raise SystemExit(f"export_results failed for {study} {fmt}: {result.stderr[-2000:]}")
+    return seconds, peak_kb
+
+
+def _recreate(database: str) -> None:
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{database}"')
+
+
+def _drop(database: str) -> None:
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _count(url: str) -> int:
+    try:
+        with psycopg.connect(url) as connection:
+            return int(connection.execute("SELECT count(*) FROM raters_judgment").fetchone()[0])
+    except psycopg.Error:
+        return -1
+
+
+def _load(url: str, *, judgments: int) -> None:
+    prompts = judgments // (len(PAIRS) * RATERS)
+    big = simulate_judgments(
+        pairs=PAIRS, prompts=prompts, raters=RATERS, rater_pool=RATER_POOL, seed=0
+    )
+    small = simulate_judgments(pairs=PAIRS[:1], prompts=2000, raters=RATERS, seed=1)
+    variants = sorted({p.variant_a for p in PAIRS} | {p.variant_b for p in PAIRS})
+    variant_id = {name: k + 1 for k, name in enumerate(variants)}
+    with psycopg.connect(url) as connection, connection.cursor() as cursor:
+        users = np.arange(1, RATER_POOL + 1)
+        _copy(
+            cursor,
+            "auth_user",
+            pd.DataFrame(
+                {
+                    "id": users,
+                    "password": "!",
+                    "username": [f"bench{u}" for u in users],
+                    "is_superuser": False,
+                    "is_staff": False,
+                    "is_active": True,
+                    "date_joined": NOW,
+                }
+            ),
+        )
+        _copy(
+            cursor,
+            "raters_rater",
+            pd.DataFrame(
+                {
+                    "id": users,
+                    "user_id": users,
+                    "external_id": [f"P{u}" for u in users],
+                    "is_simulated": False,
+                    "is_flagged": users <= 40,
+                    "created_at": NOW,
+                }
+            ),
+        )
+        _copy(
+            cursor,
+            "generation_modelvariant",
+            pd.DataFrame(
+                {
+                    "id": list(variant_id.values()),
+                    "name": variants,
+                    "slug": variants,
+                    "version": 1,
+                    "config": "{}",
+                    "created_at": NOW,
+                }
+            ),
+        )
+        _copy(
+            cursor,
+            "generation_promptset",
+            pd.DataFrame({"id": [1], "name": "bench", "slug": "bench", "created_at": NOW}),
+        )
+        prompt_ids = np.arange(1, prompts + 1)
+        _copy(
+            cursor,
+            "generation_prompt",
+            pd.DataFrame(
+                {
+                    "id": prompt_ids,
+                    "prompt_set_id": 1,
+                    "external_id": prompt_ids.astype(str),
+                    "text": [
+                        f"prompt {p}: a red panda climbs a tree in the rain" for p in prompt_ids
+                    ],
+                }
+            ),
+        )
+        _copy(
+            cursor,
+            "generation_generationbatch",
+            pd.DataFrame(
+                {
+                    "id": [1],
+                    "name": "bench",
+                    "prompt_set_id": 1,
+                    "seeds": 1,
+                    "status": "done",
+                    "created_at": NOW,
+                }
+            ),
+        )
+        # one job and one video per (variant, prompt): id = (variant - 1) * prompts + prompt
+        v = np.repeat(np.arange(1, len(variants) + 1), prompts)
+        p = np.tile(prompt_ids, len(variants))
+        ids = (v - 1) * prompts + p
+        _copy(
+            cursor,
+            "generation_generationjob",
+            pd.DataFrame(
+                {
+                    "id": ids,
+                    "batch_id": 1,
+                    "variant_id": v,
+                    "prompt_id": p,
+                    "seed": 0,
+                    "status": "done",
+                    "queued_at": NOW,
+                }
+            ),
+        )
+        rng = np.random.default_rng(0)
+        scores = [json.dumps({"faithfulness": round(float(s), 4)}) for s in rng.random(len(ids))]
+        _copy(
+            cursor,
+            "generation_video",
+            pd.DataFrame(
+                {
+                    "id": ids,
+                    "job_id": ids,
+                    "file": [f"videos/{i}.mp4" for i in ids],
+                    "frames": 8,
+                    "fps": 4,
+                    "width": 64,
+                    "height": 64,
+                    "seconds_spent": 1.0,
+                    "scores": scores,
+                    "created_at": NOW,
+                }
+            ),
+        )
+        _copy(
+            cursor,
+            "raters_study",
+            pd.DataFrame(
+                {
+                    "id": [1, 2],
+                    "name": ["Bench", "Bench small"],
+                    "slug": ["bench", "bench-small"],
+                    "batch_id": 1,
+                    "raters_per_pair": RATERS,
+                    "allow_ties": False,
+                    "is_active": True,
+                    "created_at": NOW,
+                }
+            ),
+        )
+        pair_rows = [
+            (k + 1, 1, variant_id[x.variant_a], variant_id[x.variant_b])
+            for k, x in enumerate(PAIRS)
+        ]
+        pair_rows.append((len(PAIRS) + 1, 2, *pair_rows[0][2:]))
+        _copy(
+            cursor,
+            "raters_variantpair",
+            pd.DataFrame(pair_rows, columns=["id", "study_id", "variant_a_id", "variant_b_id"]),
+        )
+        offset = 0
+        for study, frame, first_pair in ((1, big, 1), (2, small, len(PAIRS) + 1)):
+            offset = _load_study(cursor, frame, study, first_pair, variant_id, prompts, offset)
+        cursor.execute("ANALYZE")
+
+
+def _load_study(cursor, frame, study, first_pair, variant_id, prompts, offset):  # type: ignore[no-untyped-def]
+    comparisons = frame.drop_duplicates("comparison_id")
+    comparison_ids = comparisons["comparison_id"].to_numpy() + offset
+    pair_index = pd.factorize(comparisons["pair"])[0]
+    prompt = comparisons["prompt_id"].to_numpy()
+    video_a = (comparisons["variant_a"].map(variant_id).to_numpy() - 1) * prompts + prompt
+    video_b = (comparisons["variant_b"].map(variant_id).to_numpy() - 1) * prompts + prompt
+    _copy(
+        cursor,
+        "raters_comparison",
+        pd.DataFrame(
+            {
+                "id": comparison_ids,
+                "study_id": study,
+                "pair_id": first_pair + pair_index,
+                "kind": "real",
+                "prompt_id": prompt,
+                "video_a_id": video_a,
+                "video_b_id": video_b,
+                "created_at": NOW,
+            }
+        ),
+    )
+    ids = frame["judgment_id"].to_numpy() + offset * RATERS
+    stamps = frame["judged_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    _copy(
+        cursor,
+        "raters_assignment",
+        pd.DataFrame(
+            {
+                "id": ids,
+                "comparison_id": frame["comparison_id"].to_numpy() + offset,
+                "rater_id": frame["rater"].astype(int).to_numpy() + 1,
+                "token": [str(uuid.uuid4()) for _ in range(len(frame))],
+                "left_is_a": frame["left_is_a"].to_numpy(),
+                "status": "done",
+                "created_at": stamps,
+            }
+        ),
+    )
+    reasons = {q: _reason_json(frame[f"{q}_reasons"], q) for q in ("quality", "faithfulness")}
+    _copy(
+        cursor,
+        "raters_judgment",
+        pd.DataFrame(
+            {
+                "id": ids,
+                "assignment_id": ids,
+                "quality": frame["quality"].to_numpy(),
+                "quality_reasons": reasons["quality"],
+                "faithfulness": frame["faithfulness"].to_numpy(),
+                "faithfulness_reasons": reasons["faithfulness"],
+                "time_spent_ms": frame["time_spent_ms"].to_numpy(),
+                "watch_ms": frame["time_spent_ms"].to_numpy() // 2,
+                "replays": 1,
+                "seeks": 0,
+                "is_flagged": frame["rater"].astype(int).to_numpy() < 40,
+                "is_simulated": False,
+                "created_at": stamps,
+            }
+        ),
+    )
+    return offset + int(comparison_ids.max())
+
+
+def _reason_json(masks: pd.Series, question: str) -> np.ndarray:
+    codes = REASON_CODES[question]
+    lookup = {
+        int(m): json.dumps([c for bit, c in enumerate(codes) if (int(m) >> bit) & 1])
+        for m in masks.unique()
+    }
+    return masks.map(lookup).to_numpy()
+
+
+def _copy(cursor, table: str, frame: pd.DataFrame, chunk: int = 200_000) -> None:  # type: ignore[no-untyped-def]
+    """COPY a frame in; NOT NULL columns the frame lacks get a neutral value of their type."""
+    cursor.execute(
+        "SELECT column_name, data_type, is_nullable, column_default, is_identity "
+        "FROM information_schema.columns WHERE table_name = %s",
+        [table],
+    )
+    for name, data_type, nullable, default, identity in cursor.fetchall():
+        if name in frame or nullable == "YES" or default is not None or identity == "YES":
+            continue
+        frame[name] = str(uuid.uuid4()) if data_type == "uuid" else FILL[data_type]
+    columns = ", ".join(frame.columns)
+    sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    with cursor.copy(sql) as copy:
+        for start in range(0, len(frame), chunk):
+            buffer = io.StringIO()
+            part = frame.iloc[start : start + chunk]
+            part.to_csv(buffer, index=False, header=False, na_rep="\\N")
+            copy.write(buffer.getvalue())
+
+
+if __name__ == "__main__":
+    main()

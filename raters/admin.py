@@ -45,7 +45,17 @@ class StudyAdmin(admin.ModelAdmin):
             },
         ),
         ("Adaptive", {"fields": ["calibration_fraction", "target_ci_width"]}),
-        ("Crowd", {"fields": ["external_id_param", "completion_code", "screenout_code"]}),
+        (
+            "Crowd",
+            {
+                "fields": [
+                    "external_id_param",
+                    "completion_code",
+                    "screenout_code",
+                    "completion_url",
+                ]
+            },
+        ),
     ]
 
     @admin.action(description="Build 8 gold comparisons from real videos")

@@ -67,6 +67,11 @@ class Study(models.Model):
     )
     completion_code = models.CharField(max_length=64, blank=True)
     screenout_code = models.CharField(max_length=64, blank=True)
+    completion_url = models.URLField(
+        blank=True,
+        help_text="Crowd platform page for finished workers; {code} is replaced by the code, "
+        "e.g. https://app.prolific.com/submissions/complete?cc={code}",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -75,6 +80,9 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def return_url(self, code: str) -> str:
+        return self.completion_url.replace("{code}", code) if self.completion_url else ""
 
 
 class Rater(models.Model):

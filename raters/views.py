@@ -124,7 +124,12 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
     except services.RatingRefused as refused:
         return _screened_out(request, study, refused.message)
     progress = selectors.rater_progress(study=study, rater=request.user)
-    return render(request, "raters/done.html", {"study": study, "progress": progress})
+    context = {
+        "study": study,
+        "progress": progress,
+        "return_url": study.return_url(study.completion_code),
+    }
+    return render(request, "raters/done.html", context)
 
 
 @require_GET

@@ -60,8 +60,11 @@ def test_finish_page_shows_the_completion_code_only_when_done():
     assert client.get(f"/rate/{study.slug}/done/").status_code == 302
     judge(services.next_assignment(study=study, rater=rater))
     assert client.get(f"/rate/{study.slug}/").status_code == 302
+    study.completion_url = "https://crowd.example/complete?cc={code}"
+    study.save()
     done = client.get(f"/rate/{study.slug}/done/")
     assert done.status_code == 200 and study.completion_code.encode() in done.content
+    assert f"https://crowd.example/complete?cc={study.completion_code}".encode() in done.content
 
 
 def test_stopped_rater_sees_the_screen_out_code():

@@ -481,6 +481,12 @@
   reset();
   left.addEventListener("canplay", onReady("left"));
   right.addEventListener("canplay", onReady("right"));
+  [left, right].forEach(function (video) {
+    video.addEventListener("error", function () {
+      status.textContent = "A video could not be loaded. Please reload the page; your task is kept.";
+      status.classList.add("error");
+    });
+  });
   left.addEventListener("ended", onEnded);
   right.addEventListener("ended", onEnded);
   if (left.readyState >= 3) onReady("left")();

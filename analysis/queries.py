@@ -231,6 +231,7 @@ def study_summary(
         flagged=Count(
             "id", filter=Q(is_flagged=True) | Q(assignment__rater__rater__is_flagged=True)
         ),
+        qc=Count("id", filter=~Q(assignment__comparison__kind=Comparison.Kind.REAL)),
     )
     fingerprint = f"{study.pk}:{include_simulated}:{rounds}:{sorted(state.items())}"
     key = "analysis-summary-" + hashlib.sha256(fingerprint.encode()).hexdigest()

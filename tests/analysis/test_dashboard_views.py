@@ -7,6 +7,8 @@ import json
 import pytest
 from django.urls import reverse
 
+from analysis import queries
+from raters.models import Comparison, Judgment
 from tests.analysis.studies import build_study
 from tests.factories import StaffFactory, UserFactory
 
@@ -82,3 +84,24 @@ def test_plotly_is_served_locally(staff_client):
     response = staff_client.get(reverse("analysis:plotly-js"))
     assert response.status_code == 200
     assert b"plotly" in b"".join(response.streaming_content)[:2000].lower()
+
+
+def test_gold_comparisons_give_gold_accuracy_and_stay_out_of_the_table(study):
+    # given one comparison turned into a gold check on quality, 4 of its 5 raters right
+    comparison = Comparison.objects.filter(study=study).order_by("id").first()
+    Comparison.objects.filter(pk=comparison.pk).update(kind="gold", gold_question="quality")
+    ids = list(
+        Judgment.objects.filter(assignment__comparison=comparison)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    Judgment.objects.filter(pk__in=ids[:4]).update(gold_correct=True)
+    Judgment.objects.filter(pk=ids[4]).update(gold_correct=False)
+
+    summary = queries.study_summary(study=study).summary
+
+    gold = summary.agreement.set_index("question").loc["quality"]
+    assert (gold["gold_accuracy"], gold["gold_n"]) == (pytest.approx(0.8), 5)
+    assert summary.totals["qc_judgments"] == 5
+    first = summary.win_rates.query("question == 'quality'").iloc[0]
+    assert first["comparisons"] == 2  # three prompts, one of them now gold

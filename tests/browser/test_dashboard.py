@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from django.core.cache import cache
 
 from raters.models import Assignment, Comparison
 from tests.analysis.studies import build_study
@@ -29,6 +30,7 @@ def page(live_server, settings) -> Iterator[object]:  # type: ignore[no-untyped-
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.ANALYSIS_REFRESH_SECONDS = 1
+    cache.clear()  # summaries are cached by study id and counts, which repeat across tests
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",

@@ -65,6 +65,8 @@ def _check_rows(rows: list[PromptRow]) -> None:
         assert row.text and row.text == row.text.strip()
         assert len(row.text) <= MAX_PROMPT_CHARS
         assert row.external_id and len(row.external_id) <= MAX_ID_CHARS
+        # PostgreSQL text cannot hold NUL: the parser must refuse it, not the database.
+        assert "\x00" not in row.text + row.external_id + row.category
 
 
 def _parse(filename: str, data: bytes) -> list[PromptRow] | None:
@@ -93,7 +95,8 @@ def test_a_text_file_keeps_every_non_blank_line_in_order(lines):
     rows = _parse("p.txt", data)
     expected = [p for line in data.decode("utf-8").splitlines() if (p := line.strip())]
     if rows is None:
-        assert not expected or any(len(p) > MAX_PROMPT_CHARS for p in expected)
+        # Refused only for a reason: nothing left, a prompt too long, or a NUL character.
+        assert not expected or any(len(p) > MAX_PROMPT_CHARS or "\x00" in p for p in expected)
     else:
         assert [r.text for r in rows] == expected
 
@@ -148,6 +151,14 @@ def _upload_via_service(filename: str, data: bytes) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(uploads())
 def test_upload_service_answers_validation_error_or_stores_exact_rows(upload):
+    _upload_via_service(*upload)
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(uploads())
+def test_upload_service_on_postgresql_answers_validation_error_or_stores_exact_rows(upload):
     _upload_via_service(*upload)
 
 

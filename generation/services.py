@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.core.files.storage import Storage
+from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -478,14 +478,13 @@ def _record_video(*, job_id: int, video: Any, sample_batch: int) -> int:
 
 def _move_into_storage(storage: Storage, local_path: str, name: str) -> str:
     """Publish a complete local file under `name`, replacing any earlier copy."""
-    try:
-        target = storage.path(name)
-    except NotImplementedError:
+    if not isinstance(storage, FileSystemStorage):
         # Remote backends (S3 and the like) make an object visible only once its upload is done.
         if storage.exists(name):
             storage.delete(name)
         with open(local_path, "rb") as handle:
             return storage.save(name, File(handle, name=os.path.basename(name)))
+    target = storage.path(name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:
         os.replace(local_path, target)

@@ -254,3 +254,32 @@ def test_jobs_are_sent_in_chunks_of_one_variant(django_capture_on_commit_callbac
     variant_of = dict(batch.jobs.values_list("pk", "variant_id"))
     assert all(len({variant_of[i] for i in ids}) == 1 for ids in sent)
     assert sorted(i for ids in sent for i in ids) == sorted(variant_of)
+
+
+def test_any_storages_backend_works_by_setting_only(monkeypatch, settings):
+    # Given a default storage without local paths (as S3 through django-storages)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    install(monkeypatch, FakeGenerator())
+    batch = make_batch(prompts=2)
+    ids = job_ids(batch)
+    storage = Video._meta.get_field("file").storage
+    stale = f"videos/{services.opaque_stem(ids[0])}.mp4"
+    from django.core.files.base import ContentFile
+
+    storage.save(stale, ContentFile(b"left by a dead worker"))
+
+    # When the chunk is rendered, and delivered again
+    assert services.render_chunk(job_ids=ids, worker="w1@host").recorded == 2
+    assert services.render_chunk(job_ids=ids, worker="w2@host").recorded == 0
+
+    # Then the files are in that storage under the recorded names, the stale one replaced
+    for video in Video.objects.filter(job__batch=batch):
+        assert storage.exists(video.file.name) and storage.exists(video.poster.name)
+        with storage.open(video.file.name) as handle:
+            assert handle.read()[4:8] == b"ftyp"
+    assert sorted(storage.listdir("videos")[1]) == sorted(
+        f"{services.opaque_stem(i)}.mp4" for i in ids
+    )

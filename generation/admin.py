@@ -10,7 +10,7 @@ from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, Prompt
 
 
 @admin.register(ModelVariant)
-class ModelVariantAdmin(admin.ModelAdmin):
+class ModelVariantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "slug", "version", "used", "created_at"]
     search_fields = ["name", "slug"]
     actions = ["launch_batch", "new_version"]
@@ -42,26 +42,26 @@ class ModelVariantAdmin(admin.ModelAdmin):
             self.message_user(request, f"Created {copy}: edit it before its first batch.")
 
 
-class PromptInline(admin.TabularInline):
+class PromptInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Prompt
     extra = 0
 
 
 @admin.register(PromptSet)
-class PromptSetAdmin(admin.ModelAdmin):
+class PromptSetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "slug", "source_file", "created_at"]
     inlines = [PromptInline]
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["external_id", "text", "category", "prompt_set"]
     list_filter = ["prompt_set"]
     search_fields = ["text"]
 
 
 @admin.register(GenerationBatch)
-class GenerationBatchAdmin(admin.ModelAdmin):
+class GenerationBatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Adding a batch here launches it: its jobs are created and sent to the `gpu` queue."""
 
     list_display = ["name", "prompt_set", "seeds", "status", "progress", "watch", "created_at"]
@@ -106,14 +106,14 @@ class GenerationBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
+class GenerationJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "batch", "variant", "prompt", "seed", "status", "attempts", "worker"]
     list_filter = ["status", "batch", "variant"]
     raw_id_fields = ["batch", "variant", "prompt"]
 
 
 @admin.register(Video)
-class VideoAdmin(admin.ModelAdmin):
+class VideoAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "job", "frames", "fps", "width", "height", "seconds_spent", "thumb"]
     raw_id_fields = ["job"]
 

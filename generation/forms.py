@@ -36,7 +36,9 @@ class LaunchForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Query at render time, not import time, so new variants show up.
-        self.fields["variants"].queryset = selectors.launchable_variants()
+        variants = self.fields["variants"]
+        assert isinstance(variants, forms.ModelMultipleChoiceField)
+        variants.queryset = selectors.launchable_variants()
 
     def clean_prompt_file(self) -> Any:
         upload = self.cleaned_data.get("prompt_file")

@@ -73,7 +73,7 @@ def _check_text(text: str, line: int) -> None:
 
 
 def _parse_txt(text: str) -> list[PromptRow]:
-    rows = []
+    rows: list[PromptRow] = []
     for line, raw in enumerate(text.splitlines(), start=1):
         prompt = raw.strip()
         if not prompt:

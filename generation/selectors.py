@@ -66,8 +66,8 @@ def _throughput_per_min(done_jobs: QuerySet[GenerationJob], now: datetime) -> fl
         return 0.0
     # Measure from when work in the window began, not from the window edge, for young batches.
     since = max(window_start, min(stats["first"], stats["started"] or stats["first"]))
-    minutes = max((now - since).total_seconds(), 1.0) / 60
-    return stats["n"] / minutes
+    minutes: float = max((now - since).total_seconds(), 1.0) / 60
+    return float(stats["n"]) / minutes
 
 
 def batch_report(*, batch: GenerationBatch, now: datetime | None = None) -> dict[str, Any]:

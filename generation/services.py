@@ -530,7 +530,8 @@ def _backoff_s(retry_ids: Sequence[int]) -> float:
         GenerationJob.objects.filter(pk__in=list(retry_ids)).values_list("attempts", flat=True)
     )
     base = float(settings.JUICE_RETRY_BACKOFF_S)
-    return min(base * 2 ** max(0, attempts - 1), 600.0)
+    delay: float = base * 2 ** max(0, int(attempts) - 1)
+    return min(delay, 600.0)
 
 
 def _finish_batches(*, batch_ids: Collection[int]) -> None:

@@ -8,7 +8,7 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(
+@shared_task(  # type: ignore[untyped-decorator]
     bind=True,
     name="generation.render_chunk",
     acks_late=True,
@@ -22,6 +22,6 @@ def render_chunk(self, job_ids: list[int]) -> int:  # type: ignore[no-untyped-de
     return outcome.recorded
 
 
-@shared_task(name="generation.requeue_stuck", acks_late=True)
+@shared_task(name="generation.requeue_stuck", acks_late=True)  # type: ignore[untyped-decorator]
 def requeue_stuck() -> int:
     return services.requeue_stuck(alive_workers=services.alive_workers())

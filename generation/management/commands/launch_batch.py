@@ -1,6 +1,7 @@
 """`manage.py launch_batch --variants a,b --prompts FILE --seeds 3 [--wait]`."""
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -22,27 +23,27 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="Show a progress bar until done.")
         parser.add_argument("--timeout", type=float, default=None, help="Seconds to --wait.")
 
-    def handle(self, *args: object, **opts: object) -> None:
-        path: Path = opts["prompts"]  # type: ignore[assignment]
+    def handle(self, *args: Any, **opts: Any) -> None:
+        path: Path = opts["prompts"]
         if not path.is_file():
             raise CommandError(f"No such prompt file: {path}")
         try:
-            variants = selectors.latest_variants(slugs=str(opts["variants"]).split(","))
+            variants = selectors.latest_variants(slugs=opts["variants"].split(","))
             batch = services.create_batch_from_upload(
-                name=str(opts["name"] or path.stem),
+                name=opts["name"] or path.stem,
                 variants=variants,
                 filename=path.name,
                 data=path.read_bytes(),
-                seeds=opts["seeds"],  # type: ignore[arg-type]
-                chunk_size=opts["chunk_size"],  # type: ignore[arg-type]
-                sample_batch=opts["sample_batch"],  # type: ignore[arg-type]
+                seeds=opts["seeds"],
+                chunk_size=opts["chunk_size"],
+                sample_batch=opts["sample_batch"],
             )
         except (LookupError, ValidationError) as exc:
             raise CommandError(" ".join(getattr(exc, "messages", [str(exc)]))) from exc
         total = selectors.batch_progress(batch=batch)["total"]
         self.stdout.write(f"Batch {batch.pk} '{batch.name}': {total} jobs queued.")
         if opts["wait"]:
-            with tqdm(total=total, unit="video", file=self.stderr._out) as bar:  # type: ignore[attr-defined]
+            with tqdm(total=total, unit="video", file=self.stderr._out) as bar:
 
                 def show(counts: dict[str, int]) -> None:
                     bar.n = counts["done"] + counts["failed"] + counts["cancelled"]
@@ -50,5 +51,5 @@ class Command(BaseCommand):
 
                 counts = selectors.follow_batch(
                     batch=batch, on_progress=show, timeout_s=opts["timeout"]
-                )  # type: ignore[arg-type]
+                )
             self.stdout.write(f"Finished: {counts['done']} done, {counts['failed']} failed.")

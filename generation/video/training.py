@@ -74,8 +74,6 @@ class TrainingPlan:
     ae_steps: int = 1000
     ae_batch: int = 16
     ae_lr: float = 2e-3
-    # Decoder-only refinement afterwards: the encoder (and so every latent) stays fixed.
-    decoder_steps: int = 1500
     t2i_steps: int = 500
     t2i_batch: int = 32
     t2i_lr: float = 1e-3
@@ -112,7 +110,6 @@ def tiny_plan(seed: int = 0) -> TrainingPlan:
         videos=16,
         ae_steps=2,
         ae_batch=4,
-        decoder_steps=1,
         t2i_steps=2,
         t2i_batch=4,
         video_steps=2,
@@ -337,53 +334,6 @@ class Trainer:
             self._finish(name, {"": vae}, {"kind": "autoencoder", "recipe": recipe}, losses, wall)
         return checkpoints.load_model(AutoencoderKL, self.out_dir / name, self.device)
 
-    def refine_decoder(self, vae: Any) -> Any:
-        """Sharpen the decoder on frozen-encoder latents (as SD's ft-MSE VAE did): later stages
-        learn in the same latent space, so they can train while this runs."""
-        import torch
-        from diffusers import AutoencoderKL
-
-        p = self.plan
-        name = checkpoints.AUTOENCODER
-        folder = self.out_dir / name
-        spec = {"steps": p.decoder_steps, "batch": p.ae_batch, "lr": p.ae_lr / 2}
-        card = checkpoints.read_card(folder)
-        if card.get("decoder_refine") == spec:
-            return vae
-        vae = vae.to(self.device).train()
-        params = [q for n, q in vae.named_parameters() if n.startswith(("decoder.", "post_quant"))]
-        for param in vae.parameters():
-            param.requires_grad_(False)
-        for param in params:
-            param.requires_grad_(True)
-        videos = self.video_set("main").videos
-        frames = videos.reshape(-1, *videos.shape[2:])
-
-        def step(i: int, gen: Any) -> Any:
-            idx = torch.randint(len(frames), (p.ae_batch,), generator=gen, device=self.device)
-            x = _to_pixels(frames[idx.cpu().numpy()], self.device)
-            with torch.no_grad():
-                z = vae.encode(x).latent_dist.mean
-            rec = vae.decode(z).sample
-            return torch.nn.functional.mse_loss(rec, x)
-
-        losses, wall = self._loop(
-            "autoencoder-decoder", {"vae": vae}, params, spec["lr"], p.decoder_steps, step
-        )
-        tmp = self.out_dir / f".{name}.decoder.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        checkpoints.save_model(vae, tmp)
-        tail = losses[-50:] if losses else [float("nan")]
-        card["decoder_refine"] = spec
-        card["decoder_final_loss"] = round(float(np.mean(tail)), 5)
-        card["decoder_wall_seconds"] = round(wall, 1)
-        checkpoints.write_card(tmp, card)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-        (self.state_dir / "autoencoder-decoder.pt").unlink(missing_ok=True)
-        self.log(f"autoencoder decoder: {len(losses)} steps, loss {card['decoder_final_loss']}")
-        return checkpoints.load_model(AutoencoderKL, folder, self.device)
-
     def t2i(self, schedule: str, vae: Any) -> Any:
         import torch
         from diffusers import UNet2DConditionModel
@@ -567,8 +517,6 @@ class Trainer:
         (their parents are trained too where missing)."""
         started = time.perf_counter()
         vae = self.autoencoder()
-        if only is None or "autoencoder-decoder" in only:
-            vae = self.refine_decoder(vae)
         t2is: dict[str, Any] = {}
         videos: dict[VideoRecipe, Any] = {}
 

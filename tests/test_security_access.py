@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
+from generation.models import Video
 from raters import services
 from raters.models import Assignment, Judgment
 from tests.factories import (
@@ -201,16 +202,22 @@ def test_anonymous_reaches_nothing_but_public_pages(routes, world):
 
 
 def test_raters_never_see_variants_other_raters_or_staff_pages(routes, world):
-    for me, other, other_token in (
-        (world.rater_a, world.rater_b, world.b_token),
-        (world.rater_b, world.rater_a, world.a_token),
+    # Storage names are opaque, but only the clip URL (token + side) may reach a rater.
+    file_names = [
+        name for pair in Video.objects.values_list("file", "poster") for name in pair if name
+    ]
+    assert file_names
+    for me, other, other_tokens in (
+        (world.rater_a, world.rater_b, [world.b_token]),
+        (world.rater_b, world.rater_a, [world.a_token, world.a_judged_token]),
     ):
         client = client_for(me)
         forbidden_words = [
             *SECRET_VARIANT_NAMES,
             *SECRET_VARIANT_SLUGS,
             other.username,
-            other_token,
+            *other_tokens,
+            *file_names,
         ]
         for route, url in routes:
             response = client.get(url)
@@ -277,3 +284,30 @@ def test_staff_get_no_server_error_anywhere(routes, world):
 def test_raters_are_not_admitted_to_the_admin(world):
     response = client_for(world.rater_a).get("/admin/raters/judgment/")
     assert is_login_redirect(response)
+
+
+def test_api_writes_with_a_session_need_the_csrf_token(world):
+    # Given rater A signed in through the page (session cookie), not with an API token
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.rater_a)
+    body = {
+        "token": world.a_token,
+        "quality": "left",
+        "quality_reasons": ["pixel_sharpness"],
+        "faithfulness": "left",
+        "faithfulness_reasons": ["spatial_alignment"],
+        "played_through": True,
+        "watch_ms": 10000,
+    }
+    # When a cross-site page posts a judgment without the CSRF header, it is refused
+    response = client.post("/api/judgments/", body, content_type="application/json")
+    assert response.status_code == 403 and "CSRF" in response.content.decode()
+    assert not Judgment.objects.filter(assignment__token=world.a_token).exists()
+    response = client.post(f"/api/studies/{world.study_slug}/next/")
+    assert response.status_code == 403
+
+
+def test_media_files_are_not_served_by_url(world):
+    name = Video.objects.values_list("file", flat=True).first()
+    for user in (None, world.rater_a):
+        assert client_for(user).get(f"/media/{name}").status_code == 404

@@ -195,3 +195,23 @@ def test_behind_a_proxy_the_limit_keys_on_the_forwarded_address(_fresh_cache, se
     other = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.2")
     response = other.post("/accounts/login/", {"username": "erin", "password": "pw-for-tests"})
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_api_token_endpoint_is_rate_limited_with_a_json_message(_fresh_cache):
+    UserFactory(username="frank")
+    client = Client(REMOTE_ADDR="10.5.5.5")
+    for _ in range(django_settings.LOGIN_RATE_LIMIT[0]):
+        response = client.post(
+            "/api/auth/token/",
+            {"username": "frank", "password": "guess"},
+            content_type="application/json",
+        )
+        assert response.status_code == 400
+    response = client.post(
+        "/api/auth/token/",
+        {"username": "frank", "password": "pw-for-tests"},
+        content_type="application/json",
+    )
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.json()["detail"]

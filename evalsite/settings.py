@@ -165,12 +165,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     # Light bookkeeping stays off the GPU machines; exact names win over the glob.
     "generation.requeue_stuck": {"queue": "default"},
+    "generation.delete_orphan_files": {"queue": "default"},
     "generation.*": {"queue": "gpu"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 # Run `celery -A evalsite beat` on one machine to sweep stuck jobs; the progress page can too.
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-generation-jobs": {"task": "generation.requeue_stuck", "schedule": 300.0}
+    "requeue-stuck-generation-jobs": {"task": "generation.requeue_stuck", "schedule": 300.0},
+    "delete-orphan-video-files": {"task": "generation.delete_orphan_files", "schedule": 86400.0},
 }
 
 # Generation jobs: attempts before a job fails, first retry delay (doubles each time), the age

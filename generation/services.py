@@ -338,6 +338,33 @@ def alive_workers(*, timeout_s: float = 1.0) -> set[str] | None:
     return {name for reply in replies for name in reply}
 
 
+def delete_orphan_files(*, older_than: timedelta = timedelta(hours=1)) -> list[str]:
+    """Delete files under videos/ and posters/ that no `Video` names.
+
+    Such a file is left when a worker dies between moving a render into place and recording it,
+    and the job is then cancelled or deleted instead of rendered again. Files younger than
+    `older_than` are kept: they may belong to a record about to commit.
+    """
+    storage = Video._meta.get_field("file").storage
+    known = set(Video.objects.values_list("file", flat=True))
+    known |= set(Video.objects.values_list("poster", flat=True))
+    cutoff = timezone.now() - older_than
+    removed = []
+    for folder in ("videos", "posters"):
+        try:
+            _, files = storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for filename in files:
+            name = f"{folder}/{filename}"
+            if name not in known and storage.get_modified_time(name) < cutoff:
+                storage.delete(name)
+                removed.append(name)
+    if removed:
+        logger.warning("Deleted %d orphan video files.", len(removed))
+    return removed
+
+
 # Rendering --------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """Celery tasks: ids in, hand off to services; the work and its rules live there.
 
-Queues come from CELERY_TASK_ROUTES: render_chunk → `gpu`, requeue_stuck → `default`.
+Queues come from CELERY_TASK_ROUTES: render_chunk → `gpu`, the sweeps → `default`.
 """
 
 from celery import shared_task
@@ -25,3 +25,8 @@ def render_chunk(self, job_ids: list[int]) -> int:  # type: ignore[no-untyped-de
 @shared_task(name="generation.requeue_stuck", acks_late=True)  # type: ignore[untyped-decorator]
 def requeue_stuck() -> int:
     return services.requeue_stuck(alive_workers=services.alive_workers())
+
+
+@shared_task(name="generation.delete_orphan_files", acks_late=True)  # type: ignore[untyped-decorator]
+def delete_orphan_files() -> int:
+    return len(services.delete_orphan_files())

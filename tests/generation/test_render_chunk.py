@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -283,3 +285,26 @@ def test_any_storages_backend_works_by_setting_only(monkeypatch, settings):
     assert sorted(storage.listdir("videos")[1]) == sorted(
         f"{services.opaque_stem(i)}.mp4" for i in ids
     )
+
+
+def test_orphan_files_older_than_an_hour_are_deleted_and_recorded_ones_kept(
+    monkeypatch, _media_root
+):
+    install(monkeypatch, FakeGenerator())
+    batch = make_batch(prompts=1)
+    services.render_chunk(job_ids=job_ids(batch), worker="w1@host")
+    old_orphan = _media_root / "videos" / "0123456789abcdef0123456789abcdef.mp4"
+    fresh_orphan = _media_root / "posters" / "fedcba9876543210fedcba9876543210.png"
+    old_orphan.write_bytes(b"render of a job cancelled after its worker died")
+    fresh_orphan.write_bytes(b"a record may be about to commit")
+    two_hours_ago = time.time() - 7200
+    os.utime(old_orphan, (two_hours_ago, two_hours_ago))
+    for recorded in (_media_root / "videos").glob("*.mp4"):
+        os.utime(recorded, (two_hours_ago, two_hours_ago))
+
+    removed = services.delete_orphan_files()
+
+    assert removed == [f"videos/{old_orphan.name}"]
+    assert not old_orphan.exists() and fresh_orphan.exists()
+    video = Video.objects.get()
+    assert (_media_root / video.file.name).exists() and (_media_root / video.poster.name).exists()

@@ -154,3 +154,13 @@ def test_unqualified_and_stopped_raters_are_refused():
     with pytest.raises(services.RatingRefused) as stopped:
         services.next_assignment(study=study, rater=newcomer)
     assert stopped.value.code == "stopped"
+
+
+def test_expiry_task_returns_abandoned_slots():
+    from raters.tasks import expire_assignments
+
+    study = build_study(prompts=1, raters_per_pair=1)
+    held = services.next_assignment(study=study, rater=qualified_rater())
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert expire_assignments.run() == 1
+    assert Comparison.objects.get(pk=held.comparison_id).assigned_count == 0

@@ -1,0 +1,61 @@
+"""Simulated raters in the normal pass: Django's live server on the embedded SQLite database.
+
+The full checks run on gunicorn + PostgreSQL in test_load.py (`services`); this keeps the HTTP
+client, the start link, CSRF and range fetches covered when those servers are absent.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from raters import simulation
+from raters.models import Judgment, Rater
+from tests.system.servers import assert_judgments_consistent, build_bulk_study
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_two_simulated_raters_finish_a_small_study(live_server, _media_root):
+    study = build_bulk_study(
+        comparisons=4,
+        pairs=1,
+        raters_per_pair=2,
+        slug="ci-embedded",
+        media_root=_media_root,
+        min_watch_ms=0,
+        gold_rate=0.0,
+        mirror_rate=0.0,
+    )
+    accounts = simulation.create_simulated_raters(study=study, count=2, careless_share=0.0)
+    report = simulation.run_simulation(
+        base_url=live_server.url,
+        study_slug=study.slug,
+        accounts=accounts,
+        behaviour=simulation.Behaviour(wait_scale=0.0),
+        concurrency=1,
+    )
+    assert report.outcomes() == {"done": 2}, report.summary()
+    assert len(report.accepted) == 8
+    assert_judgments_consistent(study, report.accepted)
+    assert Judgment.objects.filter(is_simulated=True).count() == 8
+    assert len(report.latencies("video")) == 16
+
+
+def test_a_refused_rater_stops_with_the_sites_reason(live_server, _media_root):
+    # Given a study that needs the qualification quiz and a simulated rater who skipped it
+    study = build_bulk_study(
+        comparisons=2, pairs=1, slug="ci-quiz", media_root=_media_root, min_watch_ms=0
+    )
+    (account,) = simulation.create_simulated_raters(study=study, count=1)
+    Rater.objects.filter(external_id=account.external_id).update(qualified_at=None)
+    # When it asks for work, it stops with the site's message instead of looping or crashing
+    report = simulation.run_simulation(
+        base_url=live_server.url,
+        study_slug=study.slug,
+        accounts=[account],
+        behaviour=simulation.Behaviour(wait_scale=0.0),
+    )
+    (result,) = report.results
+    assert result.outcome.startswith("stopped"), result
+    assert "quiz" in result.outcome
+    assert not result.accepted

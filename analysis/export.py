@@ -56,13 +56,17 @@ def write_judgments(
     show = sys.stderr.isatty() if progress is None else progress
     partial = path.with_name(f".{path.name}.partial")
     counted = _Counted(rows)
-    with _progress(counted, total=total, show=show) as tracked:
-        if fmt == "parquet":
-            _write_parquet(tracked, columns=columns, path=partial)
-        else:
-            with partial.open("w", newline="", encoding="utf-8") as out:
-                writer = {"csv": _write_csv, "jsonl": _write_jsonl, "arena-json": _write_arena}
-                writer[fmt](tracked, columns=columns, out=out)
+    try:
+        with _progress(counted, total=total, show=show) as tracked:
+            if fmt == "parquet":
+                _write_parquet(tracked, columns=columns, path=partial)
+            else:
+                with partial.open("w", newline="", encoding="utf-8") as out:
+                    writer = {"csv": _write_csv, "jsonl": _write_jsonl, "arena-json": _write_arena}
+                    writer[fmt](tracked, columns=columns, out=out)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half-written file left behind
+        raise
     os.replace(partial, path)
     return counted.n
 

@@ -161,3 +161,15 @@ def test_postgresql_streams_every_format(tmp_path, study):
     assert n == 20 and pq.read_table(tmp_path / "j.parquet").num_rows == 20
     path = _export(tmp_path, "csv", "--summary", "--rounds", "50")
     assert len(pd.read_csv(export.summary_path(path))) == 2
+
+
+def test_a_failed_export_leaves_no_file(tmp_path):
+    def rows():
+        yield (1, "a")
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        export.write_judgments(
+            rows(), columns=("id", "quality"), path=tmp_path / "j.csv", fmt="csv"
+        )
+    assert list(tmp_path.iterdir()) == []

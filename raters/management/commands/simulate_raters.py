@@ -7,7 +7,10 @@ from raters.models import Study
 
 
 class Command(BaseCommand):
-    help = "Create simulated raters and let them rate STUDY on a running site over HTTP."
+    help = (
+        "Create simulated raters and let them rate STUDY on a running site over HTTP. The site "
+        "must use this database: the raters are created here and resumed by its start link."
+    )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--study", required=True, help="study slug")

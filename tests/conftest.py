@@ -74,3 +74,9 @@ def _media_root(settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     root = tmp_path_factory.mktemp("media")
     settings.MEDIA_ROOT = root
     yield root
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
+    """PBKDF2 is deliberately slow; tests log in often and only need a working hasher."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -326,7 +326,7 @@ def requeue_stuck(
     return requeued
 
 
-def alive_workers(*, timeout_s: float = 1.0) -> set[str] | None:
+def alive_workers(*, timeout_s: float = 2.0) -> set[str] | None:
     """Celery nodes answering a ping now; None when the broker cannot be asked."""
     from evalsite.celery import app
 

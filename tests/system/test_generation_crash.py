@@ -82,7 +82,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(_media_root: Pat
         )
         assert held, "w1 died holding no job: the kill missed the middle of a chunk"
         # and the admin presses "Re-queue stuck jobs" (the beat task does the same)
-        assert services.requeue_stuck(alive_workers=services.alive_workers(), batch=batch) >= 1
+        alive = services.alive_workers(timeout_s=5.0)  # generous: two busy cores
+        assert w.node_name("w2") in alive and victim not in alive
+        assert services.requeue_stuck(alive_workers=alive, batch=batch) >= 1
 
         # Then the batch completes, and the dead worker's own message, back after the
         # visibility timeout, is delivered to w2 and does nothing

@@ -396,14 +396,14 @@ def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
         pending = list(variant_jobs)
         # 2. Load (or reuse: cached per process) the variant's pipeline.
         try:
-            generator = load_generator(variant_config(pending[0].variant), _device())
+            generator = load_generator(variant_config(pending[0].variant), device=_device())
         except Exception as exc:  # noqa: BLE001 - recorded on the jobs, retried or failed
             logger.exception("Could not load the pipeline for %s.", pending[0].variant)
             failures.update({job.pk: _describe(exc) for job in pending})
             continue
         size = max(1, min(pending[0].batch.sample_batch, len(pending)))
         # 3. Sample in batches, halving the batch on out-of-memory.
-        while pending:
+        while pending := _still_running(pending):
             group = pending[:size]
             try:
                 videos = generator.generate([j.prompt.text for j in group], [j.seed for j in group])
@@ -418,7 +418,13 @@ def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
             else:
                 # 4. Write each video to a temporary file, move it into place, record it.
                 for job, video in zip(group, videos, strict=True):
-                    recorded += _record_video(job_id=job.pk, video=video, sample_batch=len(group))
+                    try:
+                        recorded += _record_video(
+                            job_id=job.pk, video=video, sample_batch=len(group)
+                        )
+                    except Exception as exc:  # noqa: BLE001 - e.g. a full disk: retried or failed
+                        logger.exception("Could not store the video of job %s.", job.pk)
+                        failures[job.pk] = _describe(exc)
             pending = pending[len(group) :]
     retry_ids, failed = _settle_failures(failures)
     _finish_batches(batch_ids={job.batch_id for job in jobs})
@@ -453,6 +459,18 @@ def _claim(*, job_ids: Sequence[int], worker: str) -> list[GenerationJob]:
             attempts=F("attempts") + 1,
         )
     return jobs
+
+
+def _still_running(jobs: list[GenerationJob]) -> list[GenerationJob]:
+    """Drop jobs cancelled, or recorded by another delivery, since the claim: no wasted sampling."""
+    if not jobs:
+        return jobs
+    running = set(
+        GenerationJob.objects.filter(
+            pk__in=[job.pk for job in jobs], status=Status.RUNNING
+        ).values_list("pk", flat=True)
+    )
+    return [job for job in jobs if job.pk in running]
 
 
 def opaque_stem(job_id: int) -> str:

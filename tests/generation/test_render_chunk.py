@@ -308,3 +308,38 @@ def test_orphan_files_older_than_an_hour_are_deleted_and_recorded_ones_kept(
     assert not old_orphan.exists() and fresh_orphan.exists()
     video = Video.objects.get()
     assert (_media_root / video.file.name).exists() and (_media_root / video.poster.name).exists()
+
+
+def test_cancelling_mid_chunk_stops_sampling_the_rest(monkeypatch, _media_root):
+    class CancelledMeanwhile(FakeGenerator):
+        def generate(self, prompts, seeds):  # type: ignore[no-untyped-def]
+            services.cancel_batch(batch=batch)  # the admin presses Cancel during sampling
+            return super().generate(prompts, seeds)
+
+    fake = CancelledMeanwhile()
+    install(monkeypatch, fake)
+    batch = make_batch(prompts=3, sample_batch=1)
+
+    outcome = services.render_chunk(job_ids=job_ids(batch), worker="w1@host")
+
+    assert fake.calls == [1] and outcome.recorded == 0
+    assert media_files(_media_root) == [] and not Video.objects.exists()
+
+
+def test_a_storage_failure_sends_the_jobs_back_for_a_retry(monkeypatch, _media_root):
+    install(monkeypatch, FakeGenerator())
+
+    def full_disk(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(services, "_move_into_storage", full_disk)
+    batch = make_batch(prompts=2)
+    ids = job_ids(batch)
+
+    outcome = services.render_chunk(job_ids=ids, worker="w1@host")
+
+    assert outcome.retry_job_ids == tuple(ids) and outcome.recorded == 0
+    assert set(batch.jobs.values_list("status", "error")) == {
+        (Status.QUEUED, "attempt 1: OSError: [Errno 28] No space left on device")
+    }
+    assert not Video.objects.exists() and media_files(_media_root) == []

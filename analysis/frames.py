@@ -6,6 +6,8 @@ canonical frame: choices as strings 'a' | 'b' | 'tie', reasons as bit masks over
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -97,6 +99,14 @@ def encode_reasons(values: pd.Series, *, question: str) -> pd.Series:
     positions = np.asarray(values.index.get_indexer(bit.index))
     np.bitwise_or.at(masks, positions, np.left_shift(1, bit.to_numpy(np.int64)))
     return pd.Series(masks, index=values.index)
+
+
+def masks_from_json(values: pd.Series, *, question: str) -> pd.Series:
+    """Reasons stored as JSON text (as the database holds them) to bit masks, per unique text."""
+    texts = values.fillna("[]").astype(str)
+    uniques = pd.Series(texts.unique())
+    masks = encode_reasons(uniques.map(json.loads), question=question)
+    return texts.map(dict(zip(uniques, masks, strict=True))).astype(np.int64)
 
 
 def reason_matrix(masks: np.ndarray, *, question: str) -> np.ndarray:

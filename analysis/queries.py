@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +17,9 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, F, Max, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, F, Max, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Coalesce
 
 from raters.models import Comparison, Judgment, Study
 
@@ -192,15 +194,88 @@ def pair_counts(*, study: Study | None = None, include_simulated: bool = False) 
     return frame.groupby(["variant_a", "variant_b"], as_index=False)[list(aggregates)].sum()
 
 
+# Canonical frame column → database path, for the dashboard's loader (no prompt texts).
+_FRAME_FIELDS: tuple[tuple[str, str], ...] = (
+    ("judgment_id", "id"),
+    ("comparison_id", "assignment__comparison_id"),
+    ("prompt_id", "assignment__comparison__prompt_id"),
+    ("pair_id", "assignment__comparison__pair_id"),
+    ("kind", "assignment__comparison__kind"),
+    ("rater", "assignment__rater_id"),
+    ("left_is_a", "assignment__left_is_a"),
+    ("quality", "quality"),
+    ("faithfulness", "faithfulness"),
+    ("quality_reasons", "quality_reasons_text"),
+    ("faithfulness_reasons", "faithfulness_reasons_text"),
+    ("time_spent_ms", "time_spent_ms"),
+    ("is_flagged", "is_flagged"),
+    ("rater_is_flagged", "rater_flagged"),
+    ("is_simulated", "is_simulated"),
+    ("judged_at", "created_at"),
+)
+
+
 def judgment_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFrame:
-    """The study's judgments as the canonical frame of `frames.prepare` (rater ids hashed)."""
-    query = export_query(study=study, include_simulated=include_simulated)
-    rows = pd.DataFrame.from_records(list(query.rows), columns=list(query.columns))
-    if rows.empty:
-        rows = pd.DataFrame(columns=list(query.columns))
+    """The study's judgments as the canonical frame of `frames.prepare`.
+
+    On PostgreSQL the rows come through COPY … TO STDOUT into pandas (a million judgments in
+    seconds, without a Python object per row); elsewhere through a plain iterator.
+    """
+    optional = [
+        (name, path) for name, path, model, field in _OPTIONAL_FIELDS[:2] if _has(model, field)
+    ]
+    fields = list(_FRAME_FIELDS) + optional
+    queryset = (
+        judgments(study=study, include_simulated=include_simulated)
+        .annotate(
+            quality_reasons_text=Cast("quality_reasons", TextField()),
+            faithfulness_reasons_text=Cast("faithfulness_reasons", TextField()),
+            rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False)),
+        )
+        .values_list(*[path for _, path in fields])
+    )
+    columns = [name for name, _ in fields]
+    if connection.vendor == "postgresql":
+        rows = _copy_out(queryset, columns)
+    else:
+        rows = pd.DataFrame.from_records(list(queryset.iterator()), columns=columns)
+    for question in frames.QUESTIONS:
+        rows[f"{question}_reasons"] = frames.masks_from_json(
+            rows[f"{question}_reasons"], question=question
+        )
     if "gold_question" in rows:
-        rows["gold_question"] = rows["gold_question"].replace("", "quality")
+        rows["gold_question"] = rows["gold_question"].fillna("").replace("", "quality")
+    labels = {
+        pair.pk: (_label(pair.variant_a), _label(pair.variant_b))
+        for pair in study.pairs.select_related("variant_a", "variant_b")
+    }
+    rows["variant_a"] = rows["pair_id"].map({k: a for k, (a, _) in labels.items()})
+    rows["variant_b"] = rows["pair_id"].map({k: b for k, (_, b) in labels.items()})
     return frames.prepare(rows)
+
+
+def _copy_out(queryset: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
+    sql, params = queryset.query.sql_with_params()
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+            for block in copy:
+                buffer.write(block)
+    buffer.seek(0)
+    text_columns = {"kind": str, "quality": str, "faithfulness": str, "gold_question": str}
+    return pd.read_csv(
+        buffer,
+        names=columns,
+        dtype={k: v for k, v in text_columns.items() if k in columns},
+        keep_default_na=False,
+        na_values={"gold_correct": [""]},
+        true_values=["t"],
+        false_values=["f"],
+    )
+
+
+def _label(variant: Any) -> str:
+    return f"{variant.slug}@v{variant.version}"
 
 
 def score_frame(*, study: Study) -> pd.DataFrame:

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 
+import pandas as pd
 import pytest
 from django.urls import reverse
 
@@ -105,3 +106,19 @@ def test_gold_comparisons_give_gold_accuracy_and_stay_out_of_the_table(study):
     assert summary.totals["qc_judgments"] == 5
     first = summary.win_rates.query("question == 'quality'").iloc[0]
     assert first["comparisons"] == 2  # three prompts, one of them now gold
+
+
+@pytest.mark.services
+def test_postgresql_copy_loader_matches_the_export_rows(study):
+    # the dashboard reads PostgreSQL through COPY; the export reads row by row
+    from analysis import frames
+    from analysis.summary import ablation_table, summarise
+
+    query = queries.export_query(study=study)
+    exported = pd.DataFrame.from_records(list(query.rows), columns=list(query.columns))
+    via_copy = queries.judgment_frame(study=study)
+    assert via_copy["is_flagged"].sum() == 6 and via_copy["left_is_a"].dtype == bool
+    pd.testing.assert_frame_equal(
+        ablation_table(summarise(via_copy, rounds=100)),
+        ablation_table(summarise(frames.prepare(exported), rounds=100)),
+    )

@@ -49,7 +49,7 @@ def test_staff_upload_a_prompt_file_launch_and_see_progress_reach_100(
     staff = StaffFactory()
     services.get_or_create_variant(name="Tiny", config=TINY)
     workers.reset_broker()
-    worker = workers.start_worker("browser", media_root=_media_root, stub_model=True)
+    worker = workers.start_worker("browser", media_root=_media_root, stub_model=workers.STUB_MODEL)
     try:
         page.goto(f"{live_server.url}/accounts/login/?next=/staff/generation/")
         page.fill("input[name=username]", staff.username)

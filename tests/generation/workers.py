@@ -14,6 +14,10 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+# The worker processes use the stub model unless JUICE_TEST_MODEL=real, which runs the shipped
+# pipeline (it needs the trained checkpoints in generation/checkpoints/).
+STUB_MODEL = os.environ.get("JUICE_TEST_MODEL", "stub") != "real"
+
 
 def database_url() -> str:
     """The URL of the database this process uses now: the test database under pytest."""

@@ -47,7 +47,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(_media_root: Pat
         "JUICE_STUB_MODEL_SECONDS": "0.15",
         "JUICE_RETRY_BACKOFF_S": "1",
     }
-    with w.running_workers(["w1", "w2"], media_root=_media_root, stub_model=True, env=env) as procs:
+    with w.running_workers(
+        ["w1", "w2"], media_root=_media_root, stub_model=w.STUB_MODEL, env=env
+    ) as procs:
         w.wait_for_workers(["w1", "w2"])
         variants = [
             services.get_or_create_variant(name="Tiny factorized", config=TINY),

@@ -114,6 +114,26 @@ def run_batch(size: int, workers: int, variant: object, chunk_size: int) -> dict
     }
 
 
+def launch_side(jobs_per_variant: int) -> dict[str, float]:
+    """Create (and enqueue) a 2-variant batch with no worker running; time the progress report."""
+    from generation import selectors, services
+
+    variants = [
+        services.get_or_create_variant(name="Launch A", config=TINY),
+        services.get_or_create_variant(name="Launch B", config={**TINY, "mode": "direct"}),
+    ]
+    prompts = [f"a prompt {i}" for i in range(jobs_per_variant // 5)]
+    prompt_set = services.get_or_create_prompt_set(name=f"launch {time.time()}", prompts=prompts)
+    started = time.perf_counter()
+    batch = services.create_batch(name="launch", prompt_set=prompt_set, variants=variants, seeds=5)
+    create_s = time.perf_counter() - started
+    started = time.perf_counter()
+    report = selectors.batch_report(batch=batch)
+    report_s = time.perf_counter() - started
+    services.cancel_batch(batch=batch)
+    return {"jobs": report["total"], "create_s": create_s, "report_ms": 1000 * report_s}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000")
@@ -149,6 +169,8 @@ def main() -> None:
     names = [f"bench{i}" for i in range(args.workers)]
     env = {"JUICE_STUB_MODEL_SECONDS": str(args.model_seconds)}
     encode = encoding_seconds()
+    launch = launch_side(5000)
+    w.reset_broker()  # the launch-side batch is cancelled: drop its messages
     rows = []
     try:
         with w.running_workers(
@@ -167,6 +189,10 @@ def main() -> None:
     model = "shipped pipeline, 1 step" if args.real_model else f"stub {args.model_seconds}s/video"
     print(f"{args.workers} workers (-c 1, prefetch 1), chunks of {args.chunk_size}, model: {model}")
     print(f"MP4 + poster encoding alone: {1000 * encode:.1f} ms per video")
+    print(
+        f"launch side, {launch['jobs']} jobs: create + enqueue {launch['create_s']:.2f} s, "
+        f"progress report {launch['report_ms']:.0f} ms"
+    )
     print(
         f"{'jobs':>6} {'enqueue':>8} {'wall':>8} {'Σ model':>8} {'overhead/job':>13} "
         f"{'w/o encoding':>13} {'wall/Σmodel':>11} {'p50 lat':>8} {'p95 lat':>8}"

@@ -500,3 +500,38 @@ def run_simulation(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         results = list(pool.map(one, accounts))
     return SimulationReport(results=results, seconds=time.monotonic() - started)
+
+
+def dry_run(
+    *,
+    study_slug: str,
+    raters: int,
+    base_url: str,
+    concurrency: int = 20,
+    minutes: float | None = None,
+    careless_share: float = 0.1,
+    behaviour: Behaviour = Behaviour(),
+    seed: int = 0,
+) -> SimulationReport:
+    """Create simulated raters for the study and run them against the site at `base_url`."""
+    from django.core.exceptions import ObjectDoesNotExist
+
+    from .models import Study
+
+    try:
+        study = Study.objects.get(slug=study_slug)
+    except ObjectDoesNotExist as exc:
+        raise LookupError(f"No study with slug {study_slug!r}.") from exc
+    accounts = create_simulated_raters(
+        study=study, count=raters, careless_share=careless_share, seed=seed
+    )
+    return run_simulation(
+        base_url=base_url,
+        study_slug=study.slug,
+        accounts=accounts,
+        behaviour=behaviour,
+        concurrency=concurrency,
+        duration_s=minutes * 60 if minutes else None,
+        oracle=score_oracle,
+        seed=seed,
+    )

@@ -59,3 +59,10 @@ def test_a_refused_rater_stops_with_the_sites_reason(live_server, _media_root):
     assert result.outcome.startswith("stopped"), result
     assert "quiz" in result.outcome
     assert not result.accepted
+
+
+def test_simulate_raters_names_an_unknown_study():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No study with slug 'nope'"):
+        call_command("simulate_raters", "--study", "nope", "--raters", "1")

@@ -3,7 +3,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from raters import simulation
-from raters.models import Study
 
 
 class Command(BaseCommand):
@@ -25,29 +24,22 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"No study with slug {options['study']!r}.")
-        accounts = simulation.create_simulated_raters(
-            study=study,
-            count=options["raters"],
-            careless_share=options["careless_share"],
-            seed=options["seed"],
-        )
         behaviour = simulation.Behaviour(
             noise=options["noise"],
             position_bias=options["position_bias"],
             wait_scale=options["wait_scale"],
         )
-        minutes = options["minutes"]
-        report = simulation.run_simulation(
-            base_url=options["base_url"],
-            study_slug=study.slug,
-            accounts=accounts,
-            behaviour=behaviour,
-            concurrency=options["concurrency"],
-            duration_s=minutes * 60 if minutes else None,
-            oracle=simulation.score_oracle,
-            seed=options["seed"],
-        )
+        try:
+            report = simulation.dry_run(
+                study_slug=options["study"],
+                raters=options["raters"],
+                base_url=options["base_url"],
+                concurrency=options["concurrency"],
+                minutes=options["minutes"],
+                careless_share=options["careless_share"],
+                behaviour=behaviour,
+                seed=options["seed"],
+            )
+        except LookupError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(report.summary())

@@ -100,6 +100,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A fresh clone has no var/ yet, and SQLite cannot create a file in a missing folder.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Worker and web server write concurrently: wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
@@ -149,6 +151,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(CELERY_BROKER_DIR / "out"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
+        # Broadcast control messages (ping, revoke) live here too, not in the working folder.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
 else:
     # Redelivery after a lost worker: a little longer than the slowest generation chunk.

@@ -21,6 +21,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from evalsite import accel
+
 from . import juice, quiz, selectors, services
 from .models import Study
 
@@ -145,6 +147,8 @@ def clip(request: HttpRequest, token: str, side: str, kind: str) -> HttpResponse
     if field is None:
         raise Http404
     content_type = "video/mp4" if kind == "video" else "image/png"
+    if accel.accel_prefix():
+        return accel.accel_response(field, content_type)
     return ranged_file_response(field, content_type, request.headers.get("Range", ""))
 
 

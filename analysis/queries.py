@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -313,6 +314,13 @@ def study_summary(
     cached = cache.get(key)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    # While ratings pour into a big study, recompute at most every 4× the last computation's
+    # time: a 10,000-judgment study refreshes at once, a million-judgment one every few minutes.
+    latest_key = f"analysis-latest-{study.pk}-{include_simulated}-{rounds}"
+    latest = cache.get(latest_key)
+    if latest is not None and _now() < latest[0]:
+        return latest[1]  # type: ignore[no-any-return]
+    started = _now()
     frame = judgment_frame(study=study, include_simulated=include_simulated)
     scores = score_frame(study=study)
     kwargs: dict[str, Any] = dict(rounds=rounds, include_simulated=include_simulated, scores=scores)
@@ -321,7 +329,9 @@ def study_summary(
         unflagged=summarise(frames.without_flagged(frame), **kwargs),
         include_simulated=include_simulated,
     )
+    finished = _now()
     cache.set(key, data, timeout=600)
+    cache.set(latest_key, (finished + 3 * (finished - started), data), timeout=600)
     return data
 
 
@@ -353,3 +363,7 @@ def ablation_summary(
         return pd.DataFrame(columns=["study", "pair"])
     out = pd.concat(tables, ignore_index=True)
     return out[["study", *[c for c in out.columns if c != "study"]]]
+
+
+def _now() -> float:
+    return time.time()

@@ -122,3 +122,16 @@ def test_postgresql_copy_loader_matches_the_export_rows(study):
         ablation_table(summarise(via_copy, rounds=100)),
         ablation_table(summarise(frames.prepare(exported), rounds=100)),
     )
+
+
+def test_big_studies_recompute_at_most_every_four_times_the_last_duration(study, monkeypatch):
+    clock = iter([1000.0, 1010.0, 1020.0, 1045.0, 1046.0, 1047.0])  # the first takes 10 s
+    monkeypatch.setattr(queries, "_now", lambda: next(clock))
+    first = queries.study_summary(study=study)
+    Judgment.objects.filter(pk=Judgment.objects.order_by("id").first().pk).delete()
+
+    # 10 s after it finished (before 1010 + 3 × 10), the last summary still stands
+    assert queries.study_summary(study=study) is first
+    # at 1045 a fresh one is computed, with one judgment fewer
+    fresh = queries.study_summary(study=study)
+    assert fresh.summary.totals["judgments"] == first.summary.totals["judgments"] - 1

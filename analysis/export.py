@@ -129,28 +129,31 @@ class _progress:
             self.bar.close()
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
-
-
 def _write_csv(rows: Iterable[tuple[Any, ...]], *, columns: tuple[str, ...], out: IO[str]) -> None:
-    writer = csv.writer(out)
+    writer = csv.writer(out)  # writes None as an empty field
     writer.writerow(columns)
+    times = [k for k, c in enumerate(columns) if c in _TIMES]
     lists = [k for k, c in enumerate(columns) if c.endswith("_reasons")]
     for row in rows:
-        values = [_text(v) for v in row]
+        values = list(row)
+        for k in times:
+            if values[k] is not None:
+                values[k] = values[k].isoformat()
         for k in lists:
             values[k] = ";".join(values[k])
-        writer.writerow(["" if v is None else v for v in values])
+        writer.writerow(values)
 
 
 def _write_jsonl(
     rows: Iterable[tuple[Any, ...]], *, columns: tuple[str, ...], out: IO[str]
 ) -> None:
+    times = [k for k, c in enumerate(columns) if c in _TIMES]
     for row in rows:
-        out.write(json.dumps(dict(zip(columns, map(_text, row), strict=True)), ensure_ascii=False))
+        values = list(row)
+        for k in times:
+            if values[k] is not None:
+                values[k] = values[k].isoformat()
+        out.write(json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False))
         out.write("\n")
 
 

@@ -136,3 +136,11 @@ def test_big_studies_recompute_at_most_every_four_times_the_last_duration(study,
     # at 1045 a fresh one is computed, with one judgment fewer
     fresh = queries.study_summary(study=study)
     assert fresh.summary.totals["judgments"] == first.summary.totals["judgments"] - 1
+
+
+def test_dashboard_lists_ratings_with_ranks(staff_client, study):
+    response = staff_client.get(reverse("analysis:dashboard", args=[study.slug]))
+    ratings = response.context["ratings"]["quality"]
+    assert {r["variant"] for r in ratings} == {"emu@v1", "direct-t2v@v1", "standard-schedule@v1"}
+    assert all(r["rank"] >= 1 for r in ratings)
+    assert "Ratings across variants" in response.content.decode()

@@ -59,14 +59,37 @@ def majority_sizes(table: np.ndarray) -> pd.DataFrame:
 
 
 def rater_agreement(frame: pd.DataFrame, *, question: str) -> pd.DataFrame:
-    """Per rater: judgments in comparisons with a majority, and the share agreeing with it."""
+    """Per rater: agreement with the majority, with and without the rater's own vote.
+
+    `agreement` counts judgments in comparisons that have a majority; `agreement_others`
+    compares each vote with the strict majority of the other raters of that comparison, which
+    a single rater cannot tilt towards themself.
+    """
     votes = majority_vote(frame, question=question)
     majority = frame["comparison_id"].map(votes.set_index("comparison_id")["majority"])
     decided = (majority != "none").to_numpy()
     agrees = (frame[question].to_numpy() == majority.to_numpy()) & decided
-    per_rater = pd.DataFrame({"rater": frame["rater"], "n": decided, "agree": agrees})
+    # Leave one out: the comparison's counts minus this judgment's own vote.
+    codes = choice_codes(frame[question])
+    counts = votes[["votes_a", "votes_b", "votes_tie"]].to_numpy()
+    position = pd.Index(votes["comparison_id"]).get_indexer(frame["comparison_id"])
+    others = counts[position]
+    others[np.arange(len(codes)), codes] -= 1
+    strict = 2 * others.max(axis=1) > others.sum(axis=1)
+    others_decided = strict & (others.sum(axis=1) > 0)
+    others_agree = others_decided & (others.argmax(axis=1) == codes)
+    per_rater = pd.DataFrame(
+        {
+            "rater": frame["rater"].to_numpy(),
+            "n": decided,
+            "agree": agrees,
+            "n_others": others_decided,
+            "agree_others": others_agree,
+        }
+    )
     out = per_rater.groupby("rater", sort=True).sum()
     out["agreement"] = out["agree"] / out["n"].where(out["n"] > 0)
+    out["agreement_others"] = out["agree_others"] / out["n_others"].where(out["n_others"] > 0)
     return out.reset_index()
 
 

@@ -159,7 +159,7 @@ def ratings_figure(ratings: dict[str, pd.DataFrame]) -> go.Figure:
 def agreement_figure(majority_sizes: pd.DataFrame, raters: pd.DataFrame) -> go.Figure:
     """Majority splits (5–0, 4–1, 3–2, …) and each rater's agreement with the majority."""
     figure = make_subplots(
-        rows=1, cols=2, subplot_titles=["Majority splits", "Rater agreement with majority"]
+        rows=1, cols=2, subplot_titles=["Majority splits", "Raters: agreement with the others"]
     )
     for question in QUESTIONS:
         sizes = majority_sizes[majority_sizes["question"] == question]
@@ -172,7 +172,8 @@ def agreement_figure(majority_sizes: pd.DataFrame, raters: pd.DataFrame) -> go.F
             row=1,
             col=1,
         )
-        shares = raters.loc[raters["question"] == question, "agreement"].dropna()
+        # Leave-one-out, so a rater's own vote does not count as agreeing with itself.
+        shares = raters.loc[raters["question"] == question, "agreement_others"].dropna()
         figure.add_histogram(
             name=QUESTION_NAMES[question],
             legendgroup=question,
@@ -185,7 +186,7 @@ def agreement_figure(majority_sizes: pd.DataFrame, raters: pd.DataFrame) -> go.F
             col=2,
         )
     figure.update_yaxes(title_text="% of comparisons", row=1, col=1)
-    figure.update_xaxes(title_text="% of a rater's judgments with the majority", row=1, col=2)
+    figure.update_xaxes(title_text="% of a rater's votes with the others' majority", row=1, col=2)
     figure.update_yaxes(title_text="raters", row=1, col=2)
     figure.update_layout(title="Agreement", barmode="group", **_LAYOUT)
     return figure

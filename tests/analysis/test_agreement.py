@@ -83,6 +83,10 @@ def test_rater_agreement_with_majority_by_hand():
     # a,a,a,b,·,a,b,a → 7 of 7; r4 voted a,b,b,a,·,t,b,a → agrees on 0, 6, 7 → 3 of 7
     assert raters.loc["r0", "n"] == 7 and raters.loc["r0", "agreement"] == pytest.approx(1.0)
     assert raters.loc["r4", "agreement"] == pytest.approx(3 / 7)
+    # without r4's own vote the other four give a, a, a (aaab), b, none (ttaa), a, b, none
+    # (abab); r4 voted a, b, b, a, ·, t, b, · → agrees on comparisons 0 and 6 of 6
+    assert raters.loc["r4", "n_others"] == 6
+    assert raters.loc["r4", "agreement_others"] == pytest.approx(2 / 6)
 
 
 def test_position_bias_counts_left_wins():

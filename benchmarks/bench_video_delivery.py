@@ -1,11 +1,13 @@
 """Clip delivery: Django streaming against nginx X-Accel-Redirect, on this machine, in one run.
 
-Three ways to serve the same 4 MB clip of a rater's own assignment, each under the same
-concurrent range-request load (whole file with `Range: bytes=0-`, then 1 MB slices):
-  1. gunicorn alone, the clip view streaming the file in 64 KB chunks (raters.views.clip);
-  2. nginx in front of gunicorn, the same streaming view (what a plain proxy setup gives);
-  3. nginx in front of gunicorn, the view answering X-Accel-Redirect (evalsite.accel) so nginx
-     sends the file itself with sendfile (docs/production.md has the configuration).
+Three ways to serve the same 4 MB clip of a rater's own assignment (raters.views.clip), each
+under the same concurrent range-request load (whole file with `Range: bytes=0-`, then 1 MB
+slices):
+  1. gunicorn alone, the view streaming the file in 64 KB chunks;
+  2. nginx in front of that gunicorn (what a plain proxy setup gives);
+  3. nginx in front of a gunicorn with JUICE_MEDIA_ACCEL_PREFIX set: the view answers
+     X-Accel-Redirect (evalsite.accel) and nginx sends the file itself with sendfile
+     (docs/production.md has the configuration).
 Reports requests/s, MB/s, p50/p99, that every answer was 206 with the right bytes, and the
 gunicorn workers' memory after the run (streaming must not read whole files into memory).
 
@@ -60,7 +62,11 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
-    upstream django {{ server 127.0.0.1:{app_port}; keepalive 32; }}
+{servers}
+}}
+"""
+SERVER = """
+    upstream app{port} {{ server 127.0.0.1:{app_port}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{port};
         location /_protected_media/ {{
@@ -68,35 +74,43 @@ http {{
             alias {media}/;
         }}
         location / {{
-            proxy_pass http://django;
+            proxy_pass http://app{port};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-Proto $scheme;
         }}
     }}
-}}
 """
 
 
-def start_nginx(tmp: Path, media: Path, app_port: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_nginx(
+    tmp: Path, media: Path, app_ports: list[int]
+) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """One nginx, one front port per gunicorn."""
+    import requests
+
     from tests.system.servers import free_port
 
-    port = free_port()
+    ports = [free_port() for _ in app_ports]
+    servers = "".join(
+        SERVER.format(port=port, app_port=app_port, media=media)
+        for port, app_port in zip(ports, app_ports, strict=True)
+    )
     conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, media=media, app_port=app_port, port=port))
+    conf.write_text(NGINX_CONF.format(tmp=tmp, servers=servers))
     process = subprocess.Popen(
         [shutil.which("nginx") or "nginx", "-c", str(conf), "-e", str(tmp / "nginx-error.log")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    import requests
-
+    fronts = [f"http://127.0.0.1:{port}/" for port in ports]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/bench/ping/", timeout=5)
-            return process, f"http://127.0.0.1:{port}/"
+            for front in fronts:
+                requests.get(front + "bench/ping/", timeout=5)
+            return process, fronts
         except requests.ConnectionError:
             time.sleep(0.1)
     process.kill()
@@ -129,13 +143,21 @@ def load(url: str, token: str, expected: bytes, seconds: float, threads: int) ->
                     header = f"bytes={start}-{end}"
                 n += 1
                 began = time.perf_counter()
-                response = http.get(url, headers={"Range": header}, timeout=60)
-                body = response.content
+                response = http.get(url, headers={"Range": header}, timeout=60, stream=True)
+                # Every 8th body is checked byte for byte; the rest only counted, so the client
+                # spends as little CPU as it can (it shares the machine with the servers).
+                if n % 8 == 1:
+                    body = response.content
+                    size = len(body)
+                    ok = body == expected[start : end + 1]
+                else:
+                    size = sum(len(c) for c in response.iter_content(1 << 20))
+                    ok = size == end - start + 1
                 mine.append(time.perf_counter() - began)
-                got += len(body)
-                if response.status_code != 206 or body != expected[start : end + 1]:
+                got += size
+                if response.status_code != 206 or not ok:
                     with lock:
-                        wrong.append(f"{response.status_code} {header} {len(body)} bytes")
+                        wrong.append(f"{response.status_code} {header} {size} bytes")
         with lock:
             latencies.extend(mine)
             moved[0] += got
@@ -156,6 +178,32 @@ def load(url: str, token: str, expected: bytes, seconds: float, threads: int) ->
         "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
         "wrong": wrong,
     }
+
+
+def family(parent: int) -> list[int]:
+    """A process and its direct children (gunicorn arbiter + workers, nginx master + workers)."""
+    pids = [parent]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def worker_rss_mb(arbiter_pid: int) -> list[float]:
@@ -211,18 +259,23 @@ def main() -> int:
     connections.close_all()
     path = f"{assignment.token}/left/video"
 
-    site = start_gunicorn(
-        db_url=db_url, media_root=media, log=tmp / "gunicorn.log", workers=args.workers
+    server = dict(db_url=db_url, media_root=media, workers=args.workers)
+    site = start_gunicorn(log=tmp / "gunicorn.log", **server)
+    accel_site = start_gunicorn(
+        log=tmp / "gunicorn-accel.log",
+        extra_env={"JUICE_MEDIA_ACCEL_PREFIX": "/_protected_media/"},
+        **server,
     )
-    app_port = int(site.url.rstrip("/").rsplit(":", 1)[1])
     nginx = None
     try:
         modes = [("gunicorn, Django streaming", site.url + f"rate/clip/{path}")]
         if shutil.which("nginx"):
-            nginx, front = start_nginx(tmp, media, app_port)
+            check_hand_off(accel_site.url + f"rate/clip/{path}", token)
+            ports = [int(s.url.rstrip("/").rsplit(":", 1)[1]) for s in (site, accel_site)]
+            nginx, (front, accel_front) = start_nginx(tmp, media, ports)
             modes += [
                 ("nginx -> Django streaming", front + f"rate/clip/{path}"),
-                ("nginx X-Accel-Redirect", front + f"bench/accel-clip/{path}"),
+                ("nginx X-Accel-Redirect", accel_front + f"rate/clip/{path}"),
             ]
         else:
             print("nginx is not installed (apt-get install nginx-light): X-Accel-Redirect skipped")
@@ -239,10 +292,16 @@ def main() -> int:
         rss_before = worker_rss_mb(site.process.pid)
         results = {}
         for name, url in modes:
+            # Server CPU: the gunicorn behind this mode, plus nginx when it is in front.
+            app = accel_site if "X-Accel" in name else site
+            pids = family(app.process.pid) + (family(nginx.pid) if "nginx" in name else [])
+            cpu_before = cpu_seconds(pids)
             results[name] = r = load(url, token, clip, args.seconds, args.concurrency)
+            r["cpu_ms"] = (cpu_seconds(pids) - cpu_before) * 1000 / max(r["n"], 1)
             print(
                 f"  {name:<28} {r['rps']:7.1f} req/s {r['mbps']:8.1f} MB/s  "
-                f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  wrong answers: {len(r['wrong'])}"
+                f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
+                f"server CPU {r['cpu_ms']:5.1f} ms/request  wrong answers: {len(r['wrong'])}"
             )
         rss = worker_rss_mb(site.process.pid)
         print(
@@ -253,6 +312,12 @@ def main() -> int:
             stream = results["nginx -> Django streaming"]["mbps"]
             accel = results["nginx X-Accel-Redirect"]["mbps"]
             print(f"  X-Accel-Redirect / proxied streaming throughput: {accel / stream:.2f}x")
+            cpu_stream = results["nginx -> Django streaming"]["cpu_ms"]
+            cpu_accel = results["nginx X-Accel-Redirect"]["cpu_ms"]
+            print(
+                f"  server CPU per request, proxied streaming / X-Accel-Redirect: "
+                f"{cpu_stream / max(cpu_accel, 1e-9):.2f}x"
+            )
         bad = [name for name, r in results.items() if r["wrong"] or not r["n"]]
         if bad:
             print(f"wrong or no answers in: {bad}: {[results[b]['wrong'][:2] for b in bad]}")
@@ -263,6 +328,19 @@ def main() -> int:
             nginx.send_signal(signal.SIGQUIT)
             nginx.wait(timeout=20)
         site.kill()
+        accel_site.kill()
+
+
+def check_hand_off(url: str, token: str) -> None:
+    """The clip view, asked directly, must answer with X-Accel-Redirect and no body."""
+    import requests
+
+    response = requests.get(url, headers={"Authorization": f"Token {token}"}, timeout=30)
+    if "X-Accel-Redirect" not in response.headers or response.content:
+        raise SystemExit(
+            "raters.views.clip does not hand off to nginx with JUICE_MEDIA_ACCEL_PREFIX set "
+            f"(answered {response.status_code}, {len(response.content)} bytes)"
+        )
 
 
 if __name__ == "__main__":

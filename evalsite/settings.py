@@ -65,6 +65,8 @@ MIDDLEWARE.append("evalsite.resilience.DatabaseUnavailableMiddleware")
 LOGIN_RATE_LIMIT = (5, 20, 300)  # failures per username, per address, window in seconds
 # Behind nginx: "HTTP_X_FORWARDED_FOR" (nginx sets it to $remote_addr), else REMOTE_ADDR.
 LOGIN_RATE_LIMIT_CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER", "")
+# Behind nginx: clips are handed to its `internal` location (docs/production.md, evalsite.accel).
+JUICE_MEDIA_ACCEL_PREFIX = os.environ.get("JUICE_MEDIA_ACCEL_PREFIX", "")
 if os.environ.get("DJANGO_CACHE_URL", "").startswith("redis"):
     # Shared by every web worker, so login failures are counted site-wide.
     CACHES = {

@@ -90,10 +90,12 @@ def start_gunicorn(
     threads: int = 1,
     port: int | None = None,
     conn_max_age: int = 60,
+    extra_env: dict[str, str] | None = None,
 ) -> LiveSite:
     port = port or free_port()
     env = server_env(db_url=db_url, media_root=media_root)
     env["DATABASE_CONN_MAX_AGE"] = str(conn_max_age)
+    env.update(extra_env or {})
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [

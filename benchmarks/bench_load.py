@@ -129,7 +129,7 @@ def main() -> int:
     from django.db import connections
 
     from raters.simulation import create_simulated_raters
-    from tests.system.servers import build_bulk_study, start_gunicorn
+    from tests.system.servers import build_bulk_study, cpu_seconds, family, start_gunicorn
 
     media = Path(tempfile.mkdtemp(prefix="bench-load-media-"))
     log = media / "gunicorn.log"
@@ -182,15 +182,19 @@ def main() -> int:
         # Phase 2: ceilings, same concurrency, client split over two processes.
         procs = 2
         per_proc = max(1, args.ceiling_concurrency // procs)
+        server_pids = family(site.process.pid)
         with spawn.Pool(procs) as pool:
             started = time.monotonic()
+            cpu_before = cpu_seconds(server_pids)
             parts = pool.starmap(
                 _ping_loop,
                 [(site.url + "bench/ping/", args.ceiling_seconds, per_proc)] * procs,
             )
+            ping_cpu = cpu_seconds(server_pids) - cpu_before
             ping_s = time.monotonic() - started
             ids = [a.external_id for a in ceiling_accounts[: per_proc * procs]]
             started = time.monotonic()
+            cpu_before = cpu_seconds(server_pids)
             rated = pool.starmap(
                 _rate_loop,
                 [
@@ -198,6 +202,7 @@ def main() -> int:
                     for part in _split(ids, procs)
                 ],
             )
+            rate_cpu = cpu_seconds(server_pids) - cpu_before
             rate_s = time.monotonic() - started
         ping_all = [x for part in parts for x in part]
         nexts = [x for part in rated for x in part[0]]
@@ -214,6 +219,14 @@ def main() -> int:
             f"  rating requests/s {rate_rps:.1f} vs trivial {ping_rps:.1f}: "
             f"ratio {rate_rps / ping_rps:.2f} (target >= 0.50); "
             f"round trips/s {len(submits) / rate_s:.1f}"
+        )
+        # Web-server CPU per request: the part of the cost that does not depend on how busy the
+        # shared machine or the load generator are (PostgreSQL's own CPU is not included).
+        ping_cpu_ms = ping_cpu * 1000 / max(len(ping_all), 1)
+        rate_cpu_ms = rate_cpu * 1000 / max(len(nexts) + len(submits), 1)
+        print(
+            f"  gunicorn CPU per request: trivial {ping_cpu_ms:.2f} ms, rating (next or submit) "
+            f"{rate_cpu_ms:.2f} ms: ratio {ping_cpu_ms / max(rate_cpu_ms, 1e-9):.2f}"
         )
         rating_p99 = percentile(sorted(nexts + submits), 99) * 1000
         print(f"  rating p99 {rating_p99:.1f} ms (target < 100 ms)")

@@ -180,32 +180,6 @@ def load(url: str, token: str, expected: bytes, seconds: float, threads: int) ->
     }
 
 
-def family(parent: int) -> list[int]:
-    """A process and its direct children (gunicorn arbiter + workers, nginx master + workers)."""
-    pids = [parent]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                pids.append(int(entry.name))
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes have used so far."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def worker_rss_mb(arbiter_pid: int) -> list[float]:
     """Resident memory of each gunicorn worker (children of the arbiter), in MB."""
     sizes = []
@@ -238,7 +212,7 @@ def main() -> int:
 
     from generation.models import Video
     from raters.models import Assignment, Comparison, Rater
-    from tests.system.servers import build_bulk_study, start_gunicorn
+    from tests.system.servers import build_bulk_study, cpu_seconds, family, start_gunicorn
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-video-"))
     tmp.chmod(0o755)

@@ -117,3 +117,56 @@ def load_vae(folder: Path, root: Path, device: str = "cpu") -> Any:
     if not (path / "config.json").is_file():
         raise ConfigError(f"checkpoint {folder} has no vae/ and {path} does not exist.")
     return load_model(AutoencoderKL, path, device)
+
+
+TRAINED_FILE = "trained.safetensors"
+
+
+def compact_frozen(folder: Path, root: Path) -> None:
+    """Keep only the trained tensors of a frozen-spatial video U-Net (temporal layers and
+    conv_in); its spatial weights are those of the T2I checkpoint named in its card, which is
+    checked here tensor by tensor before anything is dropped."""
+    from diffusers import UNet2DConditionModel, UNet3DConditionModel
+    from safetensors.torch import save_file
+
+    from .models import is_temporal
+
+    full = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    if not full.is_file():
+        return
+    card = read_card(folder)
+    t2i = load_model(UNet2DConditionModel, root / card["t2i"] / "unet")
+    unet = load_model(UNet3DConditionModel, folder / "unet")
+    spatial = t2i.state_dict()
+    kept = {}
+    for name, value in unet.state_dict().items():
+        if is_temporal(name) or name == "conv_in.weight" or name == "conv_in.bias":
+            kept[name] = value.half().contiguous()
+        elif not bool((spatial[name] == value).all()):
+            raise ValueError(f"{folder.name}: {name} differs from {card['t2i']}; not frozen")
+    save_file(kept, str(folder / "unet" / TRAINED_FILE))
+    full.unlink()
+    card["stored"] = f"trained tensors only; spatial weights from {card['t2i']}"
+    write_card(folder, card)
+
+
+def load_video_unet(folder: Path, root: Path, device: str = "cpu") -> Any:
+    """A video U-Net from a full diffusers folder or from a compact frozen-spatial one."""
+    import torch
+    from diffusers import UNet2DConditionModel, UNet3DConditionModel
+    from safetensors.torch import load_file
+
+    from .models import inflate_t2i
+
+    unet_dir = folder / "unet"
+    if not (unet_dir / TRAINED_FILE).is_file():
+        return load_model(UNet3DConditionModel, unet_dir, device)
+    card = read_card(folder)
+    t2i = load_model(UNet2DConditionModel, root / card["t2i"] / "unet")
+    unet = inflate_t2i(t2i)
+    trained = {k: v.to(torch.float32) for k, v in load_file(str(unet_dir / TRAINED_FILE)).items()}
+    missing = set(trained) - set(unet.state_dict())
+    if missing:
+        raise ValueError(f"{folder}: unknown tensors {sorted(missing)[:3]}")
+    unet.load_state_dict(trained, strict=False)
+    return unet.to(device).eval()

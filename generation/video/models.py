@@ -162,10 +162,10 @@ def is_temporal(name: str) -> bool:
 def set_trainable(video: Any, *, spatial: str, temporal_only: bool = False) -> list[Any]:
     """Freeze what the recipe keeps fixed and return the parameters to optimise.
 
-    `spatial="frozen"` (the paper's choice) trains the temporal layers and the widened `conv_in`
-    (its image/mask channels are new weights); `"finetuned"` trains everything. The
-    interpolation model trains temporal layers only (SPEC §1). Use an optimiser without weight
-    decay on frozen-in-part tensors so zero gradients leave them unchanged.
+    `spatial="frozen"` (the paper's choice) trains the temporal layers and the new image/mask
+    input channels of the widened `conv_in` (plus its bias, shared with the T2I channels);
+    `"finetuned"` trains everything. The interpolation model trains temporal layers only
+    (SPEC §1). Use an optimiser without weight decay: zero gradients then change nothing.
     """
     import torch
 

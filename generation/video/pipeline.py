@@ -88,7 +88,7 @@ class EmuVideoGenerator:
         folder = checkpoints.resolve_video_folder(config, root)
         self.folder = folder
         self.card = checkpoints.read_card(folder)
-        self.unet = checkpoints.load_model(UNet3DConditionModel, folder / "unet", device)
+        self.unet = checkpoints.load_video_unet(folder, root, device)
         self.vae = checkpoints.load_vae(folder, root, device)
         self.t2i = extract_t2i(self.unet).to(device).eval() if config.mode == "factorized" else None
         # A foreign folder's own scheduler says how its model was trained; shipped folders
@@ -102,9 +102,11 @@ class EmuVideoGenerator:
         self.interpolator = None
         if config.interpolation:
             interp = folder / "interpolation_unet"
-            if not (interp / "config.json").is_file():
-                interp = root / checkpoints.INTERPOLATION / "unet"
-            self.interpolator = checkpoints.load_model(UNet3DConditionModel, interp, device)
+            if (interp / "config.json").is_file():
+                self.interpolator = checkpoints.load_model(UNet3DConditionModel, interp, device)
+            else:
+                shipped = root / checkpoints.INTERPOLATION
+                self.interpolator = checkpoints.load_video_unet(shipped, root, device)
         self.text_encoder = text_encoder or _shared_text_encoder(device)
         self.scaling = float(self.vae.config.scaling_factor)
         self.latent_scale = 2 ** (len(self.vae.config.block_out_channels) - 1)

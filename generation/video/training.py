@@ -74,17 +74,19 @@ class TrainingPlan:
     ae_steps: int = 1000
     ae_batch: int = 16
     ae_lr: float = 2e-3
+    # Decoder-only refinement afterwards: the encoder (and so every latent) stays fixed.
+    decoder_steps: int = 1500
     t2i_steps: int = 500
     t2i_batch: int = 32
     t2i_lr: float = 1e-3
-    video_steps: int = 300
+    video_steps: int = 200
     video_batch: int = 8
     video_lr: float = 1e-3
     # Multi-stage: this fraction of the same step budget at half resolution, twice the fps.
     low_res_fraction: float = 0.6
-    hq_steps: int = 80
+    hq_steps: int = 60
     interp_videos: int = 600
-    interp_steps: int = 80
+    interp_steps: int = 60
     interp_batch: int = 2
     classifier_steps: int = 300
     save_every: int = 100
@@ -110,6 +112,7 @@ def tiny_plan(seed: int = 0) -> TrainingPlan:
         videos=16,
         ae_steps=2,
         ae_batch=4,
+        decoder_steps=1,
         t2i_steps=2,
         t2i_batch=4,
         video_steps=2,
@@ -334,6 +337,53 @@ class Trainer:
             self._finish(name, {"": vae}, {"kind": "autoencoder", "recipe": recipe}, losses, wall)
         return checkpoints.load_model(AutoencoderKL, self.out_dir / name, self.device)
 
+    def refine_decoder(self, vae: Any) -> Any:
+        """Sharpen the decoder on frozen-encoder latents (as SD's ft-MSE VAE did): later stages
+        learn in the same latent space, so they can train while this runs."""
+        import torch
+        from diffusers import AutoencoderKL
+
+        p = self.plan
+        name = checkpoints.AUTOENCODER
+        folder = self.out_dir / name
+        spec = {"steps": p.decoder_steps, "batch": p.ae_batch, "lr": p.ae_lr / 2}
+        card = checkpoints.read_card(folder)
+        if card.get("decoder_refine") == spec:
+            return vae
+        vae = vae.to(self.device).train()
+        params = [q for n, q in vae.named_parameters() if n.startswith(("decoder.", "post_quant"))]
+        for param in vae.parameters():
+            param.requires_grad_(False)
+        for param in params:
+            param.requires_grad_(True)
+        videos = self.video_set("main").videos
+        frames = videos.reshape(-1, *videos.shape[2:])
+
+        def step(i: int, gen: Any) -> Any:
+            idx = torch.randint(len(frames), (p.ae_batch,), generator=gen, device=self.device)
+            x = _to_pixels(frames[idx.cpu().numpy()], self.device)
+            with torch.no_grad():
+                z = vae.encode(x).latent_dist.mean
+            rec = vae.decode(z).sample
+            return torch.nn.functional.mse_loss(rec, x)
+
+        losses, wall = self._loop(
+            "autoencoder-decoder", {"vae": vae}, params, spec["lr"], p.decoder_steps, step
+        )
+        tmp = self.out_dir / f".{name}.decoder.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        checkpoints.save_model(vae, tmp)
+        tail = losses[-50:] if losses else [float("nan")]
+        card["decoder_refine"] = spec
+        card["decoder_final_loss"] = round(float(np.mean(tail)), 5)
+        card["decoder_wall_seconds"] = round(wall, 1)
+        checkpoints.write_card(tmp, card)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        (self.state_dir / "autoencoder-decoder.pt").unlink(missing_ok=True)
+        self.log(f"autoencoder decoder: {len(losses)} steps, loss {card['decoder_final_loss']}")
+        return checkpoints.load_model(AutoencoderKL, folder, self.device)
+
     def t2i(self, schedule: str, vae: Any) -> Any:
         import torch
         from diffusers import UNet2DConditionModel
@@ -367,7 +417,6 @@ class Trainer:
 
     def video(self, recipe: VideoRecipe, vae: Any, t2i: Any, base: Any = None) -> Any:
         import torch
-        from diffusers import UNet3DConditionModel
 
         p = self.plan
         name = recipe.name
@@ -434,9 +483,9 @@ class Trainer:
                     {"steps": steps - switch, "size": p.image_size, "fps_factor": 1},
                 ]
             self._finish(name, {"unet": unet}, card, losses, wall)
-        return checkpoints.load_model(
-            UNet3DConditionModel, self.out_dir / name / "unet", self.device
-        )
+            if recipe.spatial == "frozen":
+                checkpoints.compact_frozen(self.out_dir / name, self.out_dir)
+        return checkpoints.load_video_unet(self.out_dir / name, self.out_dir, self.device)
 
     def interpolation(self, vae: Any, base: Any) -> None:
         import torch
@@ -476,9 +525,11 @@ class Trainer:
             "kind": "interpolation",
             "recipe": spec,
             "parent": VideoRecipe().name,
+            "t2i": checkpoints.t2i_checkpoint_name("zero_snr"),
             "layout": {"in_frames": p.frames, "out_frames": out_frames, "positions": positions},
         }
         self._finish(name, {"unet": unet}, card, losses, wall)
+        checkpoints.compact_frozen(self.out_dir / name, self.out_dir)
 
     def classifier(self) -> None:
         from . import metrics
@@ -517,6 +568,8 @@ class Trainer:
         (their parents are trained too where missing)."""
         started = time.perf_counter()
         vae = self.autoencoder()
+        if only is None or "autoencoder-decoder" in only:
+            vae = self.refine_decoder(vae)
         t2is: dict[str, Any] = {}
         videos: dict[VideoRecipe, Any] = {}
 
@@ -539,7 +592,7 @@ class Trainer:
         for index, recipe in enumerate(self.plan.recipes):
             if wanted(recipe.name):
                 video(recipe)
-            if index == 1:
+            if index == min(1, len(self.plan.recipes) - 1):
                 # The demo's two variants are done: the judge and the interpolator next.
                 if wanted(checkpoints.CLASSIFIER):
                     self.classifier()

@@ -36,15 +36,28 @@ def test_full_tiny_run_writes_fp16_checkpoints_with_cards(trained):  # type: ign
     assert card["data_seed"] == 0 and card["steps_done"] == card["recipe"]["steps"] == 2
     assert card["wall_seconds"] >= 0 and card["final_loss"] > 0
     assert card["config"]["mode"] == "factorized" and card["config"]["spatial"] == "frozen"
-    weights = load_file(
-        str(
-            trained
-            / "video-factorized-zero_snr-frozen"
-            / "unet"
-            / "diffusion_pytorch_model.safetensors"
-        )
+    # frozen spatial: only the trained tensors are stored, in fp16
+    unet_dir = trained / "video-factorized-zero_snr-frozen" / "unet"
+    weights = load_file(str(unet_dir / checkpoints.TRAINED_FILE))
+    assert weights and all(t.dtype == torch.float16 for t in weights.values())
+    assert all("temp_" in k or k.startswith(("transformer_in.", "conv_in.")) for k in weights)
+    assert not (unet_dir / "diffusion_pytorch_model.safetensors").exists()
+
+
+def test_compact_checkpoint_loads_back_with_the_t2i_spatial_weights(trained):  # type: ignore[no-untyped-def]
+    from diffusers import UNet2DConditionModel
+
+    from generation.video.models import extract_t2i
+
+    unet = checkpoints.load_video_unet(trained / "video-factorized-zero_snr-frozen", trained)
+    t2i = checkpoints.load_model(UNet2DConditionModel, trained / "t2i-zero_snr" / "unet")
+    back = extract_t2i(unet).state_dict()
+    # conv_in's bias trains with the new input channels (see set_trainable); all else is the T2I
+    assert all(torch.equal(back[k], v) for k, v in t2i.state_dict().items() if k != "conv_in.bias")
+    stored = load_file(
+        str(trained / "video-factorized-zero_snr-frozen" / "unet" / checkpoints.TRAINED_FILE)
     )
-    assert all(t.dtype == torch.float16 for t in weights.values())
+    assert all(torch.equal(unet.state_dict()[k], v.float()) for k, v in stored.items())
 
 
 def test_finished_stages_are_skipped_on_rerun(trained, tmp_path):  # type: ignore[no-untyped-def]

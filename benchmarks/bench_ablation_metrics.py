@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,24 +29,51 @@ PAIRS = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=24)
+    parser.add_argument("--cache", type=Path, default=ROOT / "var" / "bench_ablation")
+    parser.add_argument("--generate-only", action="store_true", help="Fill the cache, no scores.")
     args = parser.parse_args()
 
     import numpy as np
     import torch
 
     from generation.video import checkpoints, metrics
-    from generation.video.config import VariantConfig
+    from generation.video.config import ConfigError, VariantConfig
     from generation.video.data import held_out_prompts, reference_videos
     from generation.video.pipeline import load_generator
 
     torch.set_num_threads(args.threads)
-    root = checkpoints.checkpoint_dir()
-    classifier, version = metrics.load_classifier(root / checkpoints.CLASSIFIER)
     prompts = [p for p in held_out_prompts() for _ in range(args.seeds)]
     seeds = list(range(len(prompts)))
     real = reference_videos(prompts, seed=0).videos
+
+    def generate(overrides: dict[str, object]) -> list[np.ndarray] | None:
+        """Videos of a variant; kept under var/ so a rerun only rescores them."""
+        key = "-".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
+        stored = args.cache / f"{key}-{len(prompts)}.npy"
+        if stored.is_file():
+            return list(np.load(stored))
+        try:
+            gen = load_generator(VariantConfig.from_dict(dict(overrides)), "cpu")
+        except ConfigError as exc:
+            print(f"  {key}: not available ({exc})")
+            return None
+        videos = []
+        for i in range(0, len(prompts), args.batch):
+            out = gen.generate(prompts[i : i + args.batch], seeds[i : i + args.batch])
+            videos.extend(v.frames for v in out)
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        np.save(stored, np.stack(videos))
+        return videos
+
+    if args.generate_only:
+        for _, preferred, other in PAIRS:
+            for overrides in (preferred, other):
+                generate(overrides)
+        return
+    root = checkpoints.checkpoint_dir()
+    classifier, version = metrics.load_classifier(root / checkpoints.CLASSIFIER)
 
     def summary(videos: list[np.ndarray]) -> dict[str, float]:
         scores = metrics.score_videos(classifier, videos, prompts)
@@ -61,16 +87,13 @@ def main() -> None:
 
     cache: dict[str, dict[str, float]] = {}
 
-    def run(overrides: dict[str, object]) -> dict[str, float]:
-        key = repr(sorted(overrides.items()))
+    def run(overrides: dict[str, object]) -> dict[str, float] | None:
+        key = "-".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
         if key not in cache:
-            gen = load_generator(VariantConfig.from_dict(dict(overrides)), "cpu")
-            started = time.perf_counter()
-            videos = []
-            for i in range(0, len(prompts), args.batch):
-                out = gen.generate(prompts[i : i + args.batch], seeds[i : i + args.batch])
-                videos.extend(v.frames for v in out)
-            cache[key] = {**summary(videos), "s": time.perf_counter() - started}
+            videos = generate(overrides)
+            if videos is None:
+                return None
+            cache[key] = summary(videos)
         return cache[key]
 
     print(
@@ -89,6 +112,8 @@ def main() -> None:
         print(title)
         for label, overrides in (("  preferred: ", preferred), ("  against:   ", other)):
             r = run(overrides)
+            if r is None:
+                continue
             name = label + (", ".join(f"{k}={v}" for k, v in overrides.items()) or "default")
             print(
                 f"{name:<34}{r['faith']:7.3f}{r['colour']:8.3f}{r['shape']:7.3f}"

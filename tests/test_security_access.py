@@ -307,7 +307,33 @@ def test_api_writes_with_a_session_need_the_csrf_token(world):
     assert response.status_code == 403
 
 
-def test_media_files_are_not_served_by_url(world):
-    name = Video.objects.values_list("file", flat=True).first()
-    for user in (None, world.rater_a):
-        assert client_for(user).get(f"/media/{name}").status_code == 404
+def test_media_files_have_no_url_in_production():
+    # Clips reach raters only through the clip view; with DEBUG off nothing serves MEDIA_ROOT.
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="eval.example.org",
+        DJANGO_SETTINGS_MODULE="evalsite.settings",
+    )
+    code = (
+        "import django; django.setup(); from django.urls import resolve, Resolver404\n"
+        "try:\n    resolve('/media/videos/0123.mp4'); print('served')\n"
+        "except Resolver404:\n    print('no route')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "no route", result.stdout + result.stderr

@@ -176,3 +176,63 @@ def test_upload_service_on_postgresql_never_raises_a_database_error(data):
     # PostgreSQL text cannot hold NUL bytes: such a file must be refused with a message.
     filename = "p.csv" if data.startswith(b"prompt,") else "p.txt"
     _upload_via_service(filename, data)
+
+
+@st.composite
+def launch_forms(draw) -> dict:  # type: ignore[no-untyped-def]
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    junk = st.text(max_size=30) | st.sampled_from(["1", "-1", "0", "9" * 30, "1e3", "\x00"])
+    data = {
+        "name": draw(st.text(max_size=250)),
+        "variants": draw(st.lists(junk, max_size=3)),
+        "seeds": draw(junk),
+        "chunk_size": draw(junk),
+        "sample_batch": draw(junk),
+    }
+    if draw(st.booleans()):
+        filename, content = draw(uploads())
+        data["prompt_file"] = SimpleUploadedFile(filename, content, content_type="text/plain")
+    if draw(st.booleans()):
+        data["prompt_set"] = draw(junk)
+    return data
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(form=launch_forms())
+def test_staff_launch_page_answers_hostile_forms_without_a_server_error(form):
+    from django.test import Client
+
+    from generation.models import GenerationBatch, ModelVariant
+    from tests.factories import ModelVariantFactory, StaffFactory
+
+    staff = StaffFactory(username="hostile-launcher")
+    # Examples share one transaction: make the variant once.
+    variant = ModelVariant.objects.filter(slug="hostile-variant").first() or ModelVariantFactory(
+        slug="hostile-variant"
+    )
+    if form["variants"]:
+        form["variants"][0] = str(variant.pk)
+    client = Client()
+    client.force_login(staff)
+    before = GenerationBatch.objects.count()
+    response = client.post("/staff/generation/", form)
+    # Then: a page with the form's errors, or a redirect to a batch that was really created
+    assert response.status_code in (200, 302), response.status_code
+    if response.status_code == 302:
+        assert GenerationBatch.objects.count() == before + 1
+        assert "\x00" not in GenerationBatch.objects.latest("id").name
+    else:
+        assert GenerationBatch.objects.count() == before
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_parsing(client, django_user_model):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    staff = django_user_model.objects.create_user("big-uploader", is_staff=True, password="x" * 12)
+    client.force_login(staff)
+    big = SimpleUploadedFile("p.txt", b"a prompt\n" * (700 * 1024), content_type="text/plain")
+    response = client.post("/staff/generation/", {"name": "big", "seeds": "1", "prompt_file": big})
+    assert response.status_code == 200
+    assert "over 5 MB" in response.content.decode()

@@ -243,8 +243,10 @@ class SimulatedRater:
         behaviour: Behaviour,
         oracle: Oracle | None = None,
         seed: int = 0,
+        id_param: str = "PROLIFIC_PID",
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
+        self.id_param = id_param
         self.study_slug = study_slug
         self.account = account
         self.behaviour = behaviour
@@ -284,7 +286,7 @@ class SimulatedRater:
     def arrive(self) -> None:
         url = self._url(f"rate/start/{self.study_slug}/")
         response = self._request(
-            "start", "GET", url, params={"PROLIFIC_PID": self.account.external_id}
+            "start", "GET", url, params={self.id_param: self.account.external_id}
         )
         if response.status_code >= 400:
             raise RaterGone(f"start link answered {response.status_code}")
@@ -468,6 +470,7 @@ def run_simulation(
     max_judgments: int | None = None,
     oracle: Oracle | None = None,
     seed: int = 0,
+    id_param: str = "PROLIFIC_PID",
     on_progress: Callable[[RaterResult], None] | None = None,
 ) -> SimulationReport:
     """Run every account, `concurrency` at a time, until the study is done or time is up."""
@@ -483,6 +486,7 @@ def run_simulation(
             behaviour=behaviour,
             oracle=oracle,
             seed=seed,
+            id_param=id_param,
         )
         try:
             result = rater.run(deadline=deadline, max_judgments=max_judgments)
@@ -534,4 +538,5 @@ def dry_run(
         duration_s=minutes * 60 if minutes else None,
         oracle=score_oracle,
         seed=seed,
+        id_param=study.external_id_param,
     )

@@ -66,3 +66,33 @@ def test_simulate_raters_names_an_unknown_study():
 
     with pytest.raises(CommandError, match="No study with slug 'nope'"):
         call_command("simulate_raters", "--study", "nope", "--raters", "1")
+
+
+def test_simulated_raters_use_the_studys_start_link_parameter(live_server, _media_root):
+    # Given a study recruited on a platform whose start links carry ?workerId=…
+    study = build_bulk_study(
+        comparisons=1,
+        pairs=1,
+        raters_per_pair=1,
+        slug="ci-worker-id",
+        media_root=_media_root,
+        min_watch_ms=0,
+        gold_rate=0.0,
+        mirror_rate=0.0,
+        external_id_param="workerId",
+    )
+    accounts = simulation.create_simulated_raters(study=study, count=2, careless_share=0.0)
+    common = dict(
+        base_url=live_server.url,
+        study_slug=study.slug,
+        behaviour=simulation.Behaviour(wait_scale=0.0),
+    )
+    # When one arrives with the default parameter, the link refuses it (no worker id)
+    wrong = simulation.run_simulation(accounts=accounts[:1], **common)
+    assert wrong.results[0].outcome == "stopped: start link answered 400"
+    # And with the study's own parameter it rates, as the same (simulated) rater
+    right = simulation.run_simulation(accounts=accounts[1:], id_param="workerId", **common)
+    assert right.outcomes() == {"done": 1}, right.summary()
+    judgment = Judgment.objects.get(assignment__comparison__study=study)
+    assert judgment.is_simulated
+    assert judgment.assignment.rater.rater.external_id == accounts[1].external_id

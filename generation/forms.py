@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from . import selectors
 from .models import PromptSet
 from .prompt_files import PromptFileError, parse_prompt_file
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_PK = 2**63 - 1  # a bigger number would reach the database and fail there, not here
+
+
+def is_pk(value: object) -> bool:
+    return bool(re.fullmatch(r"[0-9]{1,19}", str(value))) and 0 < int(str(value)) <= MAX_PK
+
+
+class VariantsField(forms.ModelMultipleChoiceField):
+    def clean(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            for pk in value:
+                if not is_pk(pk):
+                    raise ValidationError(f"{str(pk)[:40]!r} is not one of the variants.")
+        return super().clean(value)
+
+
+class PromptSetField(forms.ModelChoiceField):
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not is_pk(value):
+            raise ValidationError("Select one of the prompt sets.")
+        return super().to_python(value)
 
 
 class LaunchForm(forms.Form):
     name = forms.CharField(max_length=200)
-    variants = forms.ModelMultipleChoiceField(
+    variants = VariantsField(
         queryset=selectors.launchable_variants(), widget=forms.CheckboxSelectMultiple
     )
-    prompt_set = forms.ModelChoiceField(
+    prompt_set = PromptSetField(
         queryset=PromptSet.objects.all(), required=False, help_text="Or upload a file below."
     )
     prompt_file = forms.FileField(
@@ -37,7 +60,7 @@ class LaunchForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Query at render time, not import time, so new variants show up.
         variants = self.fields["variants"]
-        assert isinstance(variants, forms.ModelMultipleChoiceField)
+        assert isinstance(variants, VariantsField)
         variants.queryset = selectors.launchable_variants()
 
     def clean_prompt_file(self) -> Any:

@@ -9,12 +9,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
-from .forms import LaunchForm
+from .forms import MAX_PK, LaunchForm
 from .models import GenerationBatch
 
 View = Callable[..., HttpResponse]
@@ -32,6 +32,12 @@ def staff_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def _batch_or_404(pk: int) -> GenerationBatch:
+    if pk > MAX_PK:  # the URL takes any digits; the database column does not
+        raise Http404
+    return get_object_or_404(GenerationBatch, pk=pk)
 
 
 @staff_required
@@ -64,7 +70,7 @@ def launch(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_GET
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    batch = get_object_or_404(GenerationBatch, pk=pk)
+    batch = _batch_or_404(pk)
     report = selectors.batch_report(batch=batch)
     return render(request, "generation/batch.html", {"batch": batch, "report": report})
 
@@ -72,7 +78,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def batch_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    batch = get_object_or_404(GenerationBatch, pk=pk)
+    batch = _batch_or_404(pk)
     response = JsonResponse(selectors.batch_report(batch=batch))
     response["Cache-Control"] = "no-store"
     return response
@@ -92,7 +98,7 @@ ACTIONS: dict[str, tuple[Callable[[GenerationBatch], int], str]] = {
 @staff_required
 @require_POST
 def batch_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    batch = get_object_or_404(GenerationBatch, pk=pk)
+    batch = _batch_or_404(pk)
     if action not in ACTIONS:
         raise PermissionDenied
     run, message = ACTIONS[action]

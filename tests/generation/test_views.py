@@ -172,3 +172,27 @@ def test_actions_need_staff_and_post(client, staff_client):
     assert staff_client.post(bogus).status_code == 403
     batch.refresh_from_db()
     assert batch.status == GenerationBatch.Status.RUNNING
+
+
+def test_out_of_range_ids_are_form_errors_and_404s_not_server_errors(staff_client, sent):
+    services.get_or_create_variant(name="Tiny", config=TINY)
+    huge = str(2**70)
+
+    response = staff_client.post(
+        reverse("generation:launch"),
+        {
+            "name": "x",
+            "variants": [huge],
+            "prompt_set": huge,
+            "seeds": 1,
+            "chunk_size": 8,
+            "sample_batch": 4,
+        },
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "is not one of the variants" in page and "Select one of the prompt sets" in page
+    assert staff_client.get(f"/staff/generation/batches/{huge}/").status_code == 404
+    assert staff_client.get(f"/staff/generation/batches/{huge}/progress.json").status_code == 404
+    assert not GenerationBatch.objects.exists()

@@ -239,7 +239,9 @@ def _predict_each(model: VideoClassifier, videos: Sequence[np.ndarray]) -> dict[
 
 
 def frechet_distance(
-    model: VideoClassifier, generated: Sequence[np.ndarray], reference: Sequence[np.ndarray]
+    model: VideoClassifier,
+    generated: Sequence[np.ndarray] | np.ndarray,
+    reference: Sequence[np.ndarray] | np.ndarray,
 ) -> float:
     """Fréchet distance between classifier features of generated and real videos."""
     import torch

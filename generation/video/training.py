@@ -88,7 +88,7 @@ class TrainingPlan:
     interp_videos: int = 600
     interp_steps: int = 60
     interp_batch: int = 2
-    classifier_steps: int = 300
+    classifier_steps: int = 1000
     save_every: int = 100
     recipes: tuple[VideoRecipe, ...] = ABLATION_RECIPES
     schedules: tuple[str, ...] = field(default=("zero_snr", "standard"))

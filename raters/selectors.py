@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.files import FieldFile
@@ -20,26 +22,100 @@ def active_studies() -> QuerySet[Study]:
     return Study.objects.filter(is_active=True).order_by("created_at")
 
 
-def assignment_for_rater(*, token: str, rater: Any) -> Assignment | None:
-    """The rater's own assignment by its opaque token; another rater's token finds nothing."""
+def assignment_for_rater(*, token: str, rater: Any, clips: bool = False) -> Assignment | None:
+    """The rater's own assignment by its opaque token; another rater's token finds nothing.
+
+    Loaded with what a submit reads (study, the judgment if any, the rater's profile) or, with
+    `clips`, what a clip request reads, so neither needs another query for them.
+    """
+    related = (
+        ("comparison__gold_clip", "comparison__video_a", "comparison__video_b")
+        if clips
+        else ("comparison__study", "judgment", "rater__rater")
+    )
     try:
-        return Assignment.objects.select_related(
-            "comparison__study", "comparison__prompt", "comparison__gold_clip"
-        ).get(token=token, rater=rater)
+        return Assignment.objects.select_related(*related).get(token=token, rater=rater)
     except (Assignment.DoesNotExist, ValidationError, ValueError):
         return None
 
 
-def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
-    """Real comparisons this rater may still get: room left, unseen, prompt new to them."""
+def assignment_for_page(*, pk: int) -> Assignment:
+    """One assignment with what its rating page and API payload read, in one query."""
+    return Assignment.objects.select_related(
+        "comparison__study",
+        "comparison__prompt",
+        "comparison__gold_clip",
+        "comparison__video_a",
+        "comparison__video_b",
+    ).get(pk=pk)
+
+
+@dataclass(frozen=True)
+class RaterState:
+    """A rater's assignments in one study, read in one query: what assignment and progress
+    decide on (open tasks, checks taken, comparisons and prompts already seen)."""
+
+    active: tuple[int, ...]
+    taken_by_kind: dict[str, int]
+    done: int
+    seen_comparisons: frozenset[int]
+    seen_prompts: frozenset[int]
+    seen_real: int
+
+    @property
+    def taken(self) -> int:
+        return sum(self.taken_by_kind.values())
+
+
+def rater_state(*, study: Study, rater: Any) -> RaterState:
+    rows = (
+        Assignment.objects.filter(rater=rater, comparison__study=study)
+        .order_by("id")
+        .values_list("id", "status", "comparison_id", "comparison__kind", "comparison__prompt_id")
+    )
+    active: list[int] = []
+    taken: dict[str, int] = {}
+    done = seen_real = 0
+    comparisons: set[int] = set()
+    prompts: set[int] = set()
+    for pk, status, comparison_id, kind, prompt_id in rows:
+        comparisons.add(comparison_id)
+        if kind == Comparison.Kind.REAL:
+            prompts.add(prompt_id)
+            seen_real += 1
+        if status == Assignment.Status.ACTIVE:
+            active.append(pk)
+        elif status == Assignment.Status.DONE:
+            done += 1
+        if status != Assignment.Status.EXPIRED:
+            taken[kind] = taken.get(kind, 0) + 1
+    return RaterState(
+        active=tuple(active),
+        taken_by_kind=taken,
+        done=done,
+        seen_comparisons=frozenset(comparisons),
+        seen_prompts=frozenset(prompts),
+        seen_real=seen_real,
+    )
+
+
+def real_candidates(
+    *, study: Study, rater: Any, state: RaterState | None = None
+) -> QuerySet[Comparison]:
+    """Real comparisons this rater may still get: room left, unseen, prompt new to them.
+
+    What the rater has seen is passed as plain id lists, so PostgreSQL walks the
+    (study, kind, assigned_count, id) index in order and stops at the first free rows.
+    """
+    if state is None:
+        state = rater_state(study=study, rater=rater)
     candidates = Comparison.objects.filter(
         study=study, kind=Comparison.Kind.REAL, assigned_count__lt=study.raters_per_pair
-    ).exclude(assignments__rater=rater)
-    if not study.allow_repeat_prompts:
-        seen_prompts = Assignment.objects.filter(
-            rater=rater, comparison__study=study, comparison__kind=Comparison.Kind.REAL
-        ).values("comparison__prompt_id")
-        candidates = candidates.exclude(prompt_id__in=seen_prompts)
+    )
+    if state.seen_comparisons:
+        candidates = candidates.exclude(pk__in=sorted(state.seen_comparisons))
+    if not study.allow_repeat_prompts and state.seen_prompts:
+        candidates = candidates.exclude(prompt_id__in=sorted(state.seen_prompts))
     if study.mode == Study.Mode.ADAPTIVE and adaptive_converged(study=study):
         candidates = candidates.filter(is_calibration=True)
     return candidates
@@ -47,28 +123,64 @@ def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
 
 def rater_finished(*, study: Study, rater: Any) -> bool:
     """Nothing open and nothing more to give this rater."""
-    mine = Assignment.objects.filter(rater=rater, comparison__study=study)
-    if mine.filter(status=Assignment.Status.ACTIVE).exists():
+    state = rater_state(study=study, rater=rater)
+    if state.active:
         return False
-    taken = mine.exclude(status=Assignment.Status.EXPIRED).count()
-    if study.tasks_per_rater and taken >= study.tasks_per_rater:
+    if study.tasks_per_rater and state.taken >= study.tasks_per_rater:
         return True
-    return not real_candidates(study=study, rater=rater).exists()
+    return not real_candidates(study=study, rater=rater, state=state).exists()
 
 
-def rater_progress(*, study: Study, rater: Any) -> dict[str, int]:
-    """Tasks done and an honest estimate of the total for this rater ("12 of 40")."""
-    mine = Assignment.objects.filter(rater=rater, comparison__study=study)
-    done = mine.filter(status=Assignment.Status.DONE).count()
-    open_now = mine.filter(status=Assignment.Status.ACTIVE).count()
+@dataclass(frozen=True)
+class StudyRoom:
+    prompts: int  # distinct prompts of real comparisons
+    prompts_open: int  # ... of those with a slot left
+    comparisons: int
+    comparisons_open: int
+
+
+def study_room(*, study: Study) -> StudyRoom:
+    """How much of the study is left, shared by all raters and cached for a few seconds
+    (JUICE_PROGRESS_CACHE_SECONDS): progress needs an estimate, not a count per request."""
+    ttl = float(getattr(settings, "JUICE_PROGRESS_CACHE_SECONDS", 2.0))
+    key = f"raters:room:{study.pk}:{study.created_at.timestamp() if study.created_at else 0}"
+    cached = cache.get(key) if ttl > 0 else None
+    if cached is not None:
+        return StudyRoom(*cached)
+    room = Q(assigned_count__lt=study.raters_per_pair)
+    counts = Comparison.objects.filter(study=study, kind=Comparison.Kind.REAL).aggregate(
+        prompts=Count("prompt_id", distinct=True),
+        prompts_open=Count("prompt_id", distinct=True, filter=room),
+        comparisons=Count("id"),
+        comparisons_open=Count("id", filter=room),
+    )
+    result = StudyRoom(
+        counts["prompts"], counts["prompts_open"], counts["comparisons"], counts["comparisons_open"]
+    )
+    if ttl > 0:
+        cache.set(key, tuple(vars(result).values()), ttl)
+    return result
+
+
+def rater_progress(
+    *, study: Study, rater: Any, state: RaterState | None = None
+) -> dict[str, int]:
+    """Tasks done and an honest estimate of the total for this rater ("12 of 40").
+
+    What is left is bounded by both what the study still has room for and what this rater has
+    not seen yet; checks (gold, mirrors) are added at the study's rates.
+    """
+    if state is None:
+        state = rater_state(study=study, rater=rater)
+    done, open_now = state.done, len(state.active)
     if study.tasks_per_rater:
         return {"done": done, "total": max(study.tasks_per_rater, done + open_now)}
-    left = real_candidates(study=study, rater=rater)
+    room = study_room(study=study)
     if study.allow_repeat_prompts:
-        remaining = left.count()
+        remaining = min(room.comparisons_open, room.comparisons - state.seen_real)
     else:
-        remaining = left.values("prompt_id").distinct().count()
-    extra = round(remaining * (1 + study.gold_rate + study.mirror_rate))
+        remaining = min(room.prompts_open, room.prompts - len(state.seen_prompts))
+    extra = round(max(0, remaining) * (1 + study.gold_rate + study.mirror_rate))
     return {"done": done, "total": done + open_now + extra}
 
 

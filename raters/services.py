@@ -189,6 +189,11 @@ def take_quiz(*, user: Any, answers: Mapping[str, str]) -> QuizResult:
 
 def check_can_rate(*, study: Study, user: Any) -> Rater:
     profile = rater_profile(user=user)
+    _check_profile(study=study, profile=profile)
+    return profile
+
+
+def _check_profile(*, study: Study, profile: Rater) -> None:
     if profile.is_flagged:
         raise RatingRefused(
             "Your answers did not pass our quality checks, so this study has ended for you.",
@@ -198,7 +203,6 @@ def check_can_rate(*, study: Study, user: Any) -> Rater:
         raise RatingRefused(
             "Please pass the short qualification quiz before rating.", code="not_qualified"
         )
-    return profile
 
 
 @transaction.atomic
@@ -280,39 +284,33 @@ def expire_stale_assignments(*, study: Study | None = None) -> int:
 def next_assignment(*, study: Study, rater: Any) -> Assignment | None:
     """The rater's open assignment, or a new one; None when nothing is left for this rater.
 
-    Raises RatingRefused for a rater who is not qualified or was stopped by quality control.
+    The assignment comes loaded with what its page shows (prompt, clips). Raises RatingRefused
+    for a rater who is not qualified or was stopped by quality control.
     """
-    profile = check_can_rate(study=study, user=rater)
     expire_stale_assignments(study=study)
     with transaction.atomic():
         # One request at a time per rater: a double click must not hold two assignments.
-        Rater.objects.select_for_update().filter(pk=profile.pk).first()
-        open_one = (
-            Assignment.objects.filter(
-                rater=rater, comparison__study=study, status=Assignment.Status.ACTIVE
-            )
-            .order_by("id")
-            .first()
-        )
-        if open_one is not None:
-            open_one.expires_at = _expiry(study)
-            open_one.save(update_fields=["expires_at"])
-            return open_one
-        return _new_assignment(study=study, rater=rater)
+        profile = Rater.objects.select_for_update().filter(user=rater).first()
+        _check_profile(study=study, profile=profile or rater_profile(user=rater))
+        state = selectors.rater_state(study=study, rater=rater)
+        if state.active:
+            Assignment.objects.filter(pk=state.active[0]).update(expires_at=_expiry(study))
+            return selectors.assignment_for_page(pk=state.active[0])
+        created = _new_assignment(study=study, rater=rater, state=state)
+    return None if created is None else selectors.assignment_for_page(pk=created.pk)
 
 
-def _new_assignment(*, study: Study, rater: Any) -> Assignment | None:
-    counts = dict(
-        Assignment.objects.filter(rater=rater, comparison__study=study)
-        .exclude(status=Assignment.Status.EXPIRED)
-        .values_list("comparison__kind")
-        .annotate(n=Count("id"))
-    )
-    total = sum(counts.values())
+def _new_assignment(
+    *, study: Study, rater: Any, state: selectors.RaterState
+) -> Assignment | None:
+    total = state.taken
     if study.tasks_per_rater and total >= study.tasks_per_rater:
         return None
-    if not selectors.real_candidates(study=study, rater=rater).exists():
+    # Checks (gold, mirrors) only while real work is left for this rater.
+    rows = _candidate_rows(study=study, rater=rater, state=state)
+    if not rows:
         return None
+    counts = state.taken_by_kind
     if _due(rate=study.gold_rate, done=counts.get(Comparison.Kind.GOLD, 0), total=total):
         gold = _assign_gold(study=study, rater=rater)
         if gold is not None:
@@ -321,7 +319,7 @@ def _new_assignment(*, study: Study, rater: Any) -> Assignment | None:
         mirror = _assign_mirror(study=study, rater=rater)
         if mirror is not None:
             return mirror
-    return _assign_real(study=study, rater=rater)
+    return _assign_real(study=study, rater=rater, state=state, rows=rows)
 
 
 def _expiry(study: Study) -> Any:
@@ -333,15 +331,26 @@ def _due(*, rate: float, done: int, total: int) -> bool:
     return rate > 0 and done < math.floor((total + 1) * rate + 0.5)
 
 
-def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
-    for _attempt in range(5):
-        rows = list(
-            selectors.real_candidates(study=study, rater=rater)
-            .order_by("assigned_count", "id")
-            .values_list("id", "pair_id", "is_calibration", "assigned_count")[
-                : CANDIDATES_PER_TRY * 5
-            ]
-        )
+def _candidate_rows(
+    *, study: Study, rater: Any, state: selectors.RaterState
+) -> list[tuple[int, int, bool, int]]:
+    return list(
+        selectors.real_candidates(study=study, rater=rater, state=state)
+        .order_by("assigned_count", "id")
+        .values_list("id", "pair_id", "is_calibration", "assigned_count")[: CANDIDATES_PER_TRY * 5]
+    )
+
+
+def _assign_real(
+    *,
+    study: Study,
+    rater: Any,
+    state: selectors.RaterState,
+    rows: list[tuple[int, int, bool, int]],
+) -> Assignment | None:
+    for attempt in range(5):
+        if attempt:
+            rows = _candidate_rows(study=study, rater=rater, state=state)
         if not rows:
             return None
         if study.mode == Study.Mode.ADAPTIVE:
@@ -533,12 +542,18 @@ def record_judgment(
     faithfulness: Answer,
     watch: WatchReport,
 ) -> tuple[Judgment, bool]:
-    """Record a justified judgment once: (judgment, created). A retry returns the first one."""
-    existing = Judgment.objects.filter(assignment=assignment).first()
+    """Record a justified judgment once: (judgment, created). A retry returns the first one.
+
+    Works on any assignment; one from `selectors.assignment_for_rater` arrives with its
+    comparison, study, judgment and rater profile loaded, so only the writes hit the database.
+    """
+    existing = _judgment_of(assignment)
     if existing is not None:
         return existing, False
-    study = assignment.comparison.study
-    profile = check_can_rate(study=study, user=assignment.rater)
+    comparison = assignment.comparison
+    study = comparison.study
+    profile = _profile_of(assignment.rater)
+    _check_profile(study=study, profile=profile)
     errors: dict[str, Any] = {}
     for question, answer in (("quality", quality), ("faithfulness", faithfulness)):
         try:
@@ -559,7 +574,7 @@ def record_judgment(
             return existing, False
         if locked.status == Assignment.Status.EXPIRED and not _reclaim(locked, study):
             raise ValidationError({"token": "This task expired; please load the next one."})
-        judgment = Judgment.objects.create(
+        judgment = Judgment(
             assignment=locked,
             quality=_to_ab(quality.side, locked.left_is_a),
             quality_reasons=list(quality.reasons),
@@ -572,26 +587,40 @@ def record_judgment(
             played_through=watch.played_through,
             is_simulated=profile.is_simulated,
         )
-        comparison = locked.comparison
         if comparison.kind == Comparison.Kind.GOLD:
             answer = getattr(judgment, comparison.gold_question or "quality")
             judgment.gold_correct = answer == Judgment.Choice.A
         elif comparison.kind == Comparison.Kind.MIRROR:
             first = Judgment.objects.filter(
-                assignment__rater_id=locked.rater_id, assignment__comparison=comparison.mirror_of
+                assignment__rater_id=locked.rater_id, assignment__comparison=comparison.mirror_of_id
             ).first()
             if first is not None:
                 judgment.mirror_consistent = (first.quality, first.faithfulness) == (
                     judgment.quality,
                     judgment.faithfulness,
                 )
-        judgment.save(update_fields=["gold_correct", "mirror_consistent"])
+        judgment.save(force_insert=True)
         locked.status = Assignment.Status.DONE
         locked.save(update_fields=["status"])
     if judgment.gold_correct is not None:
         _apply_gold_threshold(study=study, profile=profile)
         judgment.refresh_from_db(fields=["is_flagged"])
     return judgment, True
+
+
+def _judgment_of(assignment: Assignment) -> Judgment | None:
+    try:
+        return assignment.judgment  # loaded with the assignment, or one query
+    except Judgment.DoesNotExist:
+        return None
+
+
+def _profile_of(user: Any) -> Rater:
+    try:
+        profile: Rater = user.rater  # loaded with the assignment, or one query
+    except Rater.DoesNotExist:
+        profile = rater_profile(user=user)
+    return profile
 
 
 def submit_judgment(

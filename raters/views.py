@@ -140,7 +140,7 @@ def clip(request: HttpRequest, token: str, side: str, kind: str) -> HttpResponse
     user = _session_or_token_user(request)
     if user is None:
         return HttpResponse("Log in first.", status=403, content_type="text/plain")
-    assignment = selectors.assignment_for_rater(token=token, rater=user)
+    assignment = selectors.assignment_for_rater(token=token, rater=user, clips=True)
     if assignment is None or side not in ("left", "right") or kind not in ("video", "poster"):
         raise Http404
     field = selectors.clip_file(assignment=assignment, side=side, kind=kind)

@@ -49,6 +49,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--wait-scale", type=float, default=1.0)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="juice_eval_bench_load")
+    parser.add_argument(
+        "--cache-url",
+        default="redis://127.0.0.1:6379/14",
+        help="DJANGO_CACHE_URL of the site, as in production (flushed first); '' for none",
+    )
     return parser.parse_args()
 
 
@@ -150,15 +155,29 @@ def main() -> int:
     ceiling_accounts = create_simulated_raters(
         study=ceiling_study, count=args.ceiling_concurrency * 4, careless_share=0.0
     )
+    with connections["default"].cursor() as cursor:
+        # Planner statistics for the bulk-loaded tables, as autovacuum would gather them.
+        cursor.execute("ANALYZE")
     connections.close_all()
     print(
         f"setup: {args.comparisons} comparisons x2 studies, {args.raters} raters, "
         f"{time.monotonic() - t0:.1f} s; gunicorn {args.workers} workers x {args.threads} "
-        f"threads, {os.cpu_count()} CPUs"
+        f"threads, {os.cpu_count()} CPUs, cache {args.cache_url or 'per process'}"
     )
 
+    extra_env = {}
+    if args.cache_url:
+        import redis
+
+        redis.Redis.from_url(args.cache_url).flushdb()
+        extra_env["DJANGO_CACHE_URL"] = args.cache_url
     site = start_gunicorn(
-        db_url=db_url, media_root=media, log=log, workers=args.workers, threads=args.threads
+        db_url=db_url,
+        media_root=media,
+        log=log,
+        workers=args.workers,
+        threads=args.threads,
+        extra_env=extra_env,
     )
     spawn = multiprocessing.get_context("spawn")
     try:

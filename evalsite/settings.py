@@ -67,6 +67,10 @@ LOGIN_RATE_LIMIT = (5, 20, 300)  # failures per username, per address, window in
 LOGIN_RATE_LIMIT_CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER", "")
 # Behind nginx: clips are handed to its `internal` location (docs/production.md, evalsite.accel).
 JUICE_MEDIA_ACCEL_PREFIX = os.environ.get("JUICE_MEDIA_ACCEL_PREFIX", "")
+# Rating hot path: how often a web process sweeps abandoned assignments back into the pool
+# while handing out tasks, and how long the study-wide "what is left" count is reused.
+JUICE_EXPIRY_SWEEP_SECONDS = float(os.environ.get("JUICE_EXPIRY_SWEEP_SECONDS", "5"))
+JUICE_PROGRESS_CACHE_SECONDS = float(os.environ.get("JUICE_PROGRESS_CACHE_SECONDS", "2"))
 if os.environ.get("DJANGO_CACHE_URL", "").startswith("redis"):
     # Shared by every web worker, so login failures are counted site-wide.
     CACHES = {
@@ -75,6 +79,10 @@ if os.environ.get("DJANGO_CACHE_URL", "").startswith("redis"):
             "LOCATION": os.environ["DJANGO_CACHE_URL"],
         }
     }
+    # Sessions read from the shared cache, written through to the database: a rating request
+    # then costs no session query. (Not with the per-process default cache: a logout in one
+    # worker would not reach the others.)
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 ROOT_URLCONF = "evalsite.urls"
 WSGI_APPLICATION = "evalsite.wsgi.application"

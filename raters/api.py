@@ -99,16 +99,17 @@ class NextAssignment(APIView):
     def post(self, request: Request, slug: str) -> Response:
         study = get_object_or_404(Study, slug=slug, is_active=True)
         try:
-            assignment = services.next_assignment(study=study, rater=request.user)
+            task = services.next_task(study=study, rater=request.user)
         except services.RatingRefused as refused:
             body = {"detail": refused.message, "code": refused.code}
             if refused.code == "stopped":
                 body["screenout_code"] = study.screenout_code
             return Response(body, status=status.HTTP_403_FORBIDDEN)
-        if assignment is None:
+        if task.assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        progress = selectors.rater_progress(study=study, rater=request.user)
-        return Response(selectors.assignment_payload(assignment=assignment, progress=progress))
+        return Response(
+            selectors.assignment_payload(assignment=task.assignment, progress=task.progress)
+        )
 
 
 class JudgmentPagination(LimitOffsetPagination):

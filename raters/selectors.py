@@ -66,6 +66,21 @@ class RaterState:
     def taken(self) -> int:
         return sum(self.taken_by_kind.values())
 
+    def with_new(self, assignment: Assignment) -> RaterState:
+        """The state once `assignment` (just created, active) is counted."""
+        comparison = assignment.comparison
+        real = comparison.kind == Comparison.Kind.REAL
+        taken = dict(self.taken_by_kind)
+        taken[comparison.kind] = taken.get(comparison.kind, 0) + 1
+        return RaterState(
+            active=(*self.active, assignment.pk),
+            taken_by_kind=taken,
+            done=self.done,
+            seen_comparisons=self.seen_comparisons | {comparison.pk},
+            seen_prompts=self.seen_prompts | {comparison.prompt_id} if real else self.seen_prompts,
+            seen_real=self.seen_real + int(real),
+        )
+
 
 def rater_state(*, study: Study, rater: Any) -> RaterState:
     rows = (

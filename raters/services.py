@@ -6,11 +6,13 @@ import math
 import random
 import re
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -281,23 +283,58 @@ def expire_stale_assignments(*, study: Study | None = None) -> int:
     return expired
 
 
-def next_assignment(*, study: Study, rater: Any) -> Assignment | None:
-    """The rater's open assignment, or a new one; None when nothing is left for this rater.
+@dataclass(frozen=True)
+class NextTask:
+    """What the rating page and API show next: the assignment (None: nothing left) and the
+    rater's progress with it counted."""
 
-    The assignment comes loaded with what its page shows (prompt, clips). Raises RatingRefused
-    for a rater who is not qualified or was stopped by quality control.
+    assignment: Assignment | None
+    progress: dict[str, int]
+
+
+def next_assignment(*, study: Study, rater: Any) -> Assignment | None:
+    """The rater's open assignment, or a new one; None when nothing is left for this rater."""
+    return next_task(study=study, rater=rater).assignment
+
+
+def next_task(*, study: Study, rater: Any) -> NextTask:
+    """The rater's open assignment or a new one, loaded with what its page shows, and progress.
+
+    Raises RatingRefused for a rater who is not qualified or was stopped by quality control.
     """
-    expire_stale_assignments(study=study)
+    if _sweep_due(study):
+        expire_stale_assignments(study=study)
     with transaction.atomic():
         # One request at a time per rater: a double click must not hold two assignments.
         profile = Rater.objects.select_for_update().filter(user=rater).first()
         _check_profile(study=study, profile=profile or rater_profile(user=rater))
         state = selectors.rater_state(study=study, rater=rater)
+        assignment: Assignment | None
         if state.active:
             Assignment.objects.filter(pk=state.active[0]).update(expires_at=_expiry(study))
-            return selectors.assignment_for_page(pk=state.active[0])
-        created = _new_assignment(study=study, rater=rater, state=state)
-    return None if created is None else selectors.assignment_for_page(pk=created.pk)
+            assignment = selectors.assignment_for_page(pk=state.active[0])
+        else:
+            created = _new_assignment(study=study, rater=rater, state=state)
+            assignment = None
+            if created is not None:
+                assignment = selectors.assignment_for_page(pk=created.pk)
+                state = state.with_new(assignment)
+    return NextTask(assignment, selectors.rater_progress(study=study, rater=rater, state=state))
+
+
+_last_sweep: dict[tuple[int, float], float] = {}
+
+
+def _sweep_due(study: Study) -> bool:
+    """Abandoned assignments go back lazily, at most every JUICE_EXPIRY_SWEEP_SECONDS per
+    study and web process (the beat task `raters.expire_assignments` sweeps too)."""
+    every = float(getattr(settings, "JUICE_EXPIRY_SWEEP_SECONDS", 5.0))
+    key = (study.pk, study.created_at.timestamp() if study.created_at else 0.0)
+    now = time.monotonic()
+    if every > 0 and now - _last_sweep.get(key, -math.inf) < every:
+        return False
+    _last_sweep[key] = now
+    return True
 
 
 def _new_assignment(

@@ -61,17 +61,14 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 def rate(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug, is_active=True)
     try:
-        assignment = services.next_assignment(study=study, rater=request.user)
+        task = services.next_task(study=study, rater=request.user)
     except services.RatingRefused as refused:
         if refused.code == "not_qualified" and _quiz_left(request):
             return redirect("raters:instructions", slug=slug)
         return _screened_out(request, study, refused.message)
-    if assignment is None:
+    if task.assignment is None:
         return redirect("raters:done", slug=slug)
-    payload = selectors.assignment_payload(
-        assignment=assignment,
-        progress=selectors.rater_progress(study=study, rater=request.user),
-    )
+    payload = selectors.assignment_payload(assignment=task.assignment, progress=task.progress)
     context = {
         "study": study,
         "payload": payload,

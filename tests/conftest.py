@@ -77,6 +77,14 @@ def _media_root(settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture(autouse=True)
+def _sweep_every_request(settings) -> None:  # type: ignore[no-untyped-def]
+    """Tests expire assignments and ask again at once: sweep on every request (the throttle
+    itself is tested in tests/raters/test_assignment.py)."""
+    settings.JUICE_EXPIRY_SWEEP_SECONDS = 0
+    settings.JUICE_PROGRESS_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
     """PBKDF2 is deliberately slow; tests log in often and only need a working hasher."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -133,3 +133,28 @@ def test_openapi_schema_and_auth_required():
     assert schema.status_code == 200
     text = schema.content.decode()
     assert "/api/judgments/" in text and "/api/studies/{slug}/next/" in text
+
+
+def test_rating_round_trip_stays_within_a_fixed_number_of_queries(settings):
+    """The hot path (next + submit) costs the same few queries whatever the study's size:
+    reads are one query for the rater's state, one for candidates and one for the page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.JUICE_EXPIRY_SWEEP_SECONDS = 60
+    settings.JUICE_PROGRESS_CACHE_SECONDS = 60
+    study = build_study(prompts=6, raters_per_pair=2)
+    client = _client(qualified_rater())
+    counts = []
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as next_queries:
+            task = client.post(f"/api/studies/{study.slug}/next/").json()
+        _age(task["token"])
+        with CaptureQueriesContext(connection) as submit_queries:
+            sent = client.post("/api/judgments/", _body(task["token"]), format="json")
+            assert sent.status_code == 201
+        counts.append((len(next_queries), len(submit_queries)))
+    # Later rounds reuse the sweep and the study-wide count; none may grow with the rounds.
+    print("queries per (next, submit):", counts)
+    assert counts[1] == counts[2], counts
+    assert counts[2][0] <= 14 and counts[2][1] <= 9, counts

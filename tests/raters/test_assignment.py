@@ -164,3 +164,28 @@ def test_expiry_task_returns_abandoned_slots():
     Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert expire_assignments.run() == 1
     assert Comparison.objects.get(pk=held.comparison_id).assigned_count == 0
+
+
+def test_expiry_sweep_is_throttled_per_study_and_the_beat_task_still_sweeps(settings):
+    settings.JUICE_EXPIRY_SWEEP_SECONDS = 60
+    study = build_study(prompts=1, raters_per_pair=1)
+    first, second = qualified_rater(), qualified_rater()
+    held = services.next_assignment(study=study, rater=first)
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    # Within the interval the lazy sweep is skipped: the abandoned slot is not free yet.
+    assert services.next_assignment(study=study, rater=second) is None
+    services.expire_stale_assignments()
+    taken = services.next_assignment(study=study, rater=second)
+    assert taken is not None and taken.comparison_id == held.comparison_id
+
+
+def test_progress_estimate_bounds_by_room_and_by_what_the_rater_has_not_seen():
+    study = build_study(prompts=4, raters_per_pair=1)
+    first, second = qualified_rater(), qualified_rater()
+    assert selectors.rater_progress(study=study, rater=first) == {"done": 0, "total": 4}
+    task = services.next_task(study=study, rater=first)
+    assert task.progress == {"done": 0, "total": 4}
+    judge(task.assignment)
+    # Three prompts still have room: the second rater can get at most those.
+    assert selectors.rater_progress(study=study, rater=second) == {"done": 0, "total": 3}
+    assert selectors.rater_progress(study=study, rater=first) == {"done": 1, "total": 4}

@@ -123,6 +123,8 @@ def ensure_study(batch: GenerationBatch, variants: tuple[ModelVariant, ...]) -> 
             batch=batch,
             pairs=[(variants[0], variants[1])],
             raters_per_pair=5,
+            # Hidden checks from the start: one side degraded (frozen, blurred, shuffled...).
+            gold_comparisons=4,
         )
     for pair in study.pairs.all():
         rater_services.add_comparisons(pair=pair)

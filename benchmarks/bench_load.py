@@ -47,6 +47,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ceiling-seconds", type=float, default=20.0)
     parser.add_argument("--ceiling-concurrency", type=int, default=8)
     parser.add_argument("--wait-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--arrival-spread",
+        type=float,
+        default=30.0,
+        help="seconds over which the raters arrive (0: all at the same instant)",
+    )
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="juice_eval_bench_load")
     parser.add_argument(
@@ -192,9 +198,13 @@ def main() -> int:
                 behaviour=Behaviour(wait_scale=args.wait_scale),
                 concurrency=args.raters,
                 duration_s=seconds,
+                arrival_spread_s=args.arrival_spread,
             )
             ping_latencies = probe.get()
-        print(f"\nphase 1: {args.raters} raters for {args.minutes:g} min (realistic waits)")
+        print(
+            f"\nphase 1: {args.raters} raters for {args.minutes:g} min (realistic waits, "
+            f"arriving over {args.arrival_spread:g} s)"
+        )
         print("  " + report.summary().replace("\n", "\n  "))
         print(_fmt("trivial view (probe)", ping_latencies, report.seconds))
 

@@ -472,13 +472,22 @@ def run_simulation(
     seed: int = 0,
     id_param: str = "PROLIFIC_PID",
     on_progress: Callable[[RaterResult], None] | None = None,
+    arrival_spread_s: float = 0.0,
 ) -> SimulationReport:
-    """Run every account, `concurrency` at a time, until the study is done or time is up."""
+    """Run every account, `concurrency` at a time, until the study is done or time is up.
+
+    With `arrival_spread_s` the raters arrive evenly over that many seconds, as a crowd does,
+    instead of all in the same instant.
+    """
     started = time.monotonic()
     deadline = started + duration_s if duration_s is not None else None
     lock = threading.Lock()
 
-    def one(account: SimulatedAccount) -> RaterResult:
+    def one(numbered: tuple[int, SimulatedAccount]) -> RaterResult:
+        index, account = numbered
+        if arrival_spread_s > 0:
+            arrival = started + arrival_spread_s * index / len(accounts)
+            time.sleep(max(0.0, arrival - time.monotonic()))
         rater = SimulatedRater(
             base_url=base_url,
             study_slug=study_slug,
@@ -502,7 +511,7 @@ def run_simulation(
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        results = list(pool.map(one, accounts))
+        results = list(pool.map(one, enumerate(accounts)))
     return SimulationReport(results=results, seconds=time.monotonic() - started)
 
 

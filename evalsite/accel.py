@@ -25,6 +25,6 @@ def accel_response(field: FieldFile, content_type: str) -> HttpResponse:
     if not prefix:
         raise ValueError("JUICE_MEDIA_ACCEL_PREFIX is not set: nginx is not configured for it.")
     response = HttpResponse(content_type=content_type)
-    response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(field.name)
+    response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(field.name or "")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -9,7 +9,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.on_after_configure.connect
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]
 def _make_filesystem_broker_folders(sender: Celery, **kwargs: object) -> None:
     """The embedded filesystem broker needs its folders before the first message."""
     options = sender.conf.broker_transport_options or {}

@@ -147,10 +147,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "juice-eval API", "VERSION": "0.1.0"}
-# One name for the left/right/tie choice that both JUICE questions share (silences W001,
-# which `check --deploy --fail-level WARNING` would fail on).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"SideEnum": ["left", "right", "tie"]}
+SPECTACULAR_SETTINGS: dict[str, object] = {
+    "TITLE": "juice-eval API",
+    "VERSION": "0.1.0",
+    # One name for the left/right/tie choice that both JUICE questions share (silences W001,
+    # which `check --deploy --fail-level WARNING` would fail on).
+    "ENUM_NAME_OVERRIDES": {"SideEnum": ["left", "right", "tie"]},
+}
 
 # Celery: generation goes to the `gpu` queue, one task at a time per worker process.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -35,7 +35,8 @@ def blurred(frames: np.ndarray, *, radius: int | None = None) -> np.ndarray:
     out = frames.astype(np.float32)
     for _ in range(BLUR_PASSES):
         out = _box_blur(_box_blur(out, radius, axis=1), radius, axis=2)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    result: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return result
 
 
 def shuffled(frames: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
@@ -55,7 +56,7 @@ def read_frames(path: str | Path) -> tuple[np.ndarray, int]:
     reader = imageio.get_reader(str(path), format="FFMPEG")
     try:
         fps = int(round(reader.get_meta_data().get("fps", 8)))
-        frames = np.stack([np.asarray(frame)[..., :3] for frame in reader])
+        frames = np.stack([np.asarray(frame)[..., :3] for frame in reader.iter_data()])
     finally:
         reader.close()
     return frames.astype(np.uint8), max(1, fps)

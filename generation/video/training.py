@@ -387,13 +387,26 @@ class Trainer:
         self.log(f"autoencoder decoder: {len(losses)} steps, loss {card['decoder_final_loss']}")
         return checkpoints.load_model(AutoencoderKL, folder, self.device)
 
+    def _t2i_recipe(self, schedule: str) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "schedule": schedule,
+            "steps": p.t2i_steps,
+            "batch": p.t2i_batch,
+            "lr": p.t2i_lr,
+            "frames": "first",
+        }
+
     def t2i(self, schedule: str, vae: Any) -> Any:
         import torch
         from diffusers import UNet2DConditionModel
 
         p = self.plan
         name = checkpoints.t2i_checkpoint_name(schedule)
-        recipe = {"schedule": schedule, "steps": p.t2i_steps, "batch": p.t2i_batch, "lr": p.t2i_lr}
+        # The T2I model makes the *first* image of a video (SPEC §1): it learns on first frames,
+        # so "moves left" puts the shape where a leftward move starts, and the video model,
+        # conditioned on that image, can carry the motion on.
+        recipe = self._t2i_recipe(schedule)
         if not self._done(name, recipe):
             torch.manual_seed(p.seed + 1)
             unet = build_t2i(p.size).to(self.device).train()
@@ -402,10 +415,9 @@ class Trainer:
             sched = training_scheduler(schedule)
 
             def step(i: int, gen: Any) -> Any:
-                n, t = lat.shape[:2]
+                n = lat.shape[0]
                 vid = torch.randint(n, (p.t2i_batch,), generator=gen, device=self.device)
-                frame = torch.randint(t, (p.t2i_batch,), generator=gen, device=self.device)
-                x0 = lat[vid, frame]
+                x0 = lat[vid, 0]
                 e = _drop(text[vid], null, DROP_TEXT, gen)
                 return _diffusion_loss(unet, sched, x0, e, gen, extra=None)
 
@@ -430,6 +442,8 @@ class Trainer:
             "batch": p.video_batch,
             "lr": p.video_lr,
             "low_res_fraction": p.low_res_fraction if recipe.multistage else 0.0,
+            # Spatial weights come from the T2I model: a retrained one means a new video model.
+            "t2i": self._t2i_recipe(recipe.schedule),
         }
         if recipe.hq_finetune:
             spec["parent_steps"] = p.video_steps  # a longer-trained parent means a new fine-tune
@@ -506,6 +520,7 @@ class Trainer:
             "batch": p.interp_batch,
             "videos": p.interp_videos,
             "parent_steps": p.video_steps,
+            "t2i": self._t2i_recipe("zero_snr"),
         }
         if self._done(name, spec):
             return

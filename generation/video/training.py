@@ -236,8 +236,16 @@ class Trainer:
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
         state_path = self.state_dir / f"{name}.pt"
         start, losses, wall = 0, [], 0.0
+        # A saved state resumes only the run it came from: same starting weights and steps
+        # (a retrained parent or T2I, or another step count, starts the stage afresh).
+        fingerprint = f"{_fingerprint(modules)}-{steps}-{lr}"
+        state = None
         if state_path.is_file():
             state = torch.load(state_path, map_location=self.device, weights_only=False)
+            if state.get("fingerprint") != fingerprint:
+                self.log(f"{name}: saved state belongs to another starting point; starting afresh")
+                state = None
+        if state is not None:
             for key, module in modules.items():
                 module.load_state_dict(state["modules"][key])
             opt.load_state_dict(state["optimizer"])
@@ -268,6 +276,7 @@ class Trainer:
                         "step": step + 1,
                         "losses": losses,
                         "wall": time.perf_counter() - began,
+                        "fingerprint": fingerprint,
                     },
                     tmp,
                 )
@@ -629,6 +638,16 @@ class Trainer:
         summary = {"wall_seconds": round(time.perf_counter() - started, 1), "device": self.device}
         self.log(f"training finished in {summary['wall_seconds']} s on {self.device}")
         return summary
+
+
+def _fingerprint(modules: dict[str, Any]) -> str:
+    """A checksum of the modules' weights (the starting point of a stage)."""
+    crc = 0
+    for key in sorted(modules):
+        for name, tensor in sorted(modules[key].state_dict().items()):
+            crc = zlib.crc32(name.encode(), crc)
+            crc = zlib.crc32(tensor.detach().float().cpu().numpy().tobytes(), crc)
+    return f"{crc:08x}"
 
 
 def _to_pixels(frames: np.ndarray, device: str) -> Any:

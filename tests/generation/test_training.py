@@ -134,6 +134,37 @@ def test_interrupted_stage_resumes_to_the_same_weights(tmp_path, monkeypatch):  
     assert not (tmp_path / "sb" / "t2i-zero_snr.pt").exists()
 
 
+def test_saved_state_from_another_starting_point_is_not_resumed(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A stage killed mid-way, then its parent retrained: the stale state must not be loaded
+    (it would bring back the old parent's weights)."""
+    plan = replace(tiny_plan(), t2i_steps=4, save_every=1)
+    trainer = Trainer(
+        plan, out_dir=tmp_path / "out", state_dir=tmp_path / "s", progress=False, log=lambda _: None
+    )
+    vae = trainer.autoencoder()
+    real_loop = Trainer._loop
+
+    def dying_loop(self, name, modules, params, lr, steps, step_fn):  # type: ignore[no-untyped-def]
+        def step(i, gen):  # type: ignore[no-untyped-def]
+            if i == 2:
+                raise _Interrupt
+            return step_fn(i, gen)
+
+        return real_loop(self, name, modules, params, lr, steps, step)
+
+    monkeypatch.setattr(Trainer, "_loop", dying_loop)
+    with pytest.raises(_Interrupt):
+        trainer.t2i("zero_snr", vae)
+    monkeypatch.setattr(Trainer, "_loop", real_loop)
+    # The same stage now starts from other weights (here: another seed for its initialisation).
+    monkeypatch.setattr(torch, "manual_seed", lambda seed, _real=torch.manual_seed: _real(seed + 7))
+    logs: list[str] = []
+    trainer.log = logs.append
+    trainer.t2i("zero_snr", vae)
+    assert any("starting afresh" in line for line in logs)
+    assert not any("resuming" in line for line in logs)
+
+
 def test_training_steps_reduce_the_loss_on_a_fixed_batch(tmp_path):  # type: ignore[no-untyped-def]
     plan = replace(tiny_plan(), t2i_steps=1)
     trainer = Trainer(

@@ -571,7 +571,7 @@ class Trainer:
 
         p = self.plan
         name = checkpoints.CLASSIFIER
-        spec = {"steps": p.classifier_steps, "videos": p.videos}
+        spec = {"steps": p.classifier_steps, "videos": p.videos, "architecture": 2}
         if self._done(name, spec):
             return
         wall = time.perf_counter()

@@ -1,4 +1,6 @@
-"""A friendly retry answer while the database is unreachable (restart, failover, network).
+"""A friendly retry answer while the database or the shared cache is unreachable (restart,
+failover, network). Sessions are read through the Redis cache when DJANGO_CACHE_URL is set, so a
+Redis restart must look the same to a rater as a database restart.
 
 Without this, a PostgreSQL restart shows raters Django's 500 page: they would think their
 work was lost. A 503 with Retry-After tells the rating page (and simulated raters) to resend
@@ -12,6 +14,8 @@ from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,8 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
 
 def _is_connection_failure(exception: Exception) -> bool:
     if isinstance(exception, OperationalError | InterfaceError):
+        return True
+    if isinstance(exception, RedisConnectionError | RedisTimeoutError):
         return True
     # psycopg raises "connection already closed"-style errors as plain DatabaseError subclasses
     # when a pooled connection died with the server.

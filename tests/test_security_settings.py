@@ -163,6 +163,17 @@ def test_lost_database_gives_a_friendly_503_not_a_stack_trace(path, accept, cont
     assert "try again" in body and "Traceback" not in body and "OperationalError" not in body
 
 
+def test_lost_cache_server_gives_the_same_friendly_503():
+    # Sessions come through the shared Redis cache in production: a Redis restart mid-rating.
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    request = RequestFactory().post("/api/judgments/")
+    lost = RedisConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+    response = DatabaseUnavailableMiddleware(_broken_view).process_exception(request, lost)
+    assert response is not None and response.status_code == 503
+    assert response["Retry-After"] == "5" and "try again" in response.content.decode()
+
+
 def test_other_errors_are_not_disguised_as_503():
     request = RequestFactory().get("/")
     assert (
@@ -215,3 +226,22 @@ def test_api_token_endpoint_is_rate_limited_with_a_json_message(_fresh_cache):
     )
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_rating_api_answers_503_when_the_session_cache_is_down(settings):
+    """The production set-up reads sessions through Redis (cached_db): with Redis gone a rater
+    gets the retry answer, not a 500 page."""
+    rater = UserFactory()
+    client = Client()
+    client.force_login(rater)  # session stored in the database first
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    response = client.get("/api/raters/me/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 503, response.content[:300]
+    assert response["Retry-After"] == "5" and "try again" in response.json()["detail"]

@@ -96,6 +96,24 @@ def _t2i_weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "t2i-zero_snr" / "unet" / "diffusion_pytorch_model.safetensors"))
 
 
+def _kill_t2i_at_step_2(trainer: Trainer, vae, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Run the T2I stage until step 2 dies (its state saved every step), as a killed run."""
+    real_loop = Trainer._loop
+
+    def dying_loop(self, name, modules, params, lr, steps, step_fn):  # type: ignore[no-untyped-def]
+        def step(i, gen):  # type: ignore[no-untyped-def]
+            if i == 2:
+                raise _Interrupt
+            return step_fn(i, gen)
+
+        return real_loop(self, name, modules, params, lr, steps, step)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Trainer, "_loop", dying_loop)
+        with pytest.raises(_Interrupt):
+            trainer.t2i("zero_snr", vae)
+
+
 def test_interrupted_stage_resumes_to_the_same_weights(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     plan = replace(tiny_plan(), t2i_steps=4, save_every=1)
     # given an uninterrupted run
@@ -108,21 +126,8 @@ def test_interrupted_stage_resumes_to_the_same_weights(tmp_path, monkeypatch):  
         plan, out_dir=tmp_path / "b", state_dir=tmp_path / "sb", progress=False, log=lambda _: None
     )
     vae = resumed.autoencoder()
-    real_loop = Trainer._loop
-
-    def dying_loop(self, name, modules, params, lr, steps, step_fn):  # type: ignore[no-untyped-def]
-        def step(i, gen):  # type: ignore[no-untyped-def]
-            if i == 2:
-                raise _Interrupt
-            return step_fn(i, gen)
-
-        return real_loop(self, name, modules, params, lr, steps, step)
-
-    monkeypatch.setattr(Trainer, "_loop", dying_loop)
-    with pytest.raises(_Interrupt):
-        resumed.t2i("zero_snr", vae)
+    _kill_t2i_at_step_2(resumed, vae, monkeypatch)
     assert (tmp_path / "sb" / "t2i-zero_snr.pt").is_file()
-    monkeypatch.setattr(Trainer, "_loop", real_loop)
     # when it runs again
     logs: list[str] = []
     resumed.log = logs.append
@@ -142,20 +147,7 @@ def test_saved_state_from_another_starting_point_is_not_resumed(tmp_path, monkey
         plan, out_dir=tmp_path / "out", state_dir=tmp_path / "s", progress=False, log=lambda _: None
     )
     vae = trainer.autoencoder()
-    real_loop = Trainer._loop
-
-    def dying_loop(self, name, modules, params, lr, steps, step_fn):  # type: ignore[no-untyped-def]
-        def step(i, gen):  # type: ignore[no-untyped-def]
-            if i == 2:
-                raise _Interrupt
-            return step_fn(i, gen)
-
-        return real_loop(self, name, modules, params, lr, steps, step)
-
-    monkeypatch.setattr(Trainer, "_loop", dying_loop)
-    with pytest.raises(_Interrupt):
-        trainer.t2i("zero_snr", vae)
-    monkeypatch.setattr(Trainer, "_loop", real_loop)
+    _kill_t2i_at_step_2(trainer, vae, monkeypatch)
     # The same stage now starts from other weights (here: another seed for its initialisation).
     monkeypatch.setattr(torch, "manual_seed", lambda seed, _real=torch.manual_seed: _real(seed + 7))
     logs: list[str] = []

@@ -119,8 +119,9 @@ def real_candidates(
 ) -> QuerySet[Comparison]:
     """Real comparisons this rater may still get: room left, unseen, prompt new to them.
 
-    What the rater has seen is passed as plain id lists, so PostgreSQL walks the
-    (study, kind, assigned_count, id) index in order and stops at the first free rows.
+    What the rater has seen is passed as plain id lists (from `rater_state`) instead of
+    subqueries, so PostgreSQL reads the (study, kind, assigned_count) index in order and stops
+    at the first free rows.
     """
     if state is None:
         state = rater_state(study=study, rater=rater)
@@ -157,11 +158,11 @@ class StudyRoom:
 def study_room(*, study: Study) -> StudyRoom:
     """How much of the study is left, shared by all raters and cached for a few seconds
     (JUICE_PROGRESS_CACHE_SECONDS): progress needs an estimate, not a count per request."""
-    ttl = float(getattr(settings, "JUICE_PROGRESS_CACHE_SECONDS", 2.0))
-    key = f"raters:room:{study.pk}:{study.created_at.timestamp() if study.created_at else 0}"
-    cached = cache.get(key) if ttl > 0 else None
+    ttl = settings.JUICE_PROGRESS_CACHE_SECONDS
+    key = f"raters:room:{study_identity(study)}"
+    cached: StudyRoom | None = cache.get(key) if ttl > 0 else None
     if cached is not None:
-        return StudyRoom(*cached)
+        return cached
     room = Q(assigned_count__lt=study.raters_per_pair)
     counts = Comparison.objects.filter(study=study, kind=Comparison.Kind.REAL).aggregate(
         prompts=Count("prompt_id", distinct=True),
@@ -173,8 +174,13 @@ def study_room(*, study: Study) -> StudyRoom:
         counts["prompts"], counts["prompts_open"], counts["comparisons"], counts["comparisons_open"]
     )
     if ttl > 0:
-        cache.set(key, tuple(vars(result).values()), ttl)
+        cache.set(key, result, ttl)
     return result
+
+
+def study_identity(study: Study) -> str:
+    """A key for per-study caches that a later study reusing the same id cannot hit."""
+    return f"{study.pk}:{study.created_at.timestamp() if study.created_at else 0}"
 
 
 def rater_progress(

@@ -189,12 +189,6 @@ def take_quiz(*, user: Any, answers: Mapping[str, str]) -> QuizResult:
     )
 
 
-def check_can_rate(*, study: Study, user: Any) -> Rater:
-    profile = rater_profile(user=user)
-    _check_profile(study=study, profile=profile)
-    return profile
-
-
 def _check_profile(*, study: Study, profile: Rater) -> None:
     if profile.is_flagged:
         raise RatingRefused(
@@ -322,14 +316,14 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
     return NextTask(assignment, selectors.rater_progress(study=study, rater=rater, state=state))
 
 
-_last_sweep: dict[tuple[int, float], float] = {}
+_last_sweep: dict[str, float] = {}
 
 
 def _sweep_due(study: Study) -> bool:
     """Abandoned assignments go back lazily, at most every JUICE_EXPIRY_SWEEP_SECONDS per
     study and web process (the beat task `raters.expire_assignments` sweeps too)."""
-    every = float(getattr(settings, "JUICE_EXPIRY_SWEEP_SECONDS", 5.0))
-    key = (study.pk, study.created_at.timestamp() if study.created_at else 0.0)
+    every = settings.JUICE_EXPIRY_SWEEP_SECONDS
+    key = selectors.study_identity(study)
     now = time.monotonic()
     if every > 0 and now - _last_sweep.get(key, -math.inf) < every:
         return False

@@ -71,11 +71,13 @@ JUICE_MEDIA_ACCEL_PREFIX = os.environ.get("JUICE_MEDIA_ACCEL_PREFIX", "")
 # while handing out tasks, and how long the study-wide "what is left" count is reused.
 JUICE_EXPIRY_SWEEP_SECONDS = float(os.environ.get("JUICE_EXPIRY_SWEEP_SECONDS", "5"))
 JUICE_PROGRESS_CACHE_SECONDS = float(os.environ.get("JUICE_PROGRESS_CACHE_SECONDS", "2"))
+# ... and how long a web process reuses a study's settings (edits reach raters that late).
+JUICE_STUDY_CACHE_SECONDS = float(os.environ.get("JUICE_STUDY_CACHE_SECONDS", "2"))
 if os.environ.get("DJANGO_CACHE_URL", "").startswith("redis"):
     # Shared by every web worker, so login failures are counted site-wide.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "evalsite.cache.RedisCache",
             "LOCATION": os.environ["DJANGO_CACHE_URL"],
         }
     }
@@ -115,8 +117,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Worker and web server write concurrently: wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters bound on the server let psycopg prepare a statement after a few runs on a
+    # connection: the rating hot path's joins are then planned once per connection instead of
+    # on every request (planning was most of their database time). Behind a PgBouncer in
+    # transaction mode, set DATABASE_PREPARE_THRESHOLD="" to turn preparing off.
+    threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=int(threshold) if threshold else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's model backend, loading the rater profile with the user (one query per request).
+AUTHENTICATION_BACKENDS = ["evalsite.auth.ProfileBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

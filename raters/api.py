@@ -97,7 +97,9 @@ class NextAssignment(APIView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        study = get_object_or_404(Study, slug=slug, is_active=True)
+        study = selectors.study_for_rating(slug=slug, is_active=True)
+        if study is None:
+            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
         try:
             task = services.next_task(study=study, rater=request.user)
         except services.RatingRefused as refused:
@@ -105,11 +107,9 @@ class NextAssignment(APIView):
             if refused.code == "stopped":
                 body["screenout_code"] = study.screenout_code
             return Response(body, status=status.HTTP_403_FORBIDDEN)
-        if task.assignment is None:
+        if task.payload is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(
-            selectors.assignment_payload(assignment=task.assignment, progress=task.progress)
-        )
+        return Response(task.payload)
 
 
 class JudgmentPagination(LimitOffsetPagination):
@@ -140,7 +140,7 @@ class JudgmentListCreate(generics.ListAPIView):
         given = JudgmentInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         data = given.validated_data
-        assignment = selectors.assignment_for_rater(token=str(data["token"]), rater=request.user)
+        assignment = selectors.assignment_for_submit(token=str(data["token"]), rater=request.user)
         if assignment is None:
             return Response({"detail": "No such task."}, status=status.HTTP_404_NOT_FOUND)
         try:

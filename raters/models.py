@@ -212,7 +212,13 @@ class Comparison(models.Model):
                 fields=["mirror_of"], condition=Q(kind="mirror"), name="comparison_one_mirror"
             ),
         ]
-        indexes = [models.Index(fields=["study", "kind", "assigned_count"])]
+        # In the order assignment reads them (fewest raters, then oldest): the first free
+        # row is found without sorting the study.
+        indexes = [
+            models.Index(
+                fields=["study", "kind", "assigned_count", "id"], name="comparison_free_slots"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"comparison {self.pk}"

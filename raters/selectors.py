@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.urls import reverse
+
+from evalsite.rawload import partial_instance
 
 from .models import Assignment, Comparison, Judgment, Rater, Study
 
@@ -22,32 +26,75 @@ def active_studies() -> QuerySet[Study]:
     return Study.objects.filter(is_active=True).order_by("created_at")
 
 
-def assignment_for_rater(*, token: str, rater: Any, clips: bool = False) -> Assignment | None:
-    """The rater's own assignment by its opaque token; another rater's token finds nothing.
+_studies: dict[tuple[tuple[str, Any], ...], tuple[float, Study]] = {}
 
-    Loaded with what a submit reads (study, the judgment if any, the rater's profile) or, with
-    `clips`, what a clip request reads, so neither needs another query for them.
-    """
-    related = (
-        ("comparison__gold_clip", "comparison__video_a", "comparison__video_b")
-        if clips
-        else ("comparison__study", "judgment", "rater__rater")
-    )
+
+def study_for_rating(**lookup: Any) -> Study | None:
+    """The study matching `lookup` (slug=..., is_active=True or pk=...), reused by this process
+    for JUICE_STUDY_CACHE_SECONDS: every rating request reads it, and edits to a study may
+    take that long to reach raters. The instance is shared: read it, never change it."""
+    ttl = settings.JUICE_STUDY_CACHE_SECONDS
+    key = tuple(sorted(lookup.items()))
+    now = time.monotonic()
+    hit = _studies.get(key)
+    if hit is not None and now < hit[0]:
+        return hit[1]
+    study = Study.objects.filter(**lookup).first()
+    if study is not None and ttl > 0:
+        _studies[key] = (now + ttl, study)
+    return study
+
+
+_SUBMIT_SQL = (
+    "SELECT a.*, c.study_id AS c_study_id, c.kind AS c_kind, "
+    "c.gold_question AS c_gold_question, c.mirror_of_id AS c_mirror_of_id, j.id AS j_id "
+    "FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
+    "LEFT JOIN raters_judgment j ON j.assignment_id = a.id "
+    "WHERE a.token = %s AND a.rater_id = %s"
+)
+
+
+def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
+    """The rater's own assignment by its token, with what recording a judgment reads: its
+    comparison (kind, gold question, mirror source), study, rater, and whether a judgment
+    exists (`existing_judgment_id`). One written-out statement; another rater's token finds
+    nothing."""
     try:
-        return Assignment.objects.select_related(*related).get(token=token, rater=rater)
+        value = Assignment._meta.get_field("token").get_db_prep_value(
+            uuid.UUID(str(token)), connection
+        )
+    except (ValueError, TypeError, AttributeError):
+        return None
+    found = next(iter(Assignment.objects.raw(_SUBMIT_SQL, [value, rater.pk])), None)
+    if found is None:
+        return None
+    study = study_for_rating(pk=found.c_study_id)
+    comparison = partial_instance(
+        Comparison,
+        {
+            "id": found.comparison_id,
+            "study_id": found.c_study_id,
+            "kind": found.c_kind,
+            "gold_question": found.c_gold_question,
+            "mirror_of_id": found.c_mirror_of_id,
+        },
+    )
+    comparison.study = study
+    found.comparison = comparison
+    found.rater = rater
+    found.existing_judgment_id = found.j_id
+    return found
+
+
+def assignment_for_clip(*, token: str, rater: Any) -> Assignment | None:
+    """The rater's own assignment by its opaque token, with the videos and gold clip its clip
+    requests read; another rater's token finds nothing."""
+    try:
+        return Assignment.objects.select_related(
+            "comparison__gold_clip", "comparison__video_a", "comparison__video_b"
+        ).get(token=token, rater=rater)
     except (Assignment.DoesNotExist, ValidationError, ValueError):
         return None
-
-
-def assignment_for_page(*, pk: int) -> Assignment:
-    """One assignment with what its rating page and API payload read, in one query."""
-    return Assignment.objects.select_related(
-        "comparison__study",
-        "comparison__prompt",
-        "comparison__gold_clip",
-        "comparison__video_a",
-        "comparison__video_b",
-    ).get(pk=pk)
 
 
 @dataclass(frozen=True)
@@ -82,12 +129,19 @@ class RaterState:
         )
 
 
+_STATE_SQL = (
+    "SELECT a.id, a.status, a.comparison_id, c.kind, c.prompt_id "
+    "FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
+    "WHERE a.rater_id = %s AND c.study_id = %s ORDER BY a.id"
+)
+
+
 def rater_state(*, study: Study, rater: Any) -> RaterState:
-    rows = (
-        Assignment.objects.filter(rater=rater, comparison__study=study)
-        .order_by("id")
-        .values_list("id", "status", "comparison_id", "comparison__kind", "comparison__prompt_id")
-    )
+    """One statement, written out (it runs on every rating request: compiling it through the
+    ORM cost more than running it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STATE_SQL, (rater.pk, study.pk))
+        rows = cursor.fetchall()
     active: list[int] = []
     taken: dict[str, int] = {}
     done = seen_real = 0
@@ -137,6 +191,35 @@ def real_candidates(
     return candidates
 
 
+def first_candidate_sql(*, study: Study, state: RaterState) -> tuple[str, list[Any]]:
+    """`real_candidates` of a fixed-mode study as one written-out SELECT of the first id:
+    fewest raters so far, then oldest, skipping rows another request has locked (PostgreSQL).
+
+    On PostgreSQL the seen lists go as one array parameter each, so the statement's text is the
+    same for every rater and psycopg prepares it once per connection.
+    """
+    where = ["study_id = %s", "kind = %s", "assigned_count < %s"]
+    params: list[Any] = [study.pk, Comparison.Kind.REAL, study.raters_per_pair]
+    exclusions = [("id", state.seen_comparisons)]
+    if not study.allow_repeat_prompts:
+        exclusions.append(("prompt_id", state.seen_prompts))
+    for column, ids in exclusions:
+        if connection.vendor == "postgresql":
+            where.append(f"{column} <> ALL(%s)")
+            params.append(sorted(ids))
+        elif ids:
+            where.append(f"{column} NOT IN ({', '.join(['%s'] * len(ids))})")
+            params.extend(sorted(ids))
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    sql = (
+        f"SELECT id FROM raters_comparison WHERE {' AND '.join(where)} "  # noqa: S608
+        f"ORDER BY assigned_count, id LIMIT 1{lock}"
+    )
+    return sql, params
+
+
 def rater_finished(*, study: Study, rater: Any) -> bool:
     """Nothing open and nothing more to give this rater."""
     state = rater_state(study=study, rater=rater)
@@ -155,14 +238,19 @@ class StudyRoom:
     comparisons_open: int
 
 
+_rooms: dict[str, tuple[float, StudyRoom]] = {}
+
+
 def study_room(*, study: Study) -> StudyRoom:
-    """How much of the study is left, shared by all raters and cached for a few seconds
-    (JUICE_PROGRESS_CACHE_SECONDS): progress needs an estimate, not a count per request."""
+    """How much of the study is left, shared by all raters and reused by this process for a
+    few seconds (JUICE_PROGRESS_CACHE_SECONDS): progress needs an estimate, not a count per
+    request, nor a trip to a shared cache."""
     ttl = settings.JUICE_PROGRESS_CACHE_SECONDS
-    key = f"raters:room:{study_identity(study)}"
-    cached: StudyRoom | None = cache.get(key) if ttl > 0 else None
-    if cached is not None:
-        return cached
+    key = study_identity(study)
+    now = time.monotonic()
+    hit = _rooms.get(key)
+    if hit is not None and now < hit[0]:
+        return hit[1]
     room = Q(assigned_count__lt=study.raters_per_pair)
     counts = Comparison.objects.filter(study=study, kind=Comparison.Kind.REAL).aggregate(
         prompts=Count("prompt_id", distinct=True),
@@ -174,7 +262,7 @@ def study_room(*, study: Study) -> StudyRoom:
         counts["prompts"], counts["prompts_open"], counts["comparisons"], counts["comparisons_open"]
     )
     if ttl > 0:
-        cache.set(key, result, ttl)
+        _rooms[key] = (now + ttl, result)
     return result
 
 
@@ -183,9 +271,7 @@ def study_identity(study: Study) -> str:
     return f"{study.pk}:{study.created_at.timestamp() if study.created_at else 0}"
 
 
-def rater_progress(
-    *, study: Study, rater: Any, state: RaterState | None = None
-) -> dict[str, int]:
+def rater_progress(*, study: Study, rater: Any, state: RaterState | None = None) -> dict[str, int]:
     """Tasks done and an honest estimate of the total for this rater ("12 of 40").
 
     What is left is bounded by both what the study still has room for and what this rater has
@@ -217,29 +303,53 @@ def clip_file(*, assignment: Assignment, side: str, kind: str) -> FieldFile | No
     return field or None
 
 
-def assignment_payload(*, assignment: Assignment, progress: dict[str, int]) -> dict[str, Any]:
-    """What the page and the API show a rater: prompt, opaque clip URLs, nothing about variants."""
-    comparison = assignment.comparison
-    study = comparison.study
+_PAYLOAD_SQL = (
+    "SELECT a.token, a.left_is_a, c.gold_clip_id, p.text, va.fps, vb.fps, va.poster, vb.poster, "
+    "g.poster FROM raters_assignment a "
+    "JOIN raters_comparison c ON c.id = a.comparison_id "
+    "JOIN generation_prompt p ON p.id = c.prompt_id "
+    "JOIN generation_video va ON va.id = c.video_a_id "
+    "JOIN generation_video vb ON vb.id = c.video_b_id "
+    "LEFT JOIN raters_goldclip g ON g.id = c.gold_clip_id "
+    "WHERE a.id = %s"
+)
+
+
+def task_payload(*, assignment_id: int, study: Study, progress: dict[str, int]) -> dict[str, Any]:
+    """What the page and the API show a rater: prompt, opaque clip URLs, nothing about variants.
+
+    One statement, written out: it runs on every task handed out.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_PAYLOAD_SQL, (assignment_id,))
+        row = cursor.fetchone()
+    if row is None:
+        raise Assignment.DoesNotExist(assignment_id)
+    token, left_is_a, gold_clip_id, prompt, fps_a, fps_b, poster_a, poster_b, gold_poster = row
+    token = str(token if isinstance(token, uuid.UUID) else uuid.UUID(token))
+    left_is_a = bool(left_is_a)
+    # Same rule as clip_file: a gold comparison's B side is its degraded clip.
+    poster_b = gold_poster if gold_clip_id is not None else poster_b
+    posters = {
+        "left": poster_a if left_is_a else poster_b,
+        "right": poster_b if left_is_a else poster_a,
+    }
 
     def side(name: str) -> dict[str, str]:
-        poster = clip_file(assignment=assignment, side=name, kind="poster")
         return {
-            "video": reverse("raters:clip", args=[assignment.token, name, "video"]),
-            "poster": reverse("raters:clip", args=[assignment.token, name, "poster"])
-            if poster
-            else "",
+            "video": reverse("raters:clip", args=[token, name, "video"]),
+            "poster": reverse("raters:clip", args=[token, name, "poster"]) if posters[name] else "",
         }
 
     return {
-        "token": str(assignment.token),
-        "prompt": comparison.prompt.text,
+        "token": token,
+        "prompt": prompt,
         "left": side("left"),
         "right": side("right"),
         "progress": progress,
         "allow_ties": study.allow_ties,
         # One clock for both: the pair is shown at the smaller frame rate (SPEC §3).
-        "fps": min(comparison.video_a.fps, comparison.video_b.fps),
+        "fps": min(fps_a, fps_b),
         "min_watch_ms": study.min_watch_ms,
         "break_every": study.break_every,
     }

@@ -39,7 +39,7 @@ class ProgressSerializer(serializers.Serializer):
 
 
 class TaskSerializer(serializers.Serializer):
-    """The payload of POST /api/studies/<slug>/next/ (built by selectors.assignment_payload)."""
+    """The payload of POST /api/studies/<slug>/next/ (built by selectors.task_payload)."""
 
     token = serializers.CharField()
     prompt = serializers.CharField()

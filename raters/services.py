@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import re
@@ -15,16 +16,17 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
+from evalsite.rawload import partial_instance
 from generation.models import GenerationBatch, ModelVariant, Video
 
 from . import juice, quiz, selectors
 from .models import Assignment, Comparison, Judgment, Rater, Study, VariantPair
 
-CANDIDATES_PER_TRY = 40
+CLAIM_ATTEMPTS = 20
 
 
 class RatingRefused(PermissionDenied):
@@ -277,13 +279,28 @@ def expire_stale_assignments(*, study: Study | None = None) -> int:
     return expired
 
 
-@dataclass(frozen=True)
 class NextTask:
-    """What the rating page and API show next: the assignment (None: nothing left) and the
-    rater's progress with it counted."""
+    """What the rating page and API show next: the task's payload (None: nothing left) and
+    the rater's progress with it counted. `assignment` loads the model on first use."""
 
-    assignment: Assignment | None
-    progress: dict[str, int]
+    def __init__(
+        self,
+        *,
+        assignment_id: int | None,
+        progress: dict[str, int],
+        payload: dict[str, Any] | None,
+        assignment: Assignment | None = None,
+    ) -> None:
+        self.assignment_id = assignment_id
+        self.progress = progress
+        self.payload = payload
+        self._assignment = assignment
+
+    @property
+    def assignment(self) -> Assignment | None:
+        if self.assignment_id is not None and self._assignment is None:
+            self._assignment = Assignment.objects.get(pk=self.assignment_id)
+        return self._assignment
 
 
 def next_assignment(*, study: Study, rater: Any) -> Assignment | None:
@@ -292,7 +309,7 @@ def next_assignment(*, study: Study, rater: Any) -> Assignment | None:
 
 
 def next_task(*, study: Study, rater: Any) -> NextTask:
-    """The rater's open assignment or a new one, loaded with what its page shows, and progress.
+    """The rater's open assignment or a new one, with what its page shows, and progress.
 
     Raises RatingRefused for a rater who is not qualified or was stopped by quality control.
     """
@@ -300,20 +317,38 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
         expire_stale_assignments(study=study)
     with transaction.atomic():
         # One request at a time per rater: a double click must not hold two assignments.
-        profile = Rater.objects.select_for_update().filter(user=rater).first()
-        _check_profile(study=study, profile=profile or rater_profile(user=rater))
+        profile = _locked_profile(rater)
+        _check_profile(study=study, profile=profile)
         state = selectors.rater_state(study=study, rater=rater)
-        assignment: Assignment | None
+        created: Assignment | None = None
         if state.active:
-            Assignment.objects.filter(pk=state.active[0]).update(expires_at=_expiry(study))
-            assignment = selectors.assignment_for_page(pk=state.active[0])
+            assignment_id: int | None = state.active[0]
+            Assignment.objects.filter(pk=assignment_id).update(expires_at=_expiry(study))
         else:
             created = _new_assignment(study=study, rater=rater, state=state)
-            assignment = None
+            assignment_id = created.pk if created is not None else None
             if created is not None:
-                assignment = selectors.assignment_for_page(pk=created.pk)
-                state = state.with_new(assignment)
-    return NextTask(assignment, selectors.rater_progress(study=study, rater=rater, state=state))
+                state = state.with_new(created)
+        progress = selectors.rater_progress(study=study, rater=rater, state=state)
+        payload = (
+            selectors.task_payload(assignment_id=assignment_id, study=study, progress=progress)
+            if assignment_id is not None
+            else None
+        )
+    return NextTask(
+        assignment_id=assignment_id, progress=progress, payload=payload, assignment=created
+    )
+
+
+def _locked_profile(user: Any) -> Rater:
+    """The rater's profile, read and row-locked until the transaction ends (created first if
+    missing): a stop by quality control that committed a moment ago counts."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = "SELECT * FROM raters_rater WHERE user_id = %s" + lock
+    for locked in Rater.objects.raw(sql, [user.pk]):
+        return locked
+    rater_profile(user=user)
+    return Rater.objects.select_for_update().get(user=user)
 
 
 _last_sweep: dict[str, float] = {}
@@ -331,26 +366,25 @@ def _sweep_due(study: Study) -> bool:
     return True
 
 
-def _new_assignment(
-    *, study: Study, rater: Any, state: selectors.RaterState
-) -> Assignment | None:
+def _new_assignment(*, study: Study, rater: Any, state: selectors.RaterState) -> Assignment | None:
     total = state.taken
     if study.tasks_per_rater and total >= study.tasks_per_rater:
         return None
-    # Checks (gold, mirrors) only while real work is left for this rater.
-    rows = _candidate_rows(study=study, rater=rater, state=state)
-    if not rows:
-        return None
     counts = state.taken_by_kind
-    if _due(rate=study.gold_rate, done=counts.get(Comparison.Kind.GOLD, 0), total=total):
-        gold = _assign_gold(study=study, rater=rater)
-        if gold is not None:
-            return gold
-    if _due(rate=study.mirror_rate, done=counts.get(Comparison.Kind.MIRROR, 0), total=total):
-        mirror = _assign_mirror(study=study, rater=rater)
-        if mirror is not None:
-            return mirror
-    return _assign_real(study=study, rater=rater, state=state, rows=rows)
+    gold_due = _due(rate=study.gold_rate, done=counts.get(Comparison.Kind.GOLD, 0), total=total)
+    mirror_due = _due(
+        rate=study.mirror_rate, done=counts.get(Comparison.Kind.MIRROR, 0), total=total
+    )
+    if gold_due or mirror_due:
+        # Checks (gold, mirrors) only while real work is left for this rater.
+        if not selectors.real_candidates(study=study, rater=rater, state=state).exists():
+            return None
+        check = _assign_gold(study=study, rater=rater) if gold_due else None
+        if check is None and mirror_due:
+            check = _assign_mirror(study=study, rater=rater)
+        if check is not None:
+            return check
+    return _assign_real(study=study, rater=rater, state=state)
 
 
 def _expiry(study: Study) -> Any:
@@ -362,78 +396,117 @@ def _due(*, rate: float, done: int, total: int) -> bool:
     return rate > 0 and done < math.floor((total + 1) * rate + 0.5)
 
 
-def _candidate_rows(
-    *, study: Study, rater: Any, state: selectors.RaterState
-) -> list[tuple[int, int, bool, int]]:
-    return list(
-        selectors.real_candidates(study=study, rater=rater, state=state)
-        .order_by("assigned_count", "id")
-        .values_list("id", "pair_id", "is_calibration", "assigned_count")[: CANDIDATES_PER_TRY * 5]
-    )
-
-
-def _assign_real(
-    *,
-    study: Study,
-    rater: Any,
-    state: selectors.RaterState,
-    rows: list[tuple[int, int, bool, int]],
-) -> Assignment | None:
-    for attempt in range(5):
-        if attempt:
-            rows = _candidate_rows(study=study, rater=rater, state=state)
-        if not rows:
-            return None
+def _assign_real(*, study: Study, rater: Any, state: selectors.RaterState) -> Assignment | None:
+    """Claim the best free real comparison: fewest raters so far (adaptive studies: the pairs
+    whose confidence interval is widest first), skipping rows other raters are claiming."""
+    for _attempt in range(CLAIM_ATTEMPTS):
         if study.mode == Study.Mode.ADAPTIVE:
             width = selectors.pair_ci_widths(study=study)
-            rows.sort(key=lambda r: (not r[2], -width.get(r[1], 1.0), r[3], r[0]))
-        for comparison_id, pair_id, _calibration, _count in rows[:CANDIDATES_PER_TRY]:
-            assignment = _claim(
-                study=study, rater=rater, comparison_id=comparison_id, pair_id=pair_id
+            candidates = selectors.real_candidates(study=study, rater=rater, state=state)
+            rows = list(
+                candidates.values_list("id", "pair_id", "is_calibration", "assigned_count")[:200]
             )
+            rows.sort(key=lambda r: (not r[2], -width.get(r[1], 1.0), r[3], r[0]))
+            for comparison_id, *_rest in rows[:40]:
+                assignment = _claim(study=study, rater=rater, pick=("%s", [comparison_id]))
+                if assignment is not None:
+                    return assignment
+        else:
+            pick = selectors.first_candidate_sql(study=study, state=state)
+            assignment = _claim(study=study, rater=rater, pick=pick)
             if assignment is not None:
                 return assignment
+        # Nothing claimable: finished for this rater, or the last free rows are being
+        # claimed by others right now (their transactions end within milliseconds).
+        if not selectors.real_candidates(study=study, rater=rater, state=state).exists():
+            return None
+        time.sleep(0.005)
     return None
 
 
-def _claim(*, study: Study, rater: Any, comparison_id: int, pair_id: int) -> Assignment | None:
-    """Take one slot of a comparison, or None if another request holds or filled it."""
-    try:
-        with transaction.atomic():
-            # PostgreSQL: skip rows another rater is claiming right now instead of queueing.
-            locked = (
-                Comparison.objects.select_for_update(skip_locked=True)
-                .filter(pk=comparison_id)
-                .values_list("id", flat=True)
-            )
-            if not list(locked):
-                return None
-            # Conditional increment: never more than k, even on SQLite (no row locks there).
-            if not Comparison.objects.filter(
-                pk=comparison_id, assigned_count__lt=study.raters_per_pair
-            ).update(assigned_count=F("assigned_count") + 1):
-                return None
-            return Assignment.objects.create(
-                comparison_id=comparison_id,
-                rater=rater,
-                left_is_a=_balanced_left_is_a(pair_id=pair_id),
-                expires_at=_expiry(study),
-            )
-    except IntegrityError:
-        return None
+_CLAIM_SQL = (
+    "UPDATE raters_comparison SET assigned_count = assigned_count + 1 "
+    "WHERE id = ({pick}) AND assigned_count < %s RETURNING id, assigned_count, prompt_id"
+)
+_INSERT_ASSIGNMENT_SQL = (
+    "INSERT INTO raters_assignment "
+    "(comparison_id, rater_id, token, left_is_a, status, expires_at, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (comparison_id, rater_id) DO NOTHING RETURNING id"
+)
 
 
-def _balanced_left_is_a(*, pair_id: int) -> bool:
-    """Random per assignment, pulled back when one side has led by two or more for this pair."""
-    tally = Assignment.objects.filter(
-        comparison__pair_id=pair_id, comparison__kind=Comparison.Kind.REAL
-    ).aggregate(left_a=Count("id", filter=Q(left_is_a=True)), total=Count("id"))
-    lead = 2 * tally["left_a"] - tally["total"]
-    if lead >= 2:
-        return False
-    if lead <= -2:
-        return True
-    return random.random() < 0.5
+def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignment | None:
+    """Take one slot of the comparison that the `pick` SELECT names and hand it to the rater:
+    one statement picks, locks and counts (the conditional increment never passes k, even on
+    SQLite), one inserts. Both written out: this runs for every task handed out."""
+    pick_sql, params = pick
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL.format(pick=pick_sql), (*params, study.raters_per_pair))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        comparison_id, slot, prompt_id = row
+        now = timezone.now()
+        assignment = Assignment(
+            comparison_id=comparison_id,
+            rater=rater,
+            left_is_a=left_is_a_for_slot(
+                comparison_id=comparison_id, slot=slot, raters=study.raters_per_pair
+            ),
+            status=Assignment.Status.ACTIVE,
+            expires_at=_expiry(study),
+            created_at=now,
+        )
+        columns = ("comparison", "rater", "token", "left_is_a", "status", "expires_at")
+        values = [
+            Assignment._meta.get_field(name).get_db_prep_save(
+                getattr(assignment, Assignment._meta.get_field(name).attname), connection
+            )
+            for name in columns
+        ]
+        created_at = Assignment._meta.get_field("created_at").get_db_prep_save(now, connection)
+        cursor.execute(_INSERT_ASSIGNMENT_SQL, (*values, created_at))
+        inserted = cursor.fetchone()
+        if inserted is None:
+            # SQLite only (no row locks): another request of this rater got there first.
+            cursor.execute(
+                "UPDATE raters_comparison SET assigned_count = assigned_count - 1 WHERE id = %s",
+                (comparison_id,),
+            )
+            return None
+    assignment.pk = inserted[0]
+    assignment._state.adding = False
+    assignment._state.db = connection.alias
+    # What RaterState.with_new and the payload read, without loading the comparison.
+    assignment.comparison = partial_instance(
+        Comparison,
+        {
+            "id": comparison_id,
+            "study_id": study.pk,
+            "kind": Comparison.Kind.REAL,
+            "prompt_id": prompt_id,
+        },
+    )
+    return assignment
+
+
+def left_is_a_for_slot(*, comparison_id: int, slot: int, raters: int) -> bool:
+    """Which side variant A is shown on to the `slot`-th rater (1..k) of a comparison.
+
+    Each comparison gets its own secret random order of a balanced sequence (as many left as
+    right; for odd k the extra alternates between comparisons), so sides are random to every
+    rater yet balanced per comparison and per variant pair, without counting anything. A slot
+    given back by an expired assignment is given out again with the same side.
+    """
+    digest = hashlib.blake2b(
+        str(comparison_id).encode(), key=settings.SECRET_KEY.encode()[:64], digest_size=8
+    ).digest()
+    order = [True] * (raters // 2) + [False] * (raters // 2)
+    if raters % 2:
+        order.append(comparison_id % 2 == 0)
+    random.Random(digest).shuffle(order)
+    return order[(slot - 1) % len(order)] if order else random.random() < 0.5
 
 
 def _assign_gold(*, study: Study, rater: Any) -> Assignment | None:
@@ -575,8 +648,9 @@ def record_judgment(
 ) -> tuple[Judgment, bool]:
     """Record a justified judgment once: (judgment, created). A retry returns the first one.
 
-    Works on any assignment; one from `selectors.assignment_for_rater` arrives with its
-    comparison, study, judgment and rater profile loaded, so only the writes hit the database.
+    Works on any assignment; one from `selectors.assignment_for_submit` arrives with what
+    this reads (comparison, study, rater profile, any judgment), so only the writes hit the
+    database.
     """
     existing = _judgment_of(assignment)
     if existing is not None:
@@ -599,17 +673,29 @@ def record_judgment(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
-        existing = Judgment.objects.filter(assignment=locked).first()
-        if existing is not None:
-            return existing, False
-        if locked.status == Assignment.Status.EXPIRED and not _reclaim(locked, study):
-            raise ValidationError({"token": "This task expired; please load the next one."})
+        # The first submit flips the task to done (and holds its row until commit); a repeat,
+        # waiting on that row, then finds it done and answers with the first judgment.
+        won = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE).update(
+            status=Assignment.Status.DONE
+        )
+        if not won:
+            locked = (
+                Assignment.objects.select_for_update(of=("self",))
+                .select_related("judgment")
+                .get(pk=assignment.pk)
+            )
+            existing = _judgment_of(locked)
+            if existing is not None:
+                return existing, False
+            if locked.status == Assignment.Status.EXPIRED and not _reclaim(locked, study):
+                raise ValidationError({"token": "This task expired; please load the next one."})
+            Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE)
+        left_is_a = assignment.left_is_a
         judgment = Judgment(
-            assignment=locked,
-            quality=_to_ab(quality.side, locked.left_is_a),
+            assignment=assignment,
+            quality=_to_ab(quality.side, left_is_a),
             quality_reasons=list(quality.reasons),
-            faithfulness=_to_ab(faithfulness.side, locked.left_is_a),
+            faithfulness=_to_ab(faithfulness.side, left_is_a),
             faithfulness_reasons=list(faithfulness.reasons),
             time_spent_ms=max(0, int(watch.time_spent_ms)),
             watch_ms=max(0, int(watch.watch_ms)),
@@ -623,7 +709,8 @@ def record_judgment(
             judgment.gold_correct = answer == Judgment.Choice.A
         elif comparison.kind == Comparison.Kind.MIRROR:
             first = Judgment.objects.filter(
-                assignment__rater_id=locked.rater_id, assignment__comparison=comparison.mirror_of_id
+                assignment__rater_id=assignment.rater_id,
+                assignment__comparison=comparison.mirror_of_id,
             ).first()
             if first is not None:
                 judgment.mirror_consistent = (first.quality, first.faithfulness) == (
@@ -631,8 +718,7 @@ def record_judgment(
                     judgment.faithfulness,
                 )
         judgment.save(force_insert=True)
-        locked.status = Assignment.Status.DONE
-        locked.save(update_fields=["status"])
+        assignment.status = Assignment.Status.DONE
     if judgment.gold_correct is not None:
         _apply_gold_threshold(study=study, profile=profile)
         judgment.refresh_from_db(fields=["is_flagged"])
@@ -640,8 +726,11 @@ def record_judgment(
 
 
 def _judgment_of(assignment: Assignment) -> Judgment | None:
+    known = getattr(assignment, "existing_judgment_id", False)
+    if known is not False:  # from selectors.assignment_for_submit: looked up already
+        return Judgment.objects.get(pk=known) if known is not None else None
     try:
-        return assignment.judgment  # loaded with the assignment, or one query
+        return assignment.judgment
     except Judgment.DoesNotExist:
         return None
 

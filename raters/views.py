@@ -21,7 +21,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from evalsite import accel
+from evalsite import accel, auth
 
 from . import juice, quiz, selectors, services
 from .models import Study
@@ -52,7 +52,7 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
             f"This link is missing the {study.external_id_param} parameter.",
             content_type="text/plain",
         )
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend=auth.BACKEND)
     return redirect("raters:rate", slug=study.slug)
 
 
@@ -66,12 +66,11 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
         if refused.code == "not_qualified" and _quiz_left(request):
             return redirect("raters:instructions", slug=slug)
         return _screened_out(request, study, refused.message)
-    if task.assignment is None:
+    if task.payload is None:
         return redirect("raters:done", slug=slug)
-    payload = selectors.assignment_payload(assignment=task.assignment, progress=task.progress)
     context = {
         "study": study,
-        "payload": payload,
+        "payload": task.payload,
         "questions": _questions(),
         "tie_reasons": list(juice.TIE_REASONS.items()),
         "reasons_prompt": juice.REASONS_PROMPT,
@@ -137,7 +136,7 @@ def clip(request: HttpRequest, token: str, side: str, kind: str) -> HttpResponse
     user = _session_or_token_user(request)
     if user is None:
         return HttpResponse("Log in first.", status=403, content_type="text/plain")
-    assignment = selectors.assignment_for_rater(token=token, rater=user, clips=True)
+    assignment = selectors.assignment_for_clip(token=token, rater=user)
     if assignment is None or side not in ("left", "right") or kind not in ("video", "poster"):
         raise Http404
     field = selectors.clip_file(assignment=assignment, side=side, kind=kind)

@@ -82,6 +82,7 @@ def _sweep_every_request(settings) -> None:  # type: ignore[no-untyped-def]
     itself is tested in tests/raters/test_assignment.py)."""
     settings.JUICE_EXPIRY_SWEEP_SECONDS = 0
     settings.JUICE_PROGRESS_CACHE_SECONDS = 0
+    settings.JUICE_STUDY_CACHE_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

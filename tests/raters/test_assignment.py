@@ -72,11 +72,26 @@ def test_left_right_is_random_but_balanced_per_variant_pair():
     sides = Counter(Assignment.objects.values_list("left_is_a", flat=True))
     assert sides[True] + sides[False] == 40
     assert abs(sides[True] - sides[False]) <= 2
-    # Random, not a fixed pattern: some comparisons are 2|2, others lean one way.
-    per_comparison = {
-        c.id: c.assignments.filter(left_is_a=True).count() for c in study.comparisons.all()
-    }
-    assert len(set(per_comparison.values())) >= 2
+    # Balanced within each comparison, but in a random order: the raters who see A on the
+    # left are not the same from one comparison to the next.
+    orders = set()
+    for comparison in study.comparisons.all():
+        order = tuple(comparison.assignments.order_by("id").values_list("left_is_a", flat=True))
+        assert sum(order) == 2, order
+        orders.add(order)
+    assert len(orders) >= 3
+
+
+def test_odd_k_sides_balance_across_comparisons():
+    k = 5
+    per_comparison = [
+        [services.left_is_a_for_slot(comparison_id=c, slot=s, raters=k) for s in range(1, k + 1)]
+        for c in range(1, 201)
+    ]
+    assert all(sum(order) in (2, 3) for order in per_comparison)
+    lefts = sum(sum(order) for order in per_comparison)
+    assert lefts == 500  # 200 comparisons x 5 slots, A on the left in exactly half
+    assert len({tuple(order) for order in per_comparison}) > 5
 
 
 def test_abandoned_assignment_expires_and_returns_to_the_pool():

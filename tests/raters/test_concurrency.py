@@ -101,3 +101,42 @@ def test_one_rater_double_clicking_next_holds_a_single_assignment():
         thread.join(timeout=60)
     assert len(tokens) == 8 and len(set(tokens)) == 1
     assert Assignment.objects.filter(rater=rater).count() == 1
+
+
+def test_simultaneous_duplicate_submits_record_one_judgment_and_answer_both_with_it():
+    study = build_study(prompts=4, raters_per_pair=1, min_watch_ms=0)
+    rater = qualified_rater()
+    client = APIClient()
+    client.force_authenticate(rater)
+    token = client.post(f"/api/studies/{study.slug}/next/").json()["token"]
+    body = {
+        "token": token,
+        "quality": "left",
+        "quality_reasons": ["pixel_sharpness"],
+        "faithfulness": "tie",
+        "faithfulness_reasons": ["equally_good"],
+        "watch_ms": 10,
+        "played_through": True,
+    }
+    start = threading.Barrier(6)
+    answers: list[tuple[int, int]] = []
+
+    def submit() -> None:
+        mine = APIClient()
+        mine.force_authenticate(rater)
+        try:
+            start.wait()
+            response = mine.post("/api/judgments/", body, format="json")
+            answers.append((response.status_code, response.json()["id"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(code for code, _ in answers) == [200] * 5 + [201], answers
+    assert len({judgment for _, judgment in answers}) == 1
+    assert Judgment.objects.filter(assignment__token=token).count() == 1
+    assert Assignment.objects.get(token=token).status == Assignment.Status.DONE

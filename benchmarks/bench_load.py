@@ -5,8 +5,10 @@ with realistic watch and decision times, fetching both clips with range requests
 a trivial Django view at the same time. Reports requests/s and p50/p95/p99 of next-assignment,
 submit and the trivial view under that load.
 Phase 2 (ceiling): closed loops with no waiting, same server, same client concurrency: the
-trivial view alone, then the rating round trip (next + submit) alone. Their ratio is the
-share of the framework's ceiling that rating keeps (target ≥ 50%, p99 < 100 ms).
+trivial view alone, then a signed-in no-op API view (session, user and profile loaded: the
+fixed cost of any rater's request), then the rating round trip (next + submit) alone. Rating
+over trivial is the share of the framework's ceiling that rating keeps (target ≥ 50%,
+p99 < 100 ms); the no-op's own ratio shows how much of that signing in alone costs.
 Afterwards the database is checked: every 2xx-accepted judgment present once, no comparison
 assigned to more raters than the study asks for.
 
@@ -85,6 +87,38 @@ def _ping_loop(url: str, seconds: float, threads: int) -> list[float]:
             latencies.extend(mine)
 
     workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def _me_loop(base_url: str, slug: str, ids: list[str], seconds: float) -> list[float]:
+    """Signed-in ceiling: each client arrives through the study's start link, then asks the
+    `bench/me/` view (session, user and profile, nothing else) in a closed loop."""
+    import requests
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop(external_id: str) -> None:
+        mine: list[float] = []
+        with requests.Session() as http:
+            arrived = http.get(
+                f"{base_url}rate/start/{slug}/", params={"PROLIFIC_PID": external_id}, timeout=30
+            )
+            assert arrived.status_code < 400, arrived.status_code
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                response = http.get(base_url + "bench/me/", timeout=30)
+                mine.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.status_code
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=loop, args=(i,)) for i in ids]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -221,7 +255,20 @@ def main() -> int:
             )
             ping_cpu = cpu_seconds(server_pids) - cpu_before
             ping_s = time.monotonic() - started
-            ids = [a.external_id for a in ceiling_accounts[: per_proc * procs]]
+            clients = per_proc * procs
+            me_ids = [a.external_id for a in ceiling_accounts[clients : 2 * clients]]
+            started = time.monotonic()
+            cpu_before = cpu_seconds(server_pids)
+            signed_in = pool.starmap(
+                _me_loop,
+                [
+                    (site.url, ceiling_study.slug, part, args.ceiling_seconds)
+                    for part in _split(me_ids, procs)
+                ],
+            )
+            me_cpu = cpu_seconds(server_pids) - cpu_before
+            me_s = time.monotonic() - started
+            ids = [a.external_id for a in ceiling_accounts[:clients]]
             started = time.monotonic()
             cpu_before = cpu_seconds(server_pids)
             rated = pool.starmap(
@@ -234,14 +281,17 @@ def main() -> int:
             rate_cpu = cpu_seconds(server_pids) - cpu_before
             rate_s = time.monotonic() - started
         ping_all = [x for part in parts for x in part]
+        me_all = [x for part in signed_in for x in part]
         nexts = [x for part in rated for x in part[0]]
         submits = [x for part in rated for x in part[1]]
         ceiling_accepted = [t for part in rated for t in part[2]]
         ceiling_errors = [e for part in rated for e in part[3]]
         ping_rps = len(ping_all) / ping_s
+        me_rps = len(me_all) / me_s
         rate_rps = (len(nexts) + len(submits)) / rate_s
         print(f"\nphase 2: closed loops, {per_proc * procs} clients, no waiting")
         print(_fmt("trivial view", ping_all, ping_s))
+        print(_fmt("signed-in no-op view", me_all, me_s))
         print(_fmt("next assignment", nexts, rate_s))
         print(_fmt("submit", submits, rate_s))
         print(
@@ -249,13 +299,19 @@ def main() -> int:
             f"ratio {rate_rps / ping_rps:.2f} (target >= 0.50); "
             f"round trips/s {len(submits) / rate_s:.1f}"
         )
+        print(
+            f"  signed-in no-op {me_rps:.1f}/s vs trivial: ratio {me_rps / ping_rps:.2f} "
+            f"(what any signed-in request keeps); rating vs signed-in no-op: "
+            f"{rate_rps / me_rps:.2f}"
+        )
         # Web-server CPU per request: the part of the cost that does not depend on how busy the
         # shared machine or the load generator are (PostgreSQL's own CPU is not included).
         ping_cpu_ms = ping_cpu * 1000 / max(len(ping_all), 1)
+        me_cpu_ms = me_cpu * 1000 / max(len(me_all), 1)
         rate_cpu_ms = rate_cpu * 1000 / max(len(nexts) + len(submits), 1)
         print(
-            f"  gunicorn CPU per request: trivial {ping_cpu_ms:.2f} ms, rating (next or submit) "
-            f"{rate_cpu_ms:.2f} ms: ratio {ping_cpu_ms / max(rate_cpu_ms, 1e-9):.2f}"
+            f"  gunicorn CPU per request: trivial {ping_cpu_ms:.2f} ms, signed-in no-op "
+            f"{me_cpu_ms:.2f} ms, rating (next or submit) {rate_cpu_ms:.2f} ms"
         )
         rating_p99 = percentile(sorted(nexts + submits), 99) * 1000
         print(f"  rating p99 {rating_p99:.1f} ms (target < 100 ms)")

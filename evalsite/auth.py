@@ -11,8 +11,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.db import connection
 
-from evalsite.rawload import partial_instance
+from evalsite import rawload
 
 BACKEND = "evalsite.auth.ProfileBackend"
 # What rating reads of a profile; other fields load on first use, as with QuerySet.only().
@@ -24,23 +25,27 @@ class ProfileBackend(ModelBackend):
         from raters.models import Rater
 
         users = get_user_model()
-        profile_columns = ", ".join(f"r.{name} AS rater_{name}" for name in PROFILE_FIELDS)
-        sql = (
-            f"SELECT u.*, {profile_columns} FROM {users._meta.db_table} u "  # noqa: S608
-            f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = u.id WHERE u.id = %s"
-        )
         try:
             user_id = users._meta.pk.to_python(user_id)
         except Exception:  # noqa: BLE001 - a tampered session id is just no user
             return None
-        user = next(iter(users._default_manager.raw(sql, [user_id])), None)
-        if user is None or not self.user_can_authenticate(user):
+        user_columns = rawload.columns(users, "u")
+        width = user_columns.count(",") + 1
+        sql = (
+            f"SELECT {user_columns}, {rawload.columns(Rater, 'r', PROFILE_FIELDS)} "  # noqa: S608
+            f"FROM {users._meta.db_table} u "
+            f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = u.id WHERE u.id = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [user_id])
+            row = cursor.fetchone()
+        if row is None:
             return None
-        values = [getattr(user, f"rater_{name}") for name in PROFILE_FIELDS]
-        for name in PROFILE_FIELDS:
-            delattr(user, f"rater_{name}")
-        if values[0] is not None:
-            profile = partial_instance(Rater, dict(zip(PROFILE_FIELDS, values, strict=True)))
+        user = rawload.instance(users, row[:width])
+        if not self.user_can_authenticate(user):
+            return None
+        if row[width] is not None:
+            profile = rawload.instance(Rater, row[width:], PROFILE_FIELDS)
             profile.user = user
             user.rater = profile
         return user

@@ -1,10 +1,15 @@
-"""The site's URLs plus a trivial view, mounted by evalsite.bench_settings only.
+"""The site's URLs plus two reference views, mounted by evalsite.bench_settings only.
 
-`bench/ping/` is the framework's ceiling for benchmarks/bench_load.py: no database, no template.
+For benchmarks/bench_load.py: `bench/ping/` is the framework's ceiling (no database, no
+session); `bench/me/` is the ceiling of any signed-in API call (DRF, session, user and profile
+loaded, nothing else), the fixed cost every rating request pays before its own work.
 """
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from evalsite.urls import urlpatterns as site_urlpatterns
 
@@ -13,4 +18,13 @@ def ping(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"ok", content_type="text/plain")
 
 
-urlpatterns = [path("bench/ping/", ping, name="bench-ping"), *site_urlpatterns]
+class Me(APIView):
+    def get(self, request: Request) -> Response:
+        return Response({"id": request.user.pk, "qualified": request.user.rater.is_qualified})
+
+
+urlpatterns = [
+    path("bench/ping/", ping, name="bench-ping"),
+    path("bench/me/", Me.as_view(), name="bench-me"),
+    *site_urlpatterns,
+]

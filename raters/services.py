@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from evalsite.rawload import partial_instance
+from evalsite import rawload
 from generation.models import GenerationBatch, ModelVariant, Video
 
 from . import juice, quiz, selectors
@@ -340,13 +340,18 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
     )
 
 
+_LOCK_PROFILE_SQL = f"SELECT {rawload.columns(Rater, 'r')} FROM raters_rater r WHERE r.user_id = %s"
+
+
 def _locked_profile(user: Any) -> Rater:
     """The rater's profile, read and row-locked until the transaction ends (created first if
     missing): a stop by quality control that committed a moment ago counts."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = "SELECT * FROM raters_rater WHERE user_id = %s" + lock
-    for locked in Rater.objects.raw(sql, [user.pk]):
-        return locked
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_PROFILE_SQL + lock, (user.pk,))
+        row = cursor.fetchone()
+    if row is not None:
+        return rawload.instance(Rater, row)
     rater_profile(user=user)
     return Rater.objects.select_for_update().get(user=user)
 
@@ -479,7 +484,7 @@ def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignme
     assignment._state.adding = False
     assignment._state.db = connection.alias
     # What RaterState.with_new and the payload read, without loading the comparison.
-    assignment.comparison = partial_instance(
+    assignment.comparison = rawload.instance(
         Comparison,
         {
             "id": comparison_id,

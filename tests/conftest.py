@@ -78,8 +78,8 @@ def _media_root(settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture(autouse=True)
 def _sweep_every_request(settings) -> None:  # type: ignore[no-untyped-def]
-    """Tests expire assignments and ask again at once: sweep on every request (the throttle
-    itself is tested in tests/raters/test_assignment.py)."""
+    """Tests expire assignments, edit studies and ask again at once: sweep and read afresh
+    on every request (the throttles themselves are tested in tests/raters)."""
     settings.JUICE_EXPIRY_SWEEP_SECONDS = 0
     settings.JUICE_PROGRESS_CACHE_SECONDS = 0
     settings.JUICE_STUDY_CACHE_SECONDS = 0

@@ -119,6 +119,7 @@ def test_study_settings_are_reused_for_a_few_seconds_then_read_again(settings, m
     settings.JUICE_STUDY_CACHE_SECONDS = 2
     clock = [1000.0]
     monkeypatch.setattr(selectors.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(selectors, "_studies", {})
     assert selectors.study_for_rating(slug=study.slug, is_active=True).pk == study.pk
     study.is_active = False
     study.save(update_fields=["is_active"])

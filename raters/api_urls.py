@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.permissions import IsAuthenticated
 
 from . import api
 
@@ -8,7 +9,12 @@ app_name = "api"
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="token"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The schema lists routes, not data, but no one outside needs it: signed-in users only.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]),
+        name="schema",
+    ),
     path("studies/", api.StudyList.as_view(), name="studies"),
     path("studies/<slug:slug>/", api.StudyDetail.as_view(), name="study"),
     path("studies/<slug:slug>/next/", api.NextAssignment.as_view(), name="next"),

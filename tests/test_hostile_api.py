@@ -33,7 +33,11 @@ EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 
 
 def _schema() -> dict:
-    response = Client().get("/api/schema/", HTTP_ACCEPT="application/json")
+    anonymous = Client().get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert anonymous.status_code in (401, 403), anonymous.status_code
+    reader = Client()
+    reader.force_login(UserFactory())
+    response = reader.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200, response.status_code
     if response["Content-Type"].startswith("application/json"):
         return response.json()

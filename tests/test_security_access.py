@@ -35,8 +35,8 @@ pytestmark = pytest.mark.django_db
 
 SECRET_VARIANT_NAMES = ("Quokka-ZeroSNR-Design", "Wombat-Standard-Baseline")
 SECRET_VARIANT_SLUGS = ("quokka-zsnr-design", "wombat-std-baseline")
-# The API schema describes routes, not data; the admin login page is a login page.
-PUBLIC_ROUTE_NAMES = {"login", "logout", "admin:login", "raters:start", "api:token", "api:schema"}
+# The admin login page is a login page; the API schema needs a signed-in user.
+PUBLIC_ROUTE_NAMES = {"login", "logout", "admin:login", "raters:start", "api:token"}
 STAFF_PREFIXES = ("admin/", "staff/")
 # Where the resolver offers a choice (admin's app_label regex), these are tried.
 REGEX_SAMPLES = {"app_label": ["raters", "generation", "auth"]}

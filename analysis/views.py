@@ -1,4 +1,8 @@
-"""Staff dashboard per study: the ablation table and its charts, refreshed while ratings come in."""
+"""Staff dashboard per study: the ablation table and its charts, refreshed while ratings come in.
+
+pandas, scipy and plotly are imported when a dashboard is first asked for, not when the URLs
+load: a web worker that only serves raters never pays their ~200 MB.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
-import plotly
-import plotly.io as pio
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -21,8 +23,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from raters.models import Study
-
-from . import figures, present, queries
 
 View = Callable[..., HttpResponseBase]
 
@@ -76,6 +76,8 @@ def dashboard_data(request: HttpRequest, study_slug: str) -> HttpResponse:
 @staff_required
 @require_GET
 def table_csv(request: HttpRequest, study_slug: str) -> HttpResponse:
+    from . import present, queries
+
     study = get_object_or_404(Study, slug=study_slug)
     data = queries.study_summary(study=study, include_simulated=request.GET.get("simulated") == "1")
     table = present.dashboard_table(data.summary, data.unflagged)
@@ -88,6 +90,8 @@ def table_csv(request: HttpRequest, study_slug: str) -> HttpResponse:
 @require_GET
 def plotly_js(request: HttpRequest) -> FileResponse:
     """plotly.js from the plotly package itself: the dashboard needs no CDN."""
+    import plotly
+
     path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     response = FileResponse(path.open("rb"), content_type="text/javascript; charset=utf-8")
     response["Cache-Control"] = "private, max-age=86400"
@@ -95,6 +99,10 @@ def plotly_js(request: HttpRequest) -> FileResponse:
 
 
 def _context(study: Study, *, include_simulated: bool) -> dict[str, Any]:
+    import plotly.io as pio
+
+    from . import figures, present, queries
+
     data = queries.study_summary(study=study, include_simulated=include_simulated)
     summary = data.summary
     ratings = {q: table.to_dict("records") for q, table in summary.ratings.items()}

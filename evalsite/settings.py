@@ -203,6 +203,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-generation-jobs": {"task": "generation.requeue_stuck", "schedule": 300.0},
     "delete-orphan-video-files": {"task": "generation.delete_orphan_files", "schedule": 86400.0},
+    # Web processes also sweep lazily while handing out tasks (JUICE_EXPIRY_SWEEP_SECONDS).
+    "expire-abandoned-assignments": {"task": "raters.expire_assignments", "schedule": 60.0},
 }
 
 # Generation jobs: attempts before a job fails, first retry delay (doubles each time), the age

@@ -246,40 +246,34 @@ def main() -> int:
         procs = 2
         per_proc = max(1, args.ceiling_concurrency // procs)
         server_pids = family(site.process.pid)
+        clients = per_proc * procs
+        me_ids = [a.external_id for a in ceiling_accounts[clients : 2 * clients]]
+        ids = [a.external_id for a in ceiling_accounts[:clients]]
         with spawn.Pool(procs) as pool:
-            started = time.monotonic()
-            cpu_before = cpu_seconds(server_pids)
-            parts = pool.starmap(
-                _ping_loop,
-                [(site.url + "bench/ping/", args.ceiling_seconds, per_proc)] * procs,
+
+            def measured(loop, argsets):  # type: ignore[no-untyped-def]
+                """Run `loop` in every client process; (results, seconds, server CPU s)."""
+                started, cpu_before = time.monotonic(), cpu_seconds(server_pids)
+                results = pool.starmap(loop, argsets)
+                return results, time.monotonic() - started, cpu_seconds(server_pids) - cpu_before
+
+            parts, ping_s, ping_cpu = measured(
+                _ping_loop, [(site.url + "bench/ping/", args.ceiling_seconds, per_proc)] * procs
             )
-            ping_cpu = cpu_seconds(server_pids) - cpu_before
-            ping_s = time.monotonic() - started
-            clients = per_proc * procs
-            me_ids = [a.external_id for a in ceiling_accounts[clients : 2 * clients]]
-            started = time.monotonic()
-            cpu_before = cpu_seconds(server_pids)
-            signed_in = pool.starmap(
+            signed_in, me_s, me_cpu = measured(
                 _me_loop,
                 [
-                    (site.url, ceiling_study.slug, part, args.ceiling_seconds)
-                    for part in _split(me_ids, procs)
+                    (site.url, ceiling_study.slug, p, args.ceiling_seconds)
+                    for p in _split(me_ids, procs)
                 ],
             )
-            me_cpu = cpu_seconds(server_pids) - cpu_before
-            me_s = time.monotonic() - started
-            ids = [a.external_id for a in ceiling_accounts[:clients]]
-            started = time.monotonic()
-            cpu_before = cpu_seconds(server_pids)
-            rated = pool.starmap(
+            rated, rate_s, rate_cpu = measured(
                 _rate_loop,
                 [
-                    (site.url, ceiling_study.slug, part, args.ceiling_seconds)
-                    for part in _split(ids, procs)
+                    (site.url, ceiling_study.slug, p, args.ceiling_seconds)
+                    for p in _split(ids, procs)
                 ],
             )
-            rate_cpu = cpu_seconds(server_pids) - cpu_before
-            rate_s = time.monotonic() - started
         ping_all = [x for part in parts for x in part]
         me_all = [x for part in signed_in for x in part]
         nexts = [x for part in rated for x in part[0]]

@@ -94,11 +94,7 @@ def test_one_rater_double_clicking_next_holds_a_single_assignment():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=click) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _all_at_once(click, 8)
     assert len(tokens) == 8 and len(set(tokens)) == 1
     assert Assignment.objects.filter(rater=rater).count() == 1
 
@@ -131,12 +127,16 @@ def test_simultaneous_duplicate_submits_record_one_judgment_and_answer_both_with
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=submit) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _all_at_once(submit, 6)
     assert sorted(code for code, _ in answers) == [200] * 5 + [201], answers
     assert len({judgment for _, judgment in answers}) == 1
     assert Judgment.objects.filter(assignment__token=token).count() == 1
     assert Assignment.objects.get(token=token).status == Assignment.Status.DONE
+
+
+def _all_at_once(target, count: int) -> None:  # type: ignore[no-untyped-def]
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.files import FieldFile
 from django.urls import reverse
 
@@ -94,15 +95,15 @@ def assignment_for_clip(*, token: str, rater: Any) -> Assignment | None:
 
 @dataclass(frozen=True)
 class RaterState:
-    """A rater's assignments in one study, read in one query: what assignment and progress
-    decide on (open tasks, checks taken, comparisons and prompts already seen)."""
+    """A rater's assignments in one study, counted in one statement: what assignment and
+    progress decide on (the open task, checks taken, what has been seen)."""
 
-    active: tuple[int, ...]
+    active: int | None  # the oldest open assignment's id
+    open: int
     taken_by_kind: dict[str, int]
     done: int
-    seen_comparisons: frozenset[int]
-    seen_prompts: frozenset[int]
     seen_real: int
+    seen_prompts: int  # distinct prompts among the real comparisons seen
 
     @property
     def taken(self) -> int:
@@ -115,104 +116,91 @@ class RaterState:
         taken = dict(self.taken_by_kind)
         taken[comparison.kind] = taken.get(comparison.kind, 0) + 1
         return RaterState(
-            active=(*self.active, assignment.pk),
+            active=self.active if self.active is not None else assignment.pk,
+            open=self.open + 1,
             taken_by_kind=taken,
             done=self.done,
-            seen_comparisons=self.seen_comparisons | {comparison.pk},
-            seen_prompts=self.seen_prompts | {comparison.prompt_id} if real else self.seen_prompts,
             seen_real=self.seen_real + int(real),
+            # A real task's prompt is new to the rater unless the study allows repeats.
+            seen_prompts=self.seen_prompts + int(real),
         )
 
 
+_KINDS = tuple(Comparison.Kind)
+_ACTIVE, _DONE, _EXPIRED = (f"'{s}'" for s in Assignment.Status)
+_REAL = f"'{Comparison.Kind.REAL}'"
 _STATE_SQL = (
-    "SELECT a.id, a.status, a.comparison_id, c.kind, c.prompt_id "
-    "FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
-    "WHERE a.rater_id = %s AND c.study_id = %s ORDER BY a.id"
+    f"SELECT MIN(CASE WHEN a.status = {_ACTIVE} THEN a.id END), "  # noqa: S608 - constants
+    f"SUM(CASE WHEN a.status = {_ACTIVE} THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN a.status = {_DONE} THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN c.kind = {_REAL} THEN 1 ELSE 0 END), "
+    f"COUNT(DISTINCT CASE WHEN c.kind = {_REAL} THEN c.prompt_id END), "
+    + ", ".join(
+        f"SUM(CASE WHEN a.status <> {_EXPIRED} AND c.kind = '{kind}' THEN 1 ELSE 0 END)"
+        for kind in _KINDS
+    )
+    + " FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
+    "WHERE a.rater_id = %s AND c.study_id = %s"
 )
 
 
 def rater_state(*, study: Study, rater: Any) -> RaterState:
-    """One statement, written out (it runs on every rating request: compiling it through the
-    ORM cost more than running it)."""
+    """One written-out statement whose answer is one row however many tasks the rater did (it
+    runs on every rating request: compiling it through the ORM cost more than running it)."""
     with connection.cursor() as cursor:
         cursor.execute(_STATE_SQL, (rater.pk, study.pk))
-        rows = cursor.fetchall()
-    active: list[int] = []
-    taken: dict[str, int] = {}
-    done = seen_real = 0
-    comparisons: set[int] = set()
-    prompts: set[int] = set()
-    for pk, status, comparison_id, kind, prompt_id in rows:
-        comparisons.add(comparison_id)
-        if kind == Comparison.Kind.REAL:
-            prompts.add(prompt_id)
-            seen_real += 1
-        if status == Assignment.Status.ACTIVE:
-            active.append(pk)
-        elif status == Assignment.Status.DONE:
-            done += 1
-        if status != Assignment.Status.EXPIRED:
-            taken[kind] = taken.get(kind, 0) + 1
+        active, open_now, done, seen_real, seen_prompts, *taken = cursor.fetchone()
     return RaterState(
-        active=tuple(active),
-        taken_by_kind=taken,
-        done=done,
-        seen_comparisons=frozenset(comparisons),
-        seen_prompts=frozenset(prompts),
-        seen_real=seen_real,
+        active=active,
+        open=open_now or 0,
+        taken_by_kind={kind: n for kind, n in zip(_KINDS, taken, strict=True) if n},
+        done=done or 0,
+        seen_real=seen_real or 0,
+        seen_prompts=seen_prompts or 0,
     )
 
 
-def real_candidates(
-    *, study: Study, rater: Any, state: RaterState | None = None
-) -> QuerySet[Comparison]:
-    """Real comparisons this rater may still get: room left, unseen, prompt new to them.
+# What a rater has already seen in a study, as subqueries: PostgreSQL hashes each once and still
+# walks the (study, kind, assigned_count, id) index in order, stopping at the first free row.
+_SEEN_COMPARISONS_SQL = "SELECT comparison_id FROM raters_assignment WHERE rater_id = %s"
+_SEEN_PROMPTS_SQL = (
+    "SELECT sc.prompt_id FROM raters_assignment sa "
+    "JOIN raters_comparison sc ON sc.id = sa.comparison_id "
+    f"WHERE sa.rater_id = %s AND sc.study_id = %s AND sc.kind = {_REAL}"  # noqa: S608
+)
 
-    What the rater has seen is passed as plain id lists (from `rater_state`) instead of
-    subqueries, so PostgreSQL reads the (study, kind, assigned_count) index in order and stops
-    at the first free rows.
-    """
-    if state is None:
-        state = rater_state(study=study, rater=rater)
+
+def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
+    """Real comparisons this rater may still get: room left, unseen, prompt new to them."""
     candidates = Comparison.objects.filter(
         study=study, kind=Comparison.Kind.REAL, assigned_count__lt=study.raters_per_pair
-    )
-    if state.seen_comparisons:
-        candidates = candidates.exclude(pk__in=sorted(state.seen_comparisons))
-    if not study.allow_repeat_prompts and state.seen_prompts:
-        candidates = candidates.exclude(prompt_id__in=sorted(state.seen_prompts))
+    ).exclude(pk__in=RawSQL(_SEEN_COMPARISONS_SQL, (rater.pk,)))
+    if not study.allow_repeat_prompts:
+        candidates = candidates.exclude(
+            prompt_id__in=RawSQL(_SEEN_PROMPTS_SQL, (rater.pk, study.pk))
+        )
     if study.mode == Study.Mode.ADAPTIVE and adaptive_converged(study=study):
         candidates = candidates.filter(is_calibration=True)
     return candidates
 
 
-def first_candidate_sql(*, study: Study, state: RaterState) -> tuple[str, list[Any]]:
+def first_candidate_sql(*, study: Study, rater: Any) -> tuple[str, list[Any]]:
     """`real_candidates` of a fixed-mode study as one written-out SELECT of the first id:
     fewest raters so far, then oldest, skipping rows another request has locked (PostgreSQL).
-
-    On PostgreSQL the seen lists go as one array parameter each, so the statement's text is the
-    same for every rater and psycopg prepares it once per connection.
-    """
-    where = ["study_id = %s", "kind = %s", "assigned_count < %s"]
-    params: list[Any] = [study.pk, Comparison.Kind.REAL, study.raters_per_pair]
-    exclusions = [("id", state.seen_comparisons)]
+    Its text is the same for every rater, so psycopg prepares it once per connection."""
+    where = (
+        f"study_id = %s AND kind = {_REAL} AND assigned_count < %s "
+        f"AND id NOT IN ({_SEEN_COMPARISONS_SQL})"
+    )
+    params: list[Any] = [study.pk, study.raters_per_pair, rater.pk]
     if not study.allow_repeat_prompts:
-        exclusions.append(("prompt_id", state.seen_prompts))
-    for column, ids in exclusions:
-        if connection.vendor == "postgresql":
-            # As one text literal: psycopg adapts a list element by element, which cost more
-            # than the whole statement once a rater had seen a hundred comparisons.
-            where.append(f"{column} <> ALL(%s::bigint[])")
-            params.append("{" + ",".join(map(str, sorted(ids))) + "}")
-        elif ids:
-            where.append(f"{column} NOT IN ({', '.join(['%s'] * len(ids))})")
-            params.extend(sorted(ids))
+        where += f" AND prompt_id NOT IN ({_SEEN_PROMPTS_SQL})"
+        params += [rater.pk, study.pk]
     lock = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
     sql = (
-        f"SELECT id FROM raters_comparison WHERE {' AND '.join(where)} "  # noqa: S608
-        f"ORDER BY assigned_count, id LIMIT 1{lock}"
+        f"SELECT id FROM raters_comparison WHERE {where} ORDER BY assigned_count, id LIMIT 1{lock}"  # noqa: S608
     )
     return sql, params
 
@@ -220,11 +208,11 @@ def first_candidate_sql(*, study: Study, state: RaterState) -> tuple[str, list[A
 def rater_finished(*, study: Study, rater: Any) -> bool:
     """Nothing open and nothing more to give this rater."""
     state = rater_state(study=study, rater=rater)
-    if state.active:
+    if state.active is not None:
         return False
     if study.tasks_per_rater and state.taken >= study.tasks_per_rater:
         return True
-    return not real_candidates(study=study, rater=rater, state=state).exists()
+    return not real_candidates(study=study, rater=rater).exists()
 
 
 @dataclass(frozen=True)
@@ -276,14 +264,14 @@ def rater_progress(*, study: Study, rater: Any, state: RaterState | None = None)
     """
     if state is None:
         state = rater_state(study=study, rater=rater)
-    done, open_now = state.done, len(state.active)
+    done, open_now = state.done, state.open
     if study.tasks_per_rater:
         return {"done": done, "total": max(study.tasks_per_rater, done + open_now)}
     room = study_room(study=study)
     if study.allow_repeat_prompts:
         remaining = min(room.comparisons_open, room.comparisons - state.seen_real)
     else:
-        remaining = min(room.prompts_open, room.prompts - len(state.seen_prompts))
+        remaining = min(room.prompts_open, room.prompts - state.seen_prompts)
     extra = round(max(0, remaining) * (1 + study.gold_rate + study.mirror_rate))
     return {"done": done, "total": done + open_now + extra}
 

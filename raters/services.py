@@ -321,8 +321,8 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
         _check_profile(study=study, profile=profile)
         state = selectors.rater_state(study=study, rater=rater)
         created: Assignment | None = None
-        if state.active:
-            assignment_id: int | None = state.active[0]
+        if state.active is not None:
+            assignment_id: int | None = state.active
             Assignment.objects.filter(pk=assignment_id).update(expires_at=_expiry(study))
         else:
             created = _new_assignment(study=study, rater=rater, state=state)
@@ -382,14 +382,14 @@ def _new_assignment(*, study: Study, rater: Any, state: selectors.RaterState) ->
     )
     if gold_due or mirror_due:
         # Checks (gold, mirrors) only while real work is left for this rater.
-        if not selectors.real_candidates(study=study, rater=rater, state=state).exists():
+        if not selectors.real_candidates(study=study, rater=rater).exists():
             return None
         check = _assign_gold(study=study, rater=rater) if gold_due else None
         if check is None and mirror_due:
             check = _assign_mirror(study=study, rater=rater)
         if check is not None:
             return check
-    return _assign_real(study=study, rater=rater, state=state)
+    return _assign_real(study=study, rater=rater)
 
 
 def _expiry(study: Study) -> Any:
@@ -401,13 +401,13 @@ def _due(*, rate: float, done: int, total: int) -> bool:
     return rate > 0 and done < math.floor((total + 1) * rate + 0.5)
 
 
-def _assign_real(*, study: Study, rater: Any, state: selectors.RaterState) -> Assignment | None:
+def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
     """Claim the best free real comparison: fewest raters so far (adaptive studies: the pairs
     whose confidence interval is widest first), skipping rows other raters are claiming."""
     for _attempt in range(CLAIM_ATTEMPTS):
         if study.mode == Study.Mode.ADAPTIVE:
             width = selectors.pair_ci_widths(study=study)
-            candidates = selectors.real_candidates(study=study, rater=rater, state=state)
+            candidates = selectors.real_candidates(study=study, rater=rater)
             rows = list(
                 candidates.values_list("id", "pair_id", "is_calibration", "assigned_count")[:200]
             )
@@ -417,13 +417,13 @@ def _assign_real(*, study: Study, rater: Any, state: selectors.RaterState) -> As
                 if assignment is not None:
                     return assignment
         else:
-            pick = selectors.first_candidate_sql(study=study, state=state)
+            pick = selectors.first_candidate_sql(study=study, rater=rater)
             assignment = _claim(study=study, rater=rater, pick=pick)
             if assignment is not None:
                 return assignment
         # Nothing claimable: finished for this rater, or the last free rows are being
         # claimed by others right now (their transactions end within milliseconds).
-        if not selectors.real_candidates(study=study, rater=rater, state=state).exists():
+        if not selectors.real_candidates(study=study, rater=rater).exists():
             return None
         time.sleep(0.005)
     return None

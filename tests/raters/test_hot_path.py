@@ -17,8 +17,8 @@ from tests.factories import UserFactory
 from tests.raters.helpers import build_study, qualified_rater
 
 
-def _first_free_by_sql(study, state) -> int | None:  # type: ignore[no-untyped-def]
-    sql, params = selectors.first_candidate_sql(study=study, state=state)
+def _first_free_by_sql(study, rater) -> int | None:  # type: ignore[no-untyped-def]
+    sql, params = selectors.first_candidate_sql(study=study, rater=rater)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -39,14 +39,13 @@ def _check_first_candidate_matches_the_orm() -> None:
         study.allow_repeat_prompts = allow_repeats
         study.save(update_fields=["allow_repeat_prompts"])
         while True:
-            state = selectors.rater_state(study=study, rater=rater)
             expected = (
-                selectors.real_candidates(study=study, rater=rater, state=state)
+                selectors.real_candidates(study=study, rater=rater)
                 .order_by("assigned_count", "id")
                 .values_list("id", flat=True)
                 .first()
             )
-            assert _first_free_by_sql(study, state) == expected
+            assert _first_free_by_sql(study, rater) == expected
             if expected is None:
                 break
             task = services.next_assignment(study=study, rater=rater)

@@ -196,6 +196,7 @@ CELERY_TASK_ROUTES = {
     # Light bookkeeping stays off the GPU machines; exact names win over the glob.
     "generation.requeue_stuck": {"queue": "default"},
     "generation.delete_orphan_files": {"queue": "default"},
+    "raters.expire_assignments": {"queue": "default"},
     "generation.*": {"queue": "gpu"},
 }
 CELERY_TASK_ALWAYS_EAGER = False

@@ -51,7 +51,9 @@ def _fields(model: type[Model], names: tuple[str, ...] | None) -> list[Any]:
 
 
 @functools.cache
-def _plan(model: type[Model], names: tuple[str, ...] | None, alias: str) -> tuple[list[Any], list]:
+def _plan(
+    model: type[Model], names: tuple[str, ...] | None, alias: str
+) -> tuple[list[Any], list[tuple[int, Any, list[Any]]]]:
     fields = _fields(model, names)
     converters = []
     for index, field in enumerate(fields):

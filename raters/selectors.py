@@ -75,10 +75,14 @@ def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
     width = len(Assignment._meta.concrete_fields)
     found = rawload.instance(Assignment, row[:width])
     comparison = rawload.instance(Comparison, row[width:-1], _COMPARISON_FOR_SUBMIT)
-    comparison.study = study_for_rating(pk=comparison.study_id)
+    study = study_for_rating(pk=comparison.study_id)
+    if study is None:  # deleted a moment ago
+        return None
+    comparison.study = study
     found.comparison = comparison
     found.rater = rater
-    found.existing_judgment_id = row[-1]
+    # Read by services._judgment_of: no second query to learn whether a judgment exists.
+    setattr(found, "existing_judgment_id", row[-1])  # noqa: B010
     return found
 
 

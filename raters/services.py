@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Field
 from django.utils import timezone
 
 from evalsite import rawload
@@ -323,7 +324,7 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
         created: Assignment | None = None
         if state.active is not None:
             assignment_id: int | None = state.active
-            Assignment.objects.filter(pk=assignment_id).update(expires_at=_expiry(study))
+            Assignment.objects.filter(pk=state.active).update(expires_at=_expiry(study))
         else:
             created = _new_assignment(study=study, rater=rater, state=state)
             assignment_id = created.pk if created is not None else None
@@ -433,12 +434,26 @@ _CLAIM_SQL = (
     "UPDATE raters_comparison SET assigned_count = assigned_count + 1 "
     "WHERE id = ({pick}) AND assigned_count < %s RETURNING id, assigned_count, prompt_id"
 )
+_INSERTED_COLUMNS = (
+    "comparison_id",
+    "rater_id",
+    "token",
+    "left_is_a",
+    "status",
+    "expires_at",
+    "created_at",
+)
 _INSERT_ASSIGNMENT_SQL = (
-    "INSERT INTO raters_assignment "
-    "(comparison_id, rater_id, token, left_is_a, status, expires_at, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    f"INSERT INTO raters_assignment ({', '.join(_INSERTED_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_INSERTED_COLUMNS))}) "
     "ON CONFLICT (comparison_id, rater_id) DO NOTHING RETURNING id"
 )
+
+
+@functools.cache
+def _inserted_fields() -> list[Field[Any, Any]]:
+    by_column = {field.column: field for field in Assignment._meta.concrete_fields}
+    return [by_column[column] for column in _INSERTED_COLUMNS]
 
 
 def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignment | None:
@@ -463,15 +478,12 @@ def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignme
             expires_at=_expiry(study),
             created_at=now,
         )
-        columns = ("comparison", "rater", "token", "left_is_a", "status", "expires_at")
+        # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
         values = [
-            Assignment._meta.get_field(name).get_db_prep_save(
-                getattr(assignment, Assignment._meta.get_field(name).attname), connection
-            )
-            for name in columns
+            field.get_db_prep_save(getattr(assignment, field.attname), connection)
+            for field in _inserted_fields()
         ]
-        created_at = Assignment._meta.get_field("created_at").get_db_prep_save(now, connection)
-        cursor.execute(_INSERT_ASSIGNMENT_SQL, (*values, created_at))
+        cursor.execute(_INSERT_ASSIGNMENT_SQL, values)
         inserted = cursor.fetchone()
         if inserted is None:
             # SQLite only (no row locks): another request of this rater got there first.

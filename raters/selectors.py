@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,23 +28,35 @@ def active_studies() -> QuerySet[Study]:
     return Study.objects.filter(is_active=True).order_by("created_at")
 
 
-_studies: dict[tuple[tuple[str, Any], ...], tuple[float, Study]] = {}
+T = TypeVar("T")
+
+
+def _reused(store: dict[Any, tuple[float, Any]], key: Any, ttl: float, read: Callable[[], T]) -> T:
+    """`read()`, kept in this process's `store` for `ttl` seconds (0: always read afresh).
+    Nothing is kept for None, so a missing row is looked up again next time."""
+    now = time.monotonic()
+    hit = store.get(key) if ttl > 0 else None
+    if hit is not None and now < hit[0]:
+        return hit[1]  # type: ignore[no-any-return]
+    value = read()
+    if value is not None and ttl > 0:
+        store[key] = (now + ttl, value)
+    return value
+
+
+_studies: dict[Any, tuple[float, Any]] = {}
 
 
 def study_for_rating(**lookup: Any) -> Study | None:
     """The study matching `lookup` (slug=..., is_active=True or pk=...), reused by this process
     for JUICE_STUDY_CACHE_SECONDS: every rating request reads it, and edits to a study may
     take that long to reach raters. The instance is shared: read it, never change it."""
-    ttl = settings.JUICE_STUDY_CACHE_SECONDS
-    key = tuple(sorted(lookup.items()))
-    now = time.monotonic()
-    hit = _studies.get(key) if ttl > 0 else None
-    if hit is not None and now < hit[0]:
-        return hit[1]
-    study = Study.objects.filter(**lookup).first()
-    if study is not None and ttl > 0:
-        _studies[key] = (now + ttl, study)
-    return study
+    return _reused(
+        _studies,
+        tuple(sorted(lookup.items())),
+        settings.JUICE_STUDY_CACHE_SECONDS,
+        lambda: Study.objects.filter(**lookup).first(),
+    )
 
 
 _COMPARISON_FOR_SUBMIT = ("id", "study_id", "kind", "gold_question", "mirror_of_id")
@@ -227,32 +240,30 @@ class StudyRoom:
     comparisons_open: int
 
 
-_rooms: dict[str, tuple[float, StudyRoom]] = {}
+_rooms: dict[Any, tuple[float, Any]] = {}
 
 
 def study_room(*, study: Study) -> StudyRoom:
     """How much of the study is left, shared by all raters and reused by this process for a
     few seconds (JUICE_PROGRESS_CACHE_SECONDS): progress needs an estimate, not a count per
     request, nor a trip to a shared cache."""
-    ttl = settings.JUICE_PROGRESS_CACHE_SECONDS
-    key = study_identity(study)
-    now = time.monotonic()
-    hit = _rooms.get(key) if ttl > 0 else None
-    if hit is not None and now < hit[0]:
-        return hit[1]
-    room = Q(assigned_count__lt=study.raters_per_pair)
-    counts = Comparison.objects.filter(study=study, kind=Comparison.Kind.REAL).aggregate(
-        prompts=Count("prompt_id", distinct=True),
-        prompts_open=Count("prompt_id", distinct=True, filter=room),
-        comparisons=Count("id"),
-        comparisons_open=Count("id", filter=room),
-    )
-    result = StudyRoom(
-        counts["prompts"], counts["prompts_open"], counts["comparisons"], counts["comparisons_open"]
-    )
-    if ttl > 0:
-        _rooms[key] = (now + ttl, result)
-    return result
+
+    def count() -> StudyRoom:
+        room = Q(assigned_count__lt=study.raters_per_pair)
+        counts = Comparison.objects.filter(study=study, kind=Comparison.Kind.REAL).aggregate(
+            prompts=Count("prompt_id", distinct=True),
+            prompts_open=Count("prompt_id", distinct=True, filter=room),
+            comparisons=Count("id"),
+            comparisons_open=Count("id", filter=room),
+        )
+        return StudyRoom(
+            counts["prompts"],
+            counts["prompts_open"],
+            counts["comparisons"],
+            counts["comparisons_open"],
+        )
+
+    return _reused(_rooms, study_identity(study), settings.JUICE_PROGRESS_CACHE_SECONDS, count)
 
 
 def study_identity(study: Study) -> str:

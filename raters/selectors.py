@@ -71,9 +71,8 @@ _SUBMIT_SQL = (
 
 def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
     """The rater's own assignment by its token, with what recording a judgment reads: its
-    comparison (kind, gold question, mirror source), study, rater, and whether a judgment
-    exists (`existing_judgment_id`). One written-out statement; another rater's token finds
-    nothing."""
+    comparison (kind, gold question, mirror source), study, rater and judgment if any. One
+    written-out statement (two for a repeated submit); another rater's token finds nothing."""
     try:
         value = Assignment._meta.get_field("token").get_db_prep_value(
             uuid.UUID(str(token)), connection
@@ -94,8 +93,10 @@ def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
     comparison.study = study
     found.comparison = comparison
     found.rater = rater
-    # Read by services._judgment_of: no second query to learn whether a judgment exists.
-    setattr(found, "existing_judgment_id", row[-1])  # noqa: B010
+    # Filled in as select_related("judgment") would: `found.judgment` needs no query to tell
+    # whether one exists (and raises DoesNotExist when none does).
+    judgment = Judgment.objects.get(pk=row[-1]) if row[-1] is not None else None
+    Assignment.judgment.related.set_cached_value(found, judgment)
     return found
 
 

@@ -743,11 +743,8 @@ def record_judgment(
 
 
 def _judgment_of(assignment: Assignment) -> Judgment | None:
-    known = getattr(assignment, "existing_judgment_id", False)
-    if known is not False:  # from selectors.assignment_for_submit: looked up already
-        return Judgment.objects.get(pk=known) if known is not None else None
     try:
-        return assignment.judgment
+        return assignment.judgment  # loaded with the assignment, or one query
     except Judgment.DoesNotExist:
         return None
 

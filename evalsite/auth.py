@@ -7,6 +7,7 @@ running it, on every request.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -29,13 +30,7 @@ class ProfileBackend(ModelBackend):
             user_id = users._meta.pk.to_python(user_id)
         except Exception:  # noqa: BLE001 - a tampered session id is just no user
             return None
-        user_columns = rawload.columns(users, "u")
-        width = user_columns.count(",") + 1
-        sql = (
-            f"SELECT {user_columns}, {rawload.columns(Rater, 'r', PROFILE_FIELDS)} "  # noqa: S608
-            f"FROM {users._meta.db_table} u "
-            f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = u.id WHERE u.id = %s"
-        )
+        sql, width = _user_with_profile_sql()
         with connection.cursor() as cursor:
             cursor.execute(sql, [user_id])
             row = cursor.fetchone()
@@ -49,3 +44,17 @@ class ProfileBackend(ModelBackend):
             profile.user = user
             user.rater = profile
         return user
+
+
+@functools.cache
+def _user_with_profile_sql() -> tuple[str, int]:
+    """The statement (built once: it runs on every request) and how many user columns lead."""
+    from raters.models import Rater
+
+    users = get_user_model()
+    sql = (
+        f"SELECT {rawload.columns(users, 'u')}, "  # noqa: S608
+        f"{rawload.columns(Rater, 'r', PROFILE_FIELDS)} FROM {users._meta.db_table} u "
+        f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = u.id WHERE u.id = %s"
+    )
+    return sql, len(users._meta.concrete_fields)

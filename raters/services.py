@@ -405,10 +405,10 @@ def _due(*, rate: float, done: int, total: int) -> bool:
 def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
     """Claim the best free real comparison: fewest raters so far (adaptive studies: the pairs
     whose confidence interval is widest first), skipping rows other raters are claiming."""
+    candidates = selectors.real_candidates(study=study, rater=rater)
     for _attempt in range(CLAIM_ATTEMPTS):
         if study.mode == Study.Mode.ADAPTIVE:
             width = selectors.pair_ci_widths(study=study)
-            candidates = selectors.real_candidates(study=study, rater=rater)
             rows = list(
                 candidates.values_list("id", "pair_id", "is_calibration", "assigned_count")[:200]
             )
@@ -424,7 +424,7 @@ def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
                 return assignment
         # Nothing claimable: finished for this rater, or the last free rows are being
         # claimed by others right now (their transactions end within milliseconds).
-        if not selectors.real_candidates(study=study, rater=rater).exists():
+        if not candidates.exists():
             return None
         time.sleep(0.005)
     return None

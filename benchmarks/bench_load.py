@@ -6,9 +6,12 @@ a trivial Django view at the same time. Reports requests/s and p50/p95/p99 of ne
 submit and the trivial view under that load.
 Phase 2 (ceiling): closed loops with no waiting, same server, same client concurrency: the
 trivial view alone, then a signed-in no-op API view (session, user and profile loaded: the
-fixed cost of any rater's request), then the rating round trip (next + submit) alone. Rating
-over trivial is the share of the framework's ceiling that rating keeps (target ≥ 50%,
-p99 < 100 ms); the no-op's own ratio shows how much of that signing in alone costs.
+fixed cost of any rater's request), then a signed-in plain view that commits one row write
+(the floor of any design that records a claim or a judgment), then the rating round trip
+(next + submit) alone. Rating over trivial is the share of the framework's ceiling that rating
+keeps (target ≥ 50%, p99 < 100 ms); the reference views' own ratios show how much of that
+signing in and one committed write alone cost. CPU per request is reported by process
+(gunicorn, PostgreSQL, Redis, the load generator), since all share the machine's cores.
 Afterwards the database is checked: every 2xx-accepted judgment present once, no comparison
 assigned to more raters than the study asks for.
 
@@ -94,7 +97,9 @@ def _ping_loop(url: str, seconds: float, threads: int) -> list[float]:
     return latencies
 
 
-def _me_loop(base_url: str, slug: str, ids: list[str], seconds: float) -> list[float]:
+def _me_loop(
+    base_url: str, slug: str, ids: list[str], seconds: float, view: str = "bench/me/"
+) -> list[float]:
     """Signed-in ceiling: each client arrives through the study's start link, then asks the
     `bench/me/` view (session, user and profile, nothing else) in a closed loop."""
     import requests
@@ -112,7 +117,7 @@ def _me_loop(base_url: str, slug: str, ids: list[str], seconds: float) -> list[f
             assert arrived.status_code < 400, arrived.status_code
             while time.monotonic() < deadline:
                 started = time.perf_counter()
-                response = http.get(base_url + "bench/me/", timeout=30)
+                response = http.get(base_url + view, timeout=30)
                 mine.append(time.perf_counter() - started)
                 assert response.status_code == 200, response.status_code
         with lock:
@@ -174,7 +179,13 @@ def main() -> int:
     from django.db import connections
 
     from raters.simulation import create_simulated_raters
-    from tests.system.servers import build_bulk_study, cpu_seconds, family, start_gunicorn
+    from tests.system.servers import (
+        build_bulk_study,
+        cpu_seconds,
+        family,
+        processes_named,
+        start_gunicorn,
+    )
 
     media = Path(tempfile.mkdtemp(prefix="bench-load-media-"))
     log = media / "gunicorn.log"
@@ -248,14 +259,31 @@ def main() -> int:
         server_pids = family(site.process.pid)
         clients = per_proc * procs
         me_ids = [a.external_id for a in ceiling_accounts[clients : 2 * clients]]
+        write_ids = [a.external_id for a in ceiling_accounts[2 * clients : 3 * clients]]
         ids = [a.external_id for a in ceiling_accounts[:clients]]
         with spawn.Pool(procs) as pool:
+            groups = {
+                "gunicorn": lambda: server_pids,
+                "PostgreSQL": lambda: processes_named("postgres"),
+                "Redis": lambda: processes_named("redis-server"),
+                "load generator": lambda: [p.pid for p in pool._pool],  # type: ignore[attr-defined]
+            }
+
+            def cpu_by_process() -> dict[str, dict[int, float]]:
+                return {g: {p: cpu_seconds([p]) for p in pids()} for g, pids in groups.items()}
 
             def measured(loop, argsets):  # type: ignore[no-untyped-def]
-                """Run `loop` in every client process; (results, seconds, server CPU s)."""
-                started, cpu_before = time.monotonic(), cpu_seconds(server_pids)
+                """Run `loop` in every client process; (results, seconds, CPU s per group).
+                A process started during the loop (a new database backend) counts from zero."""
+                before = cpu_by_process()
+                started = time.monotonic()
                 results = pool.starmap(loop, argsets)
-                return results, time.monotonic() - started, cpu_seconds(server_pids) - cpu_before
+                seconds = time.monotonic() - started
+                used = {
+                    g: sum(cpu - before[g].get(p, 0.0) for p, cpu in now.items())
+                    for g, now in cpu_by_process().items()
+                }
+                return results, seconds, used
 
             parts, ping_s, ping_cpu = measured(
                 _ping_loop, [(site.url + "bench/ping/", args.ceiling_seconds, per_proc)] * procs
@@ -267,6 +295,13 @@ def main() -> int:
                     for p in _split(me_ids, procs)
                 ],
             )
+            wrote, write_s, write_cpu = measured(
+                _me_loop,
+                [
+                    (site.url, ceiling_study.slug, p, args.ceiling_seconds, "bench/write/")
+                    for p in _split(write_ids, procs)
+                ],
+            )
             rated, rate_s, rate_cpu = measured(
                 _rate_loop,
                 [
@@ -276,16 +311,19 @@ def main() -> int:
             )
         ping_all = [x for part in parts for x in part]
         me_all = [x for part in signed_in for x in part]
+        write_all = [x for part in wrote for x in part]
         nexts = [x for part in rated for x in part[0]]
         submits = [x for part in rated for x in part[1]]
         ceiling_accepted = [t for part in rated for t in part[2]]
         ceiling_errors = [e for part in rated for e in part[3]]
         ping_rps = len(ping_all) / ping_s
         me_rps = len(me_all) / me_s
+        write_rps = len(write_all) / write_s
         rate_rps = (len(nexts) + len(submits)) / rate_s
         print(f"\nphase 2: closed loops, {per_proc * procs} clients, no waiting")
         print(_fmt("trivial view", ping_all, ping_s))
         print(_fmt("signed-in no-op view", me_all, me_s))
+        print(_fmt("signed-in one write", write_all, write_s))
         print(_fmt("next assignment", nexts, rate_s))
         print(_fmt("submit", submits, rate_s))
         print(
@@ -298,15 +336,21 @@ def main() -> int:
             f"(what any signed-in request keeps); rating vs signed-in no-op: "
             f"{rate_rps / me_rps:.2f}"
         )
-        # Web-server CPU per request: the part of the cost that does not depend on how busy the
-        # shared machine or the load generator are (PostgreSQL's own CPU is not included).
-        ping_cpu_ms = ping_cpu * 1000 / max(len(ping_all), 1)
-        me_cpu_ms = me_cpu * 1000 / max(len(me_all), 1)
-        rate_cpu_ms = rate_cpu * 1000 / max(len(nexts) + len(submits), 1)
         print(
-            f"  gunicorn CPU per request: trivial {ping_cpu_ms:.2f} ms, signed-in no-op "
-            f"{me_cpu_ms:.2f} ms, rating (next or submit) {rate_cpu_ms:.2f} ms"
+            f"  signed-in one write (plain Django view, one committed UPDATE: the floor of any "
+            f"rating design) {write_rps:.1f}/s vs trivial: ratio {write_rps / ping_rps:.2f}"
         )
+        # CPU per request, by process group: where the shared machine's cores went. Web-server
+        # CPU does not depend on how busy the machine or the load generator are.
+        print("  CPU per request (ms)      " + "".join(f"{g:>16}" for g in groups))
+        for label, used, n in (
+            ("trivial", ping_cpu, len(ping_all)),
+            ("signed-in no-op", me_cpu, len(me_all)),
+            ("signed-in one write", write_cpu, len(write_all)),
+            ("rating (next or submit)", rate_cpu, len(nexts) + len(submits)),
+        ):
+            cells = "".join(f"{used[g] * 1000 / max(n, 1):16.2f}" for g in groups)
+            print(f"    {label:<24}{cells}")
         rating_p99 = percentile(sorted(nexts + submits), 99) * 1000
         print(f"  rating p99 {rating_p99:.1f} ms (target < 100 ms)")
         if ceiling_errors:

@@ -79,6 +79,19 @@ def family(parent: int) -> list[int]:
     return pids
 
 
+def processes_named(name: str) -> list[int]:
+    """Every process whose command name is `name` (PostgreSQL's backends, say)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time the processes have used so far."""
     total = 0

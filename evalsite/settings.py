@@ -209,11 +209,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Generation jobs: attempts before a job fails, first retry delay (doubles each time), the age
-# after which a running job counts as stuck, and the torch device ("" picks cuda when present).
+# after which a running job counts as stuck, the torch device ("" picks cuda when present) and
+# what the U-Nets compute in (float32, or bfloat16/float16 on GPUs: docs/production.md).
 JUICE_JOB_MAX_ATTEMPTS = int(os.environ.get("JUICE_JOB_MAX_ATTEMPTS", "3"))
 JUICE_RETRY_BACKOFF_S = float(os.environ.get("JUICE_RETRY_BACKOFF_S", "5"))
 JUICE_JOB_STUCK_AFTER_S = int(os.environ.get("JUICE_JOB_STUCK_AFTER_S", "3600"))
 JUICE_DEVICE = os.environ.get("JUICE_DEVICE", "")
+JUICE_PRECISION = os.environ.get("JUICE_PRECISION", "float32")
 
 # Where trained checkpoints live; a variant config may also name any local diffusers folder.
 JUICE_CHECKPOINT_DIR = Path(

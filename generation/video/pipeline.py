@@ -1,6 +1,7 @@
 """Text-to-video generation with the Emu Video family behind the small interface the worker uses.
 
-`load_generator(config)` returns an `EmuVideoGenerator` (cached per config and device) whose
+`load_generator(config)` returns an `EmuVideoGenerator` (cached per config, device and
+precision) whose
 `generate(prompts, seeds)` returns frames. The steps follow SPEC §1:
 
 - factorized: the T2I U-Net (the video U-Net without its temporal layers) makes the first
@@ -27,6 +28,15 @@ from .schedules import sampling_scheduler, training_scheduler, uses_guidance_res
 
 INTERPOLATION_FACTOR = 4
 INTERPOLATION_NOISE_T = 100
+# What the U-Nets compute in. Half precision ("bfloat16", "float16") is for GPUs; the sampler's
+# own arithmetic (noise, guidance, scheduler steps) and the VAE stay in float32 whatever it is.
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
+    return precision
 
 
 @dataclass(frozen=True)
@@ -75,15 +85,19 @@ class EmuVideoGenerator:
         config: VariantConfig,
         device: str = "cpu",
         *,
+        precision: str = "float32",
         checkpoint_root: str | Path | None = None,
         text_encoder: Any = None,
     ) -> None:
+        import torch
         from diffusers import DDIMScheduler, UNet3DConditionModel
 
         from .models import extract_t2i
 
         self.config = config
         self.device = device
+        self.precision = check_precision(precision)
+        self.dtype = getattr(torch, precision)
         root = checkpoints.checkpoint_dir(checkpoint_root)
         folder = checkpoints.resolve_video_folder(config, root)
         self.folder = folder
@@ -107,12 +121,22 @@ class EmuVideoGenerator:
             else:
                 shipped = root / checkpoints.INTERPOLATION
                 self.interpolator = checkpoints.load_video_unet(shipped, root, device)
+        for model in (self.unet, self.t2i, self.interpolator):
+            if model is not None:
+                # torch's own cast: diffusers' ModelMixin.to warns about modules to keep in
+                # float32, and these U-Nets have none.
+                torch.nn.Module.to(model, dtype=self.dtype)
         self.text_encoder = text_encoder or _shared_text_encoder(device)
         self.scaling = float(self.vae.config.scaling_factor)
         self.latent_scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
         # On CPU, 4 videos per U-Net call (12 with Eq. 1's three passes) ran fastest per video:
         # 0.096 s per call and video vs 0.143 alone and 0.21 at 16 (cache-bound), 1 thread.
         self.micro_batch = 4
+
+    def _predict(self, model: Any, sample: Any, t: Any, text: Any) -> Any:
+        """One U-Net call in the model's precision; the prediction comes back in float32."""
+        out = model(sample.to(self.dtype), t, encoder_hidden_states=text.to(self.dtype)).sample
+        return out.float()
 
     # 1. Text.
     def _encode(self, prompts: Sequence[str]) -> tuple[Any, Any]:
@@ -130,9 +154,9 @@ class EmuVideoGenerator:
         self.scheduler.set_timesteps(cfg.steps, device=self.device)
         rescale = cfg.guidance_rescale if uses_guidance_rescale(cfg.schedule) else 0.0
         for t in self.scheduler.timesteps:
-            both = self.t2i(
-                torch.cat([latents, latents]), t, encoder_hidden_states=torch.cat([null, text])
-            ).sample
+            both = self._predict(
+                self.t2i, torch.cat([latents, latents]), t, torch.cat([null, text])
+            )
             uncond, full = both.chunk(2)
             guided = guided_velocity(
                 uncond, uncond, full, w_image=0.0, w_text=cfg.guidance_text, rescale=rescale
@@ -157,13 +181,13 @@ class EmuVideoGenerator:
                 c = torch.cat([torch.zeros_like(cond), cond, cond])
                 m = torch.cat([torch.zeros_like(mask), mask, mask])
                 e = torch.cat([null, null, text])
-                out = unet(torch.cat([x, c, m], dim=1), t, encoder_hidden_states=e).sample
+                out = self._predict(unet, torch.cat([x, c, m], dim=1), t, e)
                 uncond, image, full = out.chunk(3)
             else:
                 # No image: Eq. 1's image term vanishes, X(∅) + w_p(X(p) − X(∅)).
                 x = torch.cat([latents] * 2)
                 inputs = torch.cat([x, torch.cat([cond] * 2), torch.cat([mask] * 2)], dim=1)
-                out = unet(inputs, t, encoder_hidden_states=torch.cat([null, text])).sample
+                out = self._predict(unet, inputs, t, torch.cat([null, text]))
                 uncond, full = out.chunk(2)
                 image = uncond
             guided = guided_velocity(
@@ -278,6 +302,8 @@ def _shared_text_encoder(device: str) -> Any:
 
 
 @lru_cache(maxsize=4)
-def load_generator(config: VariantConfig, device: str = "cpu") -> EmuVideoGenerator:
-    """Build (once per process, cached per config and device) the generator for a variant."""
-    return EmuVideoGenerator(config, device)
+def load_generator(
+    config: VariantConfig, device: str = "cpu", precision: str = "float32"
+) -> EmuVideoGenerator:
+    """Build (once per process, cached per config, device and precision) a variant's generator."""
+    return EmuVideoGenerator(config, device, precision=precision)

@@ -41,12 +41,15 @@ class FakeGenerator:
         return videos
 
 
-def install(monkeypatch, generator: FakeGenerator) -> list[tuple[object, str]]:  # type: ignore[no-untyped-def]
-    """Make `load_generator` return `generator`; returns the (config, device) of each load."""
-    loads: list[tuple[object, str]] = []
+def install(monkeypatch, generator: FakeGenerator) -> list[tuple[object, str, str]]:  # type: ignore[no-untyped-def]
+    """Make `load_generator` return `generator`; returns the (config, device, precision) of
+    each load."""
+    loads: list[tuple[object, str, str]] = []
 
-    def load_generator(config: object, device: str = "cpu") -> FakeGenerator:
-        loads.append((config, device))
+    def load_generator(
+        config: object, device: str = "cpu", precision: str = "float32"
+    ) -> FakeGenerator:
+        loads.append((config, device, precision))
         return generator
 
     monkeypatch.setattr("generation.video.pipeline.load_generator", load_generator)

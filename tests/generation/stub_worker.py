@@ -19,7 +19,7 @@ def main() -> None:
         seconds_per_video=float(os.environ.get("JUICE_STUB_MODEL_SECONDS", "0")),
         frames=int(os.environ.get("JUICE_STUB_FRAMES", "4")),
     )
-    pipeline.load_generator = lambda config, device="cpu": generator  # type: ignore[assignment]
+    pipeline.load_generator = lambda config, device="cpu", precision="float32": generator  # type: ignore[assignment]
     from celery.__main__ import main as celery_main
 
     sys.argv = ["celery", "-A", "evalsite", *sys.argv[1:]]

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from . import selectors
 from .models import PromptSet
 from .prompt_files import PromptFileError, parse_prompt_file
+from .services import MAX_CHUNK_SIZE
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_PK = 2**63 - 1  # a bigger number would reach the database and fail there, not here
@@ -50,10 +51,13 @@ class LaunchForm(forms.Form):
     )
     seeds = forms.IntegerField(min_value=1, max_value=100, initial=1)
     chunk_size = forms.IntegerField(
-        min_value=1, max_value=256, initial=8, help_text="Jobs per GPU task."
+        min_value=1, max_value=MAX_CHUNK_SIZE, initial=8, help_text="Jobs per GPU task."
     )
     sample_batch = forms.IntegerField(
-        min_value=1, max_value=256, initial=4, help_text="Videos sampled together."
+        min_value=1,
+        max_value=MAX_CHUNK_SIZE,
+        initial=4,
+        help_text="Videos sampled together (on a GPU, up to the chunk size: larger is faster).",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

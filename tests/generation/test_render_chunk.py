@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from generation import services, tasks
@@ -65,6 +66,25 @@ def test_a_chunk_is_sampled_in_batches_and_recorded_once_under_opaque_names(
         assert video.job.status == Status.DONE and video.job.worker == "w1@host"
     batch.refresh_from_db()
     assert batch.status == GenerationBatch.Status.DONE and batch.finished_at is not None
+
+
+def test_the_worker_loads_the_variant_on_the_configured_device_and_precision(
+    monkeypatch, settings, _media_root
+):
+    settings.JUICE_DEVICE, settings.JUICE_PRECISION = "cpu", "bfloat16"
+    loads = install(monkeypatch, FakeGenerator())
+    batch = make_batch(prompts=2)
+
+    services.render_chunk(job_ids=job_ids(batch), worker="w1@host")
+
+    assert [(device, precision) for _config, device, precision in loads] == [("cpu", "bfloat16")]
+
+
+def test_batch_sizes_up_to_the_cap_are_taken_and_larger_ones_refused_by_name(_media_root):
+    batch = make_batch(prompts=1, sample_batch=services.MAX_CHUNK_SIZE)
+    assert batch.sample_batch == 4096
+    with pytest.raises(ValidationError, match="sample_batch must be between 1 and 4096"):
+        make_batch(prompts=1, sample_batch=4097)
 
 
 def test_a_redelivered_chunk_does_nothing_for_finished_jobs(monkeypatch, _media_root):

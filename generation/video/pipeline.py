@@ -1,8 +1,7 @@
 """Text-to-video generation with the Emu Video family behind the small interface the worker uses.
 
 `load_generator(config)` returns an `EmuVideoGenerator` (cached per config, device and
-precision) whose
-`generate(prompts, seeds)` returns frames. The steps follow SPEC §1:
+precision) whose `generate(prompts, seeds)` returns frames. The steps follow SPEC §1:
 
 - factorized: the T2I U-Net (the video U-Net without its temporal layers) makes the first
   image; the video U-Net makes the frames conditioned on text and that image (Eq. 1 guidance);

@@ -21,7 +21,7 @@ def is_pk(value: object) -> bool:
     return bool(re.fullmatch(r"[0-9]{1,19}", str(value))) and 0 < int(str(value)) <= MAX_PK
 
 
-class VariantsField(forms.ModelMultipleChoiceField):
+class VariantsField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
     def clean(self, value: Any) -> Any:
         if isinstance(value, list | tuple):
             for pk in value:
@@ -30,7 +30,7 @@ class VariantsField(forms.ModelMultipleChoiceField):
         return super().clean(value)
 
 
-class PromptSetField(forms.ModelChoiceField):
+class PromptSetField(forms.ModelChoiceField):  # type: ignore[type-arg]
     def to_python(self, value: Any) -> Any:
         if value not in self.empty_values and not is_pk(value):
             raise ValidationError("Select one of the prompt sets.")

@@ -7,13 +7,13 @@ from . import selectors, services
 from .models import Assignment, Comparison, GoldClip, Judgment, Rater, Study, VariantPair
 
 
-class VariantPairInline(admin.TabularInline):
+class VariantPairInline(admin.TabularInline):  # type: ignore[type-arg]
     model = VariantPair
     extra = 0
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # A completion link typed without a scheme is an https one (Django 6's default).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
@@ -79,7 +79,7 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rater)
-class RaterAdmin(admin.ModelAdmin):
+class RaterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "__str__",
         "user",
@@ -118,33 +118,33 @@ class RaterAdmin(admin.ModelAdmin):
 
 
 @admin.register(VariantPair)
-class VariantPairAdmin(admin.ModelAdmin):
+class VariantPairAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["study", "variant_a", "variant_b"]
 
 
 @admin.register(GoldClip)
-class GoldClipAdmin(admin.ModelAdmin):
+class GoldClipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "degradation", "source", "created_at"]
     list_filter = ["degradation"]
     raw_id_fields = ["source"]
 
 
 @admin.register(Comparison)
-class ComparisonAdmin(admin.ModelAdmin):
+class ComparisonAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "study", "kind", "pair", "prompt", "is_calibration", "assigned_count"]
     list_filter = ["study", "kind", "is_calibration"]
     raw_id_fields = ["prompt", "video_a", "video_b", "pair", "gold_clip", "mirror_of"]
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "comparison", "rater", "left_is_a", "status", "expires_at", "created_at"]
     list_filter = ["status"]
     raw_id_fields = ["comparison", "rater"]
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
+class JudgmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "id",
         "assignment",

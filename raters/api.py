@@ -25,7 +25,7 @@ from .serializers import (
     study_data,
 )
 
-STUDY_FIELDS = {
+STUDY_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = {
     "slug": serializers.CharField(),
     "allow_ties": serializers.BooleanField(),
     "finished": serializers.BooleanField(),
@@ -117,7 +117,7 @@ class JudgmentPagination(LimitOffsetPagination):
     max_limit = 1000
 
 
-class JudgmentListCreate(generics.ListAPIView):
+class JudgmentListCreate(generics.ListAPIView[Any]):
     """GET: own judgments (staff: all). POST: record one judgment, once per token."""
 
     pagination_class = JudgmentPagination
@@ -128,7 +128,8 @@ class JudgmentListCreate(generics.ListAPIView):
         ).order_by("id")
         if self.request.user.is_staff:
             return judgments
-        return judgments.filter(assignment__rater=self.request.user)
+        # IsAuthenticated (the default permission) let only signed-in users this far.
+        return judgments.filter(assignment__rater_id=self.request.user.pk)
 
     def get_serializer_class(self) -> Any:
         if self.request.method == "POST":
@@ -172,7 +173,7 @@ class JudgmentListCreate(generics.ListAPIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class ComparisonList(generics.ListAPIView):
+class ComparisonList(generics.ListAPIView[Any]):
     permission_classes = [permissions.IsAdminUser]
     serializer_class = ComparisonSerializer
     pagination_class = JudgmentPagination

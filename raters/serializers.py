@@ -9,7 +9,7 @@ from rest_framework import serializers
 from .models import Comparison, Judgment
 
 
-class JudgmentInputSerializer(serializers.Serializer):
+class JudgmentInputSerializer(serializers.Serializer[Any]):
     SIDES = ("left", "right", "tie")
 
     token = serializers.UUIDField()
@@ -28,17 +28,17 @@ class JudgmentInputSerializer(serializers.Serializer):
     played_through = serializers.BooleanField(default=False)
 
 
-class SideSerializer(serializers.Serializer):
+class SideSerializer(serializers.Serializer[Any]):
     video = serializers.CharField()
     poster = serializers.CharField()
 
 
-class ProgressSerializer(serializers.Serializer):
+class ProgressSerializer(serializers.Serializer[Any]):
     done = serializers.IntegerField()
     total = serializers.IntegerField()
 
 
-class TaskSerializer(serializers.Serializer):
+class TaskSerializer(serializers.Serializer[Any]):
     """The payload of POST /api/studies/<slug>/next/ (built by selectors.task_payload)."""
 
     token = serializers.CharField()
@@ -58,7 +58,7 @@ def _side(choice: str, left_is_a: bool) -> str:
     return "left" if (choice == Judgment.Choice.A) == left_is_a else "right"
 
 
-class RaterJudgmentSerializer(serializers.ModelSerializer):
+class RaterJudgmentSerializer(serializers.ModelSerializer[Any]):
     """A rater's own judgment in the terms they gave it (left/right): A/B would unblind."""
 
     token = serializers.UUIDField(source="assignment.token")
@@ -86,7 +86,7 @@ class RaterJudgmentSerializer(serializers.ModelSerializer):
         return _side(obj.faithfulness, obj.assignment.left_is_a)
 
 
-class StaffJudgmentSerializer(serializers.ModelSerializer):
+class StaffJudgmentSerializer(serializers.ModelSerializer[Any]):
     """Everything, in A/B terms, for staff."""
 
     study = serializers.CharField(source="assignment.comparison.study.slug")
@@ -121,7 +121,7 @@ class StaffJudgmentSerializer(serializers.ModelSerializer):
         ]
 
 
-class ComparisonSerializer(serializers.ModelSerializer):
+class ComparisonSerializer(serializers.ModelSerializer[Any]):
     study = serializers.CharField(source="study.slug")
     variant_a = serializers.CharField(source="pair.variant_a.slug")
     variant_b = serializers.CharField(source="pair.variant_b.slug")

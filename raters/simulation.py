@@ -298,7 +298,8 @@ class SimulatedRater:
         if response.status_code in (401, 403):
             raise RaterGone(_detail(response))
         _expect(response, 200)
-        return response.json()
+        task: dict[str, Any] = response.json()
+        return task
 
     def watch(self, task: dict[str, Any]) -> None:
         for side in ("left", "right") if self.behaviour.fetch_media else ():

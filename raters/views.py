@@ -186,7 +186,8 @@ def _session_or_token_user(request: HttpRequest) -> Any:
     from rest_framework.exceptions import AuthenticationFailed
 
     try:
-        found = TokenAuthentication().authenticate(request)
+        # It reads only the Authorization header, which a plain HttpRequest carries too.
+        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
     except AuthenticationFailed:
         return None
     return found[0] if found else None

@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/juice_eval
 REDIS_URL ?= redis://127.0.0.1:6379/15
+# The application's packages are type-checked (tests and benchmarks are not).
+TYPED := evalsite raters generation analysis
 
 .PHONY: install demo test test-fast test-services lint bench
 
@@ -23,6 +25,7 @@ demo: $(STAMP)
 # real PostgreSQL + Redis servers for the tests marked `services`.
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy $(TYPED)
 	$(PY) manage.py makemigrations --check --dry-run
 	CELERY_BROKER_DIR=var/test-broker $(PY) -m pytest -m "not services" -p no:cacheprovider
 	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(PY) -m pytest -m services -p no:cacheprovider
@@ -30,6 +33,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy $(TYPED)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

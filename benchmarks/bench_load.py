@@ -97,11 +97,12 @@ def _ping_loop(url: str, seconds: float, threads: int) -> list[float]:
     return latencies
 
 
-def _me_loop(
-    base_url: str, slug: str, ids: list[str], seconds: float, view: str = "bench/me/"
+def _signed_in_loop(
+    base_url: str, slug: str, ids: list[str], seconds: float, view: str
 ) -> list[float]:
-    """Signed-in ceiling: each client arrives through the study's start link, then asks the
-    `bench/me/` view (session, user and profile, nothing else) in a closed loop."""
+    """Signed-in ceilings: each client arrives through the study's start link, then asks a
+    reference `view` (`bench/me/`: session, user and profile, nothing else; `bench/write/`: the
+    same plus one committed write) in a closed loop."""
     import requests
 
     latencies: list[float] = []
@@ -289,14 +290,14 @@ def main() -> int:
                 _ping_loop, [(site.url + "bench/ping/", args.ceiling_seconds, per_proc)] * procs
             )
             signed_in, me_s, me_cpu = measured(
-                _me_loop,
+                _signed_in_loop,
                 [
-                    (site.url, ceiling_study.slug, p, args.ceiling_seconds)
+                    (site.url, ceiling_study.slug, p, args.ceiling_seconds, "bench/me/")
                     for p in _split(me_ids, procs)
                 ],
             )
             wrote, write_s, write_cpu = measured(
-                _me_loop,
+                _signed_in_loop,
                 [
                     (site.url, ceiling_study.slug, p, args.ceiling_seconds, "bench/write/")
                     for p in _split(write_ids, procs)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,31 +65,33 @@ class LiveSite:
         self.process.wait(timeout=30)
 
 
-def family(parent: int) -> list[int]:
-    """A process and its direct children (gunicorn arbiter + workers, nginx master + workers)."""
-    pids = [parent]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                pids.append(int(entry.name))
-    return pids
-
-
-def processes_named(name: str) -> list[int]:
-    """Every process whose command name is `name` (PostgreSQL's backends, say)."""
+def _processes(keep: Callable[[Path], bool]) -> list[int]:
+    """The ids of the running processes whose /proc entry `keep` accepts (one that exits while
+    being read is left out)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == name:
+                if keep(entry):
                     pids.append(int(entry.name))
             except OSError:
                 continue
     return pids
+
+
+def family(parent: int) -> list[int]:
+    """A process and its direct children (gunicorn arbiter + workers, nginx master + workers)."""
+
+    def child(entry: Path) -> bool:
+        fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]) == parent
+
+    return [parent, *_processes(child)]
+
+
+def processes_named(name: str) -> list[int]:
+    """Every process whose command name is `name` (PostgreSQL's backends, say)."""
+    return _processes(lambda entry: (entry / "comm").read_text().strip() == name)
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -216,8 +216,11 @@ JUICE_RETRY_BACKOFF_S = float(os.environ.get("JUICE_RETRY_BACKOFF_S", "5"))
 JUICE_JOB_STUCK_AFTER_S = int(os.environ.get("JUICE_JOB_STUCK_AFTER_S", "3600"))
 JUICE_DEVICE = os.environ.get("JUICE_DEVICE", "")
 JUICE_PRECISION = os.environ.get("JUICE_PRECISION", "float32")
+# Threads that encode MP4s and posters while the model samples the next batch (x264 is a
+# subprocess: each thread keeps one CPU core busy).
+JUICE_ENCODE_WORKERS = max(1, int(os.environ.get("JUICE_ENCODE_WORKERS", "2")))
 
-# Where trained checkpoints live; a variant config may also name any local diffusers folder.
+# Where the built-in family's trained checkpoints live (kind `emu`).
 JUICE_CHECKPOINT_DIR = Path(
     os.environ.get("JUICE_CHECKPOINT_DIR", BASE_DIR / "generation" / "checkpoints")
 )

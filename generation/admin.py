@@ -6,12 +6,14 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from . import selectors, services
+from .forms import ModelVariantAdminForm
 from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, PromptSet, Video
 
 
 @admin.register(ModelVariant)
 class ModelVariantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "slug", "version", "used", "created_at"]
+    form = ModelVariantAdminForm
+    list_display = ["name", "slug", "version", "kind", "used", "created_at"]
     search_fields = ["name", "slug"]
     actions = ["launch_batch", "new_version"]
 
@@ -25,10 +27,9 @@ class ModelVariantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return ["slug", "version", "config"]
         return []
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        services.check_variant_editable(variant=obj, config=obj.config)
-        obj.config = services.check_variant_config(obj.config).to_dict()
-        super().save_model(request, obj, form, change)
+    @admin.display(description="kind")
+    def kind(self, obj: ModelVariant) -> str:
+        return str(obj.config.get("kind", "emu")) if isinstance(obj.config, dict) else "?"
 
     @admin.action(description="Launch a batch with the selected variants")
     def launch_batch(self, request: HttpRequest, queryset: QuerySet[ModelVariant]):  # type: ignore[no-untyped-def]

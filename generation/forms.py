@@ -1,4 +1,5 @@
-"""The launch form: variants, a prompt set (existing or uploaded), seeds and chunking."""
+"""Staff forms: registering a variant (any kind), and launching a batch (variants, a prompt set
+existing or uploaded, seeds and chunking)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from . import selectors
-from .models import PromptSet
+from . import selectors, services
+from .models import ModelVariant, PromptSet
 from .prompt_files import PromptFileError, parse_prompt_file
 from .services import MAX_CHUNK_SIZE
 
@@ -88,4 +89,54 @@ class LaunchForm(forms.Form):
             raise forms.ValidationError(
                 "Choose an existing prompt set or upload a file (not both)."
             )
+        return cleaned
+
+
+CONFIG_EXAMPLE = (
+    '{"kind": "diffusers", "path": "/models/my-t2v", "num_frames": 49, "height": 480, '
+    '"width": 720, "steps": 50, "guidance_scale": 6.0, "fps": 8, "dtype": "bfloat16"}'
+)
+
+
+def clean_config_field(value: Any) -> Any:
+    """A config checked as a worker would check it; its problem becomes the field's error."""
+    try:
+        return services.check_variant_config(value).to_dict()
+    except ValidationError as exc:
+        raise forms.ValidationError(" ".join(exc.messages)) from exc
+
+
+class VariantForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=100, required=False, help_text="Default: made from the name.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    config = forms.JSONField(
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text=(
+            "A saved diffusers pipeline, e.g. " + CONFIG_EXAMPLE + ", or the built-in family, "
+            'e.g. {"kind": "emu", "mode": "direct"}. Checked now against the folder it names.'
+        ),
+    )
+
+    def clean_config(self) -> Any:
+        return clean_config_field(self.cleaned_data["config"])
+
+
+class ModelVariantAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The Django admin's variant form: a config that a worker could not use is a form error."""
+
+    class Meta:
+        model = ModelVariant
+        fields = ["name", "slug", "version", "description", "config"]
+
+    def clean_config(self) -> Any:
+        return clean_config_field(self.cleaned_data.get("config"))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.instance.pk is not None and "config" in cleaned:
+            try:
+                services.check_variant_editable(variant=self.instance, config=cleaned["config"])
+            except ValidationError as exc:
+                self.add_error("config", " ".join(exc.messages))
         return cleaned

@@ -39,6 +39,30 @@ def launchable_variants() -> QuerySet[ModelVariant]:
     return ModelVariant.objects.order_by("slug", "-version")
 
 
+def variant_rows(*, limit: int = 200) -> list[dict[str, Any]]:
+    """Variants for the staff page: what each loads, in a line, and whether a batch used it."""
+    rows = []
+    used = set(
+        ModelVariant.objects.filter(batches__isnull=False).values_list("pk", flat=True).distinct()
+    )
+    for variant in ModelVariant.objects.order_by("slug", "-version")[:limit]:
+        config = variant.config if isinstance(variant.config, dict) else {}
+        kind = str(config.get("kind", "emu"))
+        if kind == "diffusers":
+            summary = (
+                f"{config.get('path', '')} · {config.get('num_frames')} frames "
+                f"{config.get('width')}×{config.get('height')} · {config.get('dtype')}"
+            )
+        else:
+            summary = " · ".join(
+                str(config.get(key, "")) for key in ("mode", "schedule", "spatial")
+            )
+        rows.append(
+            {"variant": variant, "kind": kind, "summary": summary, "used": variant.pk in used}
+        )
+    return rows
+
+
 def latest_variants(*, slugs: list[str]) -> list[ModelVariant]:
     """The newest version of each slug, in the order given; unknown slugs raise LookupError."""
     found = []

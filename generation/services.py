@@ -18,7 +18,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import groupby
@@ -35,7 +37,7 @@ from django.utils.text import slugify
 
 from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, PromptSet, Video
 from .prompt_files import PromptFileError, PromptRow, parse_prompt_file
-from .video.config import ConfigError, VariantConfig
+from .video.config import AnyConfig, ConfigError, DiffusersConfig, parse_config
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +51,89 @@ MAX_CHUNK_SIZE = 4096
 # Variants ---------------------------------------------------------------------------------
 
 
-def check_variant_config(config: dict[str, Any]) -> VariantConfig:
+def parse_variant_config(config: Any) -> AnyConfig:
+    """The config's keys, types and ranges (no disk access): what a worker re-reads per chunk."""
     try:
-        return VariantConfig.from_dict(config)
+        return parse_config(config)
     except ConfigError as exc:
         raise ValidationError({"config": str(exc)}) from exc
 
 
-def variant_config(variant: ModelVariant) -> VariantConfig:
-    return check_variant_config(variant.config)
+def check_variant_config(config: Any) -> AnyConfig:
+    """Everything a worker would otherwise find out later, short of loading weights: the keys,
+    and the folder the config names (a saved pipeline's JSON files, or a trained checkpoint)."""
+    return checked_variant_config(config)[0]
+
+
+def checked_variant_config(config: Any) -> tuple[AnyConfig, tuple[str, ...]]:
+    """`check_variant_config`, with the notes for the admin (what loads, what is not checked)."""
+    parsed = parse_variant_config(config)
+    try:
+        return parsed, config_notes(parsed)
+    except ConfigError as exc:
+        raise ValidationError({"config": str(exc)}) from exc
+
+
+def config_notes(config: AnyConfig) -> tuple[str, ...]:
+    """Check a parsed config against the disk; returns what the admin should know."""
+    from .video import checkpoints
+
+    if isinstance(config, DiffusersConfig):
+        from .video.diffusers_pipeline import inspect_folder
+
+        report = inspect_folder(config)
+        return (f"Loads {report.class_name} from {config.path}.", *report.notes)
+    root = checkpoints.checkpoint_dir(settings.JUICE_CHECKPOINT_DIR)
+    folder = checkpoints.resolve_video_folder(config, root)
+    if config.interpolation and not (
+        (folder / "interpolation_unet" / "config.json").is_file()
+        or (root / checkpoints.INTERPOLATION / "card.json").is_file()
+    ):
+        raise ConfigError(f"interpolation is on, but no interpolation checkpoint is in {root}.")
+    return (f"Loads the trained checkpoint {folder.name}.",)
+
+
+def variant_config(variant: ModelVariant) -> AnyConfig:
+    return parse_variant_config(variant.config)
+
+
+def _same_config(stored: Any, normalized: dict[str, Any]) -> bool:
+    try:
+        return parse_config(stored).to_dict() == normalized
+    except ConfigError:
+        return False
+
+
+@dataclass(frozen=True)
+class Registration:
+    variant: ModelVariant
+    created: bool
+    notes: tuple[str, ...]
+
+
+def register_variant(
+    *, name: str, config: Any, slug: str = "", description: str = ""
+) -> Registration:
+    """Check a config fully, then store it as a variant (a new version when the slug is taken
+    with another config). A refused config raises ValidationError and writes nothing."""
+    parsed, notes = checked_variant_config(config)
+    slug = slug or slugify(name)
+    if not slug:
+        raise ValidationError({"name": "The name needs at least one letter or digit."})
+    normalized = parsed.to_dict()
+    latest = ModelVariant.objects.filter(slug=slug).order_by("-version").first()
+    if latest is not None and _same_config(latest.config, normalized):
+        return Registration(variant=latest, created=False, notes=notes)
+    version = latest.version + 1 if latest else 1
+    variant = ModelVariant.objects.create(
+        name=name, slug=slug, version=version, description=description, config=normalized
+    )
+    return Registration(variant=variant, created=True, notes=notes)
 
 
 def get_or_create_variant(*, name: str, config: dict[str, Any], slug: str = "") -> ModelVariant:
     """Register a variant; the same slug with an identical config is reused, not duplicated."""
-    normalized = check_variant_config(config).to_dict()
-    slug = slug or slugify(name)
-    latest = ModelVariant.objects.filter(slug=slug).order_by("-version").first()
-    if latest is not None and latest.config == normalized:
-        return latest
-    version = latest.version + 1 if latest else 1
-    return ModelVariant.objects.create(name=name, slug=slug, version=version, config=normalized)
+    return register_variant(name=name, config=config, slug=slug).variant
 
 
 def check_variant_editable(*, variant: ModelVariant, config: dict[str, Any]) -> None:
@@ -76,7 +141,7 @@ def check_variant_editable(*, variant: ModelVariant, config: dict[str, Any]) -> 
     if variant.pk is None or not variant.batches.exists():
         return
     stored = ModelVariant.objects.values_list("config", flat=True).get(pk=variant.pk)
-    if check_variant_config(config).to_dict() != stored:
+    if not _same_config(stored, parse_variant_config(config).to_dict()):
         raise ValidationError(
             {"config": "This variant was used in a batch: save the change as a new version."}
         )
@@ -383,65 +448,163 @@ class ChunkOutcome:
 def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
     """Render a chunk of one variant's jobs in sampling batches; safe to run twice.
 
-    CUDA out-of-memory halves the sampling batch and tries the same jobs again; any other error
-    sends the jobs back for a retry with backoff, or fails them once out of attempts.
+    While the model samples the next batch, a small pool encodes the last one (x264 and the
+    poster), so the accelerator does not wait on the encoder. CUDA out-of-memory halves the
+    sampling batch and tries the same jobs again; a config the worker cannot use fails its jobs
+    at once; any other error sends the jobs back for a retry with backoff, or fails them once out
+    of attempts.
     """
     from .video.pipeline import load_generator
 
     # 1. Claim the unfinished jobs under a row lock; finished, cancelled or deleted ones drop out.
     jobs = _claim(job_ids=job_ids, worker=worker)
     skipped = len(set(job_ids)) - len(jobs)
-    recorded = 0
     failures: dict[int, str] = {}
+    permanent: set[int] = set()
     size = 0
-    for _, variant_jobs in groupby(jobs, key=lambda job: job.variant_id):
-        pending = list(variant_jobs)
-        # 2. Load (or reuse: cached per process) the variant's pipeline.
-        try:
-            generator = load_generator(
-                variant_config(pending[0].variant),
-                device=_device(),
-                precision=settings.JUICE_PRECISION,
-            )
-        except Exception as exc:  # noqa: BLE001 - recorded on the jobs, retried or failed
-            logger.exception("Could not load the pipeline for %s.", pending[0].variant)
-            failures.update({job.pk: _describe(exc) for job in pending})
-            continue
-        size = max(1, min(pending[0].batch.sample_batch, len(pending)))
-        # 3. Sample in batches, halving the batch on out-of-memory.
-        while pending := _still_running(pending):
-            group = pending[:size]
+    with _encoding_pool() as recorder:
+        for _, variant_jobs in groupby(jobs, key=lambda job: job.variant_id):
+            pending = list(variant_jobs)
+            # 2. Load (or reuse: kept per process) the variant's pipeline.
             try:
-                videos = generator.generate([j.prompt.text for j in group], [j.seed for j in group])
+                generator = load_generator(
+                    variant_config(pending[0].variant),
+                    device=_device(),
+                    precision=settings.JUICE_PRECISION,
+                )
+            except (ConfigError, ValidationError) as exc:
+                # Retrying cannot mend a config: the jobs fail now, with the reason.
+                message = _config_message(exc)
+                logger.error("Variant %s cannot be used: %s", pending[0].variant, message)
+                failures.update({job.pk: message for job in pending})
+                permanent.update(job.pk for job in pending)
+                continue
             except Exception as exc:  # noqa: BLE001 - recorded on the jobs, retried or failed
-                if size > 1 and _is_out_of_memory(exc):
-                    size = max(1, size // 2)
-                    _release_accelerator_memory()
-                    logger.warning("Out of memory: sampling batch halved to %d.", size)
-                    continue
-                logger.exception("Generation failed for jobs %s.", [j.pk for j in group])
-                failures.update({job.pk: _describe(exc) for job in group})
-            else:
-                # 4. Write each video to a temporary file, move it into place, record it.
-                for job, video in zip(group, videos, strict=True):
-                    try:
-                        recorded += _record_video(
-                            job_id=job.pk, video=video, sample_batch=len(group)
-                        )
-                    except Exception as exc:  # noqa: BLE001 - e.g. a full disk: retried or failed
-                        logger.exception("Could not store the video of job %s.", job.pk)
-                        failures[job.pk] = _describe(exc)
-            pending = pending[len(group) :]
-    retry_ids, failed = _settle_failures(failures)
+                logger.exception("Could not load the pipeline for %s.", pending[0].variant)
+                failures.update({job.pk: _describe(exc) for job in pending})
+                continue
+            size = max(1, min(pending[0].batch.sample_batch, len(pending)))
+            # 3. Sample in batches, halving the batch on out-of-memory.
+            while pending := _still_running(pending):
+                group = pending[:size]
+                try:
+                    videos = generator.generate(
+                        [j.prompt.text for j in group], [j.seed for j in group]
+                    )
+                except Exception as exc:  # noqa: BLE001 - recorded on the jobs, retried or failed
+                    if _is_out_of_memory(exc):
+                        if size > 1:
+                            size = max(1, size // 2)
+                            _release_accelerator_memory()
+                            logger.warning("Out of memory: sampling batch halved to %d.", size)
+                            continue
+                        message = _OUT_OF_MEMORY_ALONE + _describe(exc)
+                    else:
+                        logger.exception("Generation failed for jobs %s.", [j.pk for j in group])
+                        message = _describe(exc)
+                    failures.update({job.pk: message for job in group})
+                else:
+                    # 4. Encode in the pool; record (lock, move into place) here as each is done.
+                    for job, video in zip(group, videos, strict=True):
+                        recorder.submit(job_id=job.pk, video=video, sample_batch=len(group))
+                    recorder.record_finished()
+                pending = pending[len(group) :]
+        recorder.record_all()
+    failures.update(recorder.failures)
+    retry_ids, failed = _settle_failures(failures, permanent=permanent)
     _finish_batches(batch_ids={job.batch_id for job in jobs})
     return ChunkOutcome(
-        recorded=recorded,
+        recorded=recorder.recorded,
         skipped=skipped,
         failed=failed,
         retry_job_ids=tuple(retry_ids),
         retry_in_s=_backoff_s(retry_ids),
         sample_batch=size,
     )
+
+
+_OUT_OF_MEMORY_ALONE = (
+    "Out of GPU memory with one video per sampling batch: the model does not fit on this GPU "
+    'as configured. Set "offload" to "model", "group" or "sequential" in the variant config '
+    '(or a smaller "dtype", size or frame count). '
+)
+
+
+def _config_message(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "Config error: " + " ".join(exc.messages)
+    return f"Config error: {exc}"
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    folder: str
+    mp4: str
+    poster: str
+
+
+class _Recorder:
+    """Encodes videos on a thread pool and records each on the calling thread once encoded.
+
+    Only the encoding runs in the pool (ffmpeg is a subprocess; Pillow releases the GIL), so every
+    database write stays on the task's own thread and connection.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+        self.waiting: list[tuple[int, Any, int, Future[_Encoded]]] = []
+        self.recorded = 0
+        self.failures: dict[int, str] = {}
+
+    def submit(self, *, job_id: int, video: Any, sample_batch: int) -> None:
+        self.waiting.append((job_id, video, sample_batch, self.pool.submit(_encode, video)))
+
+    def record_finished(self) -> None:
+        """Record the videos whose encoding is done, without waiting for the others."""
+        self._record(block=False)
+
+    def record_all(self) -> None:
+        self._record(block=True)
+
+    def _record(self, *, block: bool) -> None:
+        still: list[tuple[int, Any, int, Future[_Encoded]]] = []
+        for job_id, video, sample_batch, future in self.waiting:
+            if not block and not future.done():
+                still.append((job_id, video, sample_batch, future))
+                continue
+            try:
+                encoded = future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a full disk: retried or failed
+                logger.exception("Could not encode the video of job %s.", job_id)
+                self.failures[job_id] = _describe(exc)
+                continue
+            try:
+                self.recorded += _publish_video(
+                    job_id=job_id, video=video, encoded=encoded, sample_batch=sample_batch
+                )
+            except Exception as exc:  # noqa: BLE001 - e.g. a full disk: retried or failed
+                logger.exception("Could not store the video of job %s.", job_id)
+                self.failures[job_id] = _describe(exc)
+            finally:
+                shutil.rmtree(encoded.folder, ignore_errors=True)
+        self.waiting = still
+
+
+@contextmanager
+def _encoding_pool() -> Iterator[_Recorder]:
+    with ThreadPoolExecutor(
+        max_workers=settings.JUICE_ENCODE_WORKERS, thread_name_prefix="juice-encode"
+    ) as pool:
+        recorder = _Recorder(pool)
+        try:
+            yield recorder
+        finally:
+            # On any exit, wait for the encoders and leave no temporary folder behind.
+            for _, _, _, future in recorder.waiting:
+                try:
+                    shutil.rmtree(future.result().folder, ignore_errors=True)
+                except Exception:  # noqa: BLE001 - its failure was logged where it happened
+                    pass
 
 
 def _claim(*, job_ids: Sequence[int], worker: str) -> list[GenerationJob]:
@@ -488,42 +651,54 @@ def opaque_stem(job_id: int) -> str:
     return hmac.new(key, f"generation-job:{job_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _record_video(*, job_id: int, video: Any, sample_batch: int) -> int:
-    """Write, move into place and record one video; 0 when the job was already finished."""
+def _encode(video: Any) -> _Encoded:
+    """The MP4 and poster of one video, in a temporary folder of its own (pool threads)."""
     from .video.export import write_mp4, write_poster
 
-    storage = Video._meta.get_field("file").storage
-    stem = opaque_stem(job_id)
-    with tempfile.TemporaryDirectory(prefix="juice-render-") as tmp:
-        mp4_path = os.path.join(tmp, "video.mp4")
-        poster_path = os.path.join(tmp, "poster.png")
+    folder = tempfile.mkdtemp(prefix="juice-render-")
+    try:
+        mp4_path = os.path.join(folder, "video.mp4")
+        poster_path = os.path.join(folder, "poster.png")
         write_mp4(video.frames, mp4_path, video.fps)
         write_poster(video.frames[0], poster_path)
-        with transaction.atomic():
-            job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
-            if job is None or job.status in (Status.DONE, Status.CANCELLED):
-                return 0
-            if Video.objects.filter(job_id=job_id).exists():
-                return 0
-            poster_name = _move_into_storage(storage, poster_path, f"posters/{stem}.png")
-            file_name = _move_into_storage(storage, mp4_path, f"videos/{stem}.mp4")
-            # A crash after the move and before the commit leaves a file under this job's name;
-            # the next render of the job replaces it, so no orphan survives the batch.
-            Video.objects.create(
-                job=job,
-                file=file_name,
-                poster=poster_name,
-                frames=video.frames.shape[0],
-                height=video.frames.shape[1],
-                width=video.frames.shape[2],
-                fps=video.fps,
-                seconds_spent=video.seconds,
-            )
-            job.status = Status.DONE
-            job.error = ""
-            job.finished_at = timezone.now()
-            job.sample_batch = sample_batch
-            job.save(update_fields=["status", "error", "finished_at", "sample_batch"])
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return _Encoded(folder=folder, mp4=mp4_path, poster=poster_path)
+
+
+def _publish_video(*, job_id: int, video: Any, encoded: _Encoded, sample_batch: int) -> int:
+    """Move an encoded video into place and record it; 0 when the job was already finished.
+
+    Frames, size and fps are read from the video itself: pipelines round requests silently.
+    """
+    storage = Video._meta.get_field("file").storage
+    stem = opaque_stem(job_id)
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status in (Status.DONE, Status.CANCELLED):
+            return 0
+        if Video.objects.filter(job_id=job_id).exists():
+            return 0
+        poster_name = _move_into_storage(storage, encoded.poster, f"posters/{stem}.png")
+        file_name = _move_into_storage(storage, encoded.mp4, f"videos/{stem}.mp4")
+        # A crash after the move and before the commit leaves a file under this job's name;
+        # the next render of the job replaces it, so no orphan survives the batch.
+        Video.objects.create(
+            job=job,
+            file=file_name,
+            poster=poster_name,
+            frames=video.frames.shape[0],
+            height=video.frames.shape[1],
+            width=video.frames.shape[2],
+            fps=video.fps,
+            seconds_spent=video.seconds,
+        )
+        job.status = Status.DONE
+        job.error = ""
+        job.finished_at = timezone.now()
+        job.sample_batch = sample_batch
+        job.save(update_fields=["status", "error", "finished_at", "sample_batch"])
     return 1
 
 
@@ -549,8 +724,11 @@ def _move_into_storage(storage: Storage, local_path: str, name: str) -> str:
     return name
 
 
-def _settle_failures(failures: dict[int, str]) -> tuple[list[int], int]:
-    """Jobs with attempts left go back to the queue; the others fail with their message."""
+def _settle_failures(
+    failures: dict[int, str], *, permanent: Collection[int] = ()
+) -> tuple[list[int], int]:
+    """Jobs with attempts left go back to the queue; the others, and those whose failure a retry
+    cannot mend (`permanent`), fail with their message."""
     retry_ids: list[int] = []
     failed = 0
     if not failures:
@@ -560,7 +738,7 @@ def _settle_failures(failures: dict[int, str]) -> tuple[list[int], int]:
             pk__in=list(failures), status=Status.RUNNING
         ):
             message = failures[job.pk][:2000]
-            if job.attempts >= settings.JUICE_JOB_MAX_ATTEMPTS:
+            if job.pk in permanent or job.attempts >= settings.JUICE_JOB_MAX_ATTEMPTS:
                 job.status = Status.FAILED
                 job.error = message
                 job.finished_at = timezone.now()

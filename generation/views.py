@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
-from .forms import MAX_PK, LaunchForm
+from .forms import MAX_PK, LaunchForm, VariantForm
 from .models import GenerationBatch
 
 View = Callable[..., HttpResponse]
@@ -104,3 +104,26 @@ def batch_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     run, message = ACTIONS[action]
     messages.success(request, message.format(n=run(batch)))
     return redirect("generation:batch", pk=batch.pk)
+
+
+@staff_required
+def variants(request: HttpRequest) -> HttpResponse:
+    """Register a variant of any kind; a config a worker could not use is a form error."""
+    form = VariantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            done = services.register_variant(
+                name=data["name"],
+                config=data["config"],
+                slug=data["slug"],
+                description=data["description"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            verb = "Registered" if done.created else "Already registered, unchanged:"
+            messages.success(request, f"{verb} {done.variant}. " + " ".join(done.notes))
+            return redirect("generation:variants")
+    context = {"form": form, "variants": selectors.variant_rows()}
+    return render(request, "generation/variants.html", context)

@@ -89,3 +89,12 @@ def _sweep_every_request(settings) -> None:  # type: ignore[no-untyped-def]
 def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
     """PBKDF2 is deliberately slow; tests log in often and only need a working hasher."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def tiny_pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight CogVideoX, LTX and Wan pipelines saved to a temporary folder."""
+    from tests.generation.tiny_pipelines import BUILDERS, save
+
+    root = tmp_path_factory.mktemp("tiny-pipelines")
+    return {family: save(family, root) for family in BUILDERS}

@@ -1,7 +1,9 @@
 """Text-to-video generation with the Emu Video family behind the small interface the worker uses.
 
-`load_generator(config)` returns an `EmuVideoGenerator` (cached per config, device and
-precision) whose `generate(prompts, seeds)` returns frames. The steps follow SPEC §1:
+`load_generator(config)` returns the generator of a variant of any kind (kept per process, least
+recently used out): an `EmuVideoGenerator` for the built-in family, a `DiffusersGenerator`
+(diffusers_pipeline.py) for a saved diffusers pipeline. `generate(prompts, seeds)` returns frames.
+The built-in family's steps follow the paper's factorized generation:
 
 - factorized: the T2I U-Net (the video U-Net without its temporal layers) makes the first
   image; the video U-Net makes the frames conditioned on text and that image (Eq. 1 guidance);
@@ -12,17 +14,19 @@ precision) whose `generate(prompts, seeds)` returns frames. The steps follow SPE
 
 from __future__ import annotations
 
+import os
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from . import checkpoints
-from .config import VariantConfig
+from .config import AnyConfig, DiffusersConfig, VariantConfig
 from .schedules import sampling_scheduler, training_scheduler, uses_guidance_rescale
 
 INTERPOLATION_FACTOR = 4
@@ -300,9 +304,59 @@ def _shared_text_encoder(device: str) -> Any:
     return TextEncoder(device)
 
 
-@lru_cache(maxsize=4)
-def load_generator(
-    config: VariantConfig, device: str = "cpu", precision: str = "float32"
-) -> EmuVideoGenerator:
-    """Build (once per process, cached per config, device and precision) a variant's generator."""
-    return EmuVideoGenerator(config, device, precision=precision)
+class Generator(Protocol):
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[GeneratedVideo]: ...
+
+
+# Loaded generators of this process, least recently used first.
+_LOADED: OrderedDict[tuple[AnyConfig, str, str], Generator] = OrderedDict()
+
+
+def max_loaded(device: str) -> int:
+    """How many pipelines a process keeps loaded: one on a GPU (a second one may not fit beside
+    it), two on the CPU; JUICE_MAX_LOADED_PIPELINES overrides both."""
+    override = int(os.environ.get("JUICE_MAX_LOADED_PIPELINES", "0") or 0)
+    return max(1, override) if override else (2 if device == "cpu" else 1)
+
+
+def load_generator(config: AnyConfig, device: str = "cpu", precision: str = "float32") -> Generator:
+    """A variant's generator, built once per process and kept while it is among the most
+    recently used (`max_loaded`); the one pushed out is dropped before the next one loads.
+
+    `precision` applies to the built-in family; a diffusers variant names its own `dtype`.
+    """
+    key = (config, device, precision)
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    while _LOADED and len(_LOADED) >= max_loaded(device):
+        _, evicted = _LOADED.popitem(last=False)
+        release = getattr(evicted, "release", None)
+        if release is not None:
+            release()
+        del evicted
+        _free_accelerator(device)
+    generator: Generator
+    if isinstance(config, DiffusersConfig):
+        from .diffusers_pipeline import DiffusersGenerator
+
+        generator = DiffusersGenerator(config, device)
+    else:
+        generator = EmuVideoGenerator(config, device, precision=precision)
+    _LOADED[key] = generator
+    return generator
+
+
+def clear_loaded() -> None:
+    """Drop every loaded generator of this process (benchmarks compare cold loads)."""
+    _LOADED.clear()
+
+
+def _free_accelerator(device: str) -> None:
+    if device.startswith("cuda"):
+        import gc
+
+        import torch
+
+        gc.collect()
+        torch.cuda.empty_cache()

@@ -8,6 +8,17 @@ float32 videos of the same prompts and seeds (mean absolute difference in 0-255 
     python benchmarks/bench_generation.py [--repeats 5] [--batch 16] [--threads 2]
     python benchmarks/bench_generation.py --device cuda --precisions float32,bfloat16,float16 \\
         --batch 16,64,256
+
+With --diffusers it measures the platform around a saved diffusers pipeline instead (tiny
+random-weight CogVideoX, LTX and Wan folders built offline in a temporary folder), printing
+seconds per video for the same prompts and seeds:
+- the pipeline called directly in a loop of sampling batches;
+- through the platform: the worker's `render_chunk` (claim, sampling, MP4 + poster encoding on
+  its pool, move into storage, records) on a temporary SQLite database;
+and, with a stub model that sleeps 5 ms per video (a GPU's pace: the CPU is free meanwhile), the
+worker's videos per second against its encoding pool's own throughput on the same videos.
+
+    python benchmarks/bench_generation.py --diffusers [--videos 64] [--batch 64] [--steps 20]
 """
 
 from __future__ import annotations
@@ -31,6 +42,11 @@ def main() -> None:
     parser.add_argument("--mode", default="factorized")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precisions", default="float32", help="comma-separated")
+    parser.add_argument("--diffusers", action="store_true", help="saved diffusers pipelines")
+    parser.add_argument("--families", default="cogvideox,ltx,wan", help="with --diffusers")
+    parser.add_argument("--videos", type=int, default=64, help="with --diffusers: per family")
+    parser.add_argument("--steps", type=int, default=20, help="with --diffusers")
+    parser.add_argument("--stub-ms", type=float, default=5.0, help="with --diffusers")
     parser.add_argument(
         "--compare-cpu",
         action="store_true",
@@ -38,13 +54,16 @@ def main() -> None:
         "device's float32 videos are from them",
     )
     args = parser.parse_args()
+    if args.diffusers:
+        bench_diffusers(args)
+        return
 
     import numpy as np
     import torch
 
     from generation.video.config import VariantConfig
     from generation.video.data import held_out_prompts
-    from generation.video.pipeline import check_precision, load_generator
+    from generation.video.pipeline import check_precision, clear_loaded, load_generator
 
     torch.set_num_threads(args.threads)
     precisions = [check_precision(p) for p in args.precisions.split(",")]
@@ -92,7 +111,7 @@ def main() -> None:
             [v.frames for v in gen.generate(check_prompts, check_seeds)]
         ).astype(np.int16)
         del gen
-        load_generator.cache_clear()
+        clear_loaded()
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
@@ -123,6 +142,119 @@ def main() -> None:
             f"  float32 on {args.device} vs on the CPU: videos off by {off.mean():.2f} levels on "
             f"average (max {off.max()}), over {len(check_seeds)} videos"
         )
+
+
+def _django(tmp: Path) -> None:
+    """Django on a throw-away SQLite database and media folder, migrated."""
+    import os
+
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="evalsite.settings",
+        JUICE_VAR_DIR=str(tmp),
+        DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
+        MEDIA_ROOT=str(tmp / "media"),
+        HF_HUB_OFFLINE="1",
+    )
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def bench_diffusers(args: argparse.Namespace) -> None:
+    import tempfile
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="juice-bench-") as name:
+        tmp = Path(name)
+        _django(tmp)
+        from django.conf import settings
+
+        from generation import services
+        from generation.video.pipeline import clear_loaded, load_generator
+        from tests.generation import tiny_pipelines
+
+        batch_size = int(args.batch.split(",")[0])
+        prompts = [f"a {c} circle moves left, take {i}" for i, c in enumerate(["red"] * args.videos)]
+        print(
+            f"{args.videos} videos per family, sampling batch {batch_size}, {args.steps} steps, "
+            f"{tiny_pipelines.FRAMES} frames {tiny_pipelines.SIZE}x{tiny_pipelines.SIZE}, "
+            f"{torch.get_num_threads()} torch threads, {settings.JUICE_ENCODE_WORKERS} encoders"
+        )
+        print(f"\n{'family':<11}{'direct s/video':>16}{'platform s/video':>18}{'ratio':>8}")
+        for family in args.families.split(","):
+            folder = tiny_pipelines.save(family, tmp / "pipelines")
+            config = tiny_pipelines.variant_config(family, folder, steps=args.steps)
+            variant = services.register_variant(name=f"bench {family}", config=config).variant
+            generator = load_generator(services.variant_config(variant))
+            generator.generate(prompts[:2], [0, 1])  # warm-up
+            started = time.perf_counter()
+            for i in range(0, len(prompts), batch_size):
+                generator.generate(prompts[i : i + batch_size], [0] * len(prompts[i : i + batch_size]))
+            direct = (time.perf_counter() - started) / len(prompts)
+            platform = _platform_seconds(services, variant, prompts, batch_size, f"{family}")
+            print(f"{family:<11}{direct:16.4f}{platform:18.4f}{platform / direct:8.3f}")
+            clear_loaded()
+        _bench_stub(args, services, prompts, batch_size)
+
+
+def _platform_seconds(services, variant, prompts, batch_size, name):  # type: ignore[no-untyped-def]
+    prompt_set = services.get_or_create_prompt_set(name=f"bench {name}", prompts=prompts)
+    batch = services.create_batch(
+        name=name,
+        prompt_set=prompt_set,
+        variants=[variant],
+        chunk_size=len(prompts),
+        sample_batch=batch_size,
+    )
+    ids = list(batch.jobs.order_by("pk").values_list("pk", flat=True))
+    started = time.perf_counter()
+    outcome = services.render_chunk(job_ids=ids, worker="bench")
+    seconds = time.perf_counter() - started
+    assert outcome.recorded == len(prompts), outcome
+    return seconds / len(prompts)
+
+
+def _bench_stub(args, services, prompts, batch_size) -> None:  # type: ignore[no-untyped-def]
+    """End-to-end worker throughput with a 5 ms/video stub model against the encoders alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.conf import settings
+
+    from generation.video import pipeline
+    from tests.generation.fakes import FakeGenerator
+
+    stub = FakeGenerator(
+        frames=9, size=32, fps=8, seconds_per_video=args.stub_ms / 1000
+    )
+    videos = stub.generate(prompts, list(range(len(prompts))))
+    encoders = settings.JUICE_ENCODE_WORKERS
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=encoders) as pool:
+        for encoded in pool.map(services._encode, videos):
+            import shutil
+
+            shutil.rmtree(encoded.folder)
+    pool_rate = len(videos) / (time.perf_counter() - started)
+
+    original = pipeline.load_generator
+    pipeline.load_generator = lambda config, device="cpu", precision="float32": stub  # type: ignore[assignment]
+    try:
+        variant = services.register_variant(
+            name="bench stub", config={"kind": "emu", "steps": 1}
+        ).variant
+        seconds = _platform_seconds(services, variant, prompts, batch_size, "stub")
+    finally:
+        pipeline.load_generator = original  # type: ignore[assignment]
+    worker_rate = 1 / seconds
+    print(
+        f"\nstub model {args.stub_ms:g} ms/video: worker {worker_rate:.1f} videos/s, "
+        f"encoding pool alone ({encoders} threads) {pool_rate:.1f} videos/s, "
+        f"ratio {worker_rate / pool_rate:.2f} (target >= 0.8)"
+    )
 
 
 if __name__ == "__main__":

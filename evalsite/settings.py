@@ -195,6 +195,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     # Light bookkeeping stays off the GPU machines; exact names win over the glob.
     "generation.requeue_stuck": {"queue": "default"},
+    "generation.import_chunk": {"queue": "default"},
     "generation.delete_orphan_files": {"queue": "default"},
     "raters.expire_assignments": {"queue": "default"},
     "generation.*": {"queue": "gpu"},
@@ -219,6 +220,13 @@ JUICE_PRECISION = os.environ.get("JUICE_PRECISION", "float32")
 # Threads that encode MP4s and posters while the model samples the next batch (x264 is a
 # subprocess: each thread keeps one CPU core busy).
 JUICE_ENCODE_WORKERS = max(1, int(os.environ.get("JUICE_ENCODE_WORKERS", "2")))
+
+# Imported videos (generation/imports.py): longer, larger or bigger files are refused, and a
+# staff upload (a zip, or a manifest with its files) may be at most JUICE_IMPORT_UPLOAD_MAX_MB.
+JUICE_IMPORT_MAX_SECONDS = float(os.environ.get("JUICE_IMPORT_MAX_SECONDS", "60"))
+JUICE_IMPORT_MAX_PIXELS = int(os.environ.get("JUICE_IMPORT_MAX_PIXELS", str(1920 * 1088)))
+JUICE_IMPORT_MAX_BYTES = int(os.environ.get("JUICE_IMPORT_MAX_MB", "500")) * 1024 * 1024
+JUICE_IMPORT_UPLOAD_MAX_MB = int(os.environ.get("JUICE_IMPORT_UPLOAD_MAX_MB", "1024"))
 
 # Where the built-in family's trained checkpoints live (kind `emu`).
 JUICE_CHECKPOINT_DIR = Path(

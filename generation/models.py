@@ -69,14 +69,20 @@ class Prompt(models.Model):
 
 
 class GenerationBatch(models.Model):
-    """Every variant × every prompt of a set × `seeds` seeds."""
+    """Every variant × every prompt of a set × `seeds` seeds, rendered on the `gpu` queue; or,
+    for an import, one job per file of an imported variant, transcoded on the `default` queue."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Kind(models.TextChoices):
+        RENDER = "render", "Rendered by the workers"
+        IMPORT = "import", "Imported videos"
+
     name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RENDER)
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="batches")
     variants = models.ManyToManyField(ModelVariant, related_name="batches")
     seeds = models.PositiveIntegerField(default=1)
@@ -114,7 +120,10 @@ class GenerationJob(models.Model):
     batch = models.ForeignKey(GenerationBatch, on_delete=models.CASCADE, related_name="jobs")
     variant = models.ForeignKey(ModelVariant, on_delete=models.PROTECT, related_name="jobs")
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="jobs")
-    seed = models.IntegerField()
+    seed = models.IntegerField(help_text="The seed; for an imported video, its sample index.")
+    source = models.CharField(
+        max_length=1000, blank=True, help_text="Imported videos: the file it is transcoded from."
+    )
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True
     )

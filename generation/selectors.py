@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
-from .models import GenerationBatch, GenerationJob, ModelVariant
+from .models import GenerationBatch, GenerationJob, ModelVariant, PromptSet
 
 Status = GenerationJob.Status
 # Throughput is measured over this recent window, so a stalled farm shows as stalled.
@@ -61,6 +61,15 @@ def variant_rows(*, limit: int = 200) -> list[dict[str, Any]]:
             {"variant": variant, "kind": kind, "summary": summary, "used": variant.pk in used}
         )
     return rows
+
+
+def prompt_set_by_slug(*, slug: str) -> PromptSet:
+    """The prompt set with this slug; LookupError names the known ones."""
+    found = PromptSet.objects.filter(slug=slug).first()
+    if found is None:
+        known = ", ".join(PromptSet.objects.values_list("slug", flat=True)[:50])
+        raise LookupError(f"No prompt set with slug {slug!r}. Known: {known or 'none'}.")
+    return found
 
 
 def latest_variants(*, slugs: list[str]) -> list[ModelVariant]:

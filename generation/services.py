@@ -37,7 +37,7 @@ from django.utils.text import slugify
 
 from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, PromptSet, Video
 from .prompt_files import PromptFileError, PromptRow, parse_prompt_file
-from .video.config import AnyConfig, ConfigError, DiffusersConfig, parse_config
+from .video.config import AnyConfig, ConfigError, DiffusersConfig, ImportedConfig, parse_config
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ def config_notes(config: AnyConfig) -> tuple[str, ...]:
     """Check a parsed config against the disk; returns what the admin should know."""
     from .video import checkpoints
 
+    if isinstance(config, ImportedConfig):
+        return ("Videos made elsewhere: add them with import_videos or the staff upload.",)
     if isinstance(config, DiffusersConfig):
         from .video.diffusers_pipeline import inspect_folder
 
@@ -243,7 +245,11 @@ def create_batch(
     if not prompt_set.prompts.exists():
         raise ValidationError("The prompt set has no prompts.")
     for variant in variants:
-        check_variant_config(variant.config)
+        if isinstance(check_variant_config(variant.config), ImportedConfig):
+            raise ValidationError(
+                f"{variant} is an imported variant: it has no model to render. "
+                "Add its videos with import_videos (or the staff upload) instead."
+            )
     batch = GenerationBatch(name=name, prompt_set=prompt_set, seeds=seeds, created_by=created_by)
     if chunk_size is not None:
         _check_size("chunk_size", chunk_size)
@@ -284,7 +290,12 @@ def create_batch_from_upload(
 
 @transaction.atomic
 def launch_batch(*, batch: GenerationBatch) -> int:
-    """Create the batch's missing jobs (one per variant × prompt × seed) and enqueue them."""
+    """Create the batch's missing jobs (one per variant × prompt × seed) and enqueue them.
+
+    An import batch has one job per imported file and nothing to create.
+    """
+    if batch.kind == GenerationBatch.Kind.IMPORT:
+        return enqueue_jobs(batch=batch)
     prompts = list(batch.prompt_set.prompts.all())
     GenerationJob.objects.bulk_create(
         (
@@ -300,12 +311,14 @@ def launch_batch(*, batch: GenerationBatch) -> int:
 
 
 def enqueue_jobs(*, batch: GenerationBatch, job_ids: Collection[int] | None = None) -> int:
-    """Send the batch's queued jobs to the `gpu` queue, one task per (variant, chunk of jobs).
+    """Send the batch's queued jobs to the workers, one task per (variant, chunk of jobs): to
+    the `gpu` queue to render, or to the `default` queue to transcode an import.
 
     Messages go out when the transaction commits, so a worker never sees a job before its row.
     """
-    from .tasks import render_chunk
+    from .tasks import import_chunk, render_chunk
 
+    task = import_chunk if batch.kind == GenerationBatch.Kind.IMPORT else render_chunk
     jobs = batch.jobs.filter(status=Status.QUEUED)
     if job_ids is not None:
         jobs = jobs.filter(pk__in=list(job_ids))
@@ -313,7 +326,7 @@ def enqueue_jobs(*, batch: GenerationBatch, job_ids: Collection[int] | None = No
     for _, variant_rows in groupby(rows, key=lambda row: row[0]):
         ids = [job_id for _, job_id in variant_rows]
         for start in range(0, len(ids), batch.chunk_size):
-            render_chunk.delay_on_commit(ids[start : start + batch.chunk_size])
+            task.delay_on_commit(ids[start : start + batch.chunk_size])
     return len(rows)
 
 
@@ -520,6 +533,43 @@ def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
         retry_job_ids=tuple(retry_ids),
         retry_in_s=_backoff_s(retry_ids),
         sample_batch=size,
+    )
+
+
+def import_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
+    """Transcode a chunk of imported files into the delivery format and record them; safe to run
+    twice, like `render_chunk`. A file that no longer probes fails its job at once, with why."""
+    from .imports import import_limits
+    from .video.pipeline import GeneratedVideo
+    from .video.probe import ProbeError, probe, read_frames
+
+    jobs = _claim(job_ids=job_ids, worker=worker)
+    failures: dict[int, str] = {}
+    permanent: set[int] = set()
+    limits = import_limits()
+    with _encoding_pool() as recorder:
+        for job in _still_running(jobs):
+            try:
+                found = probe(job.source, limits)
+                frames = read_frames(job.source)
+            except (ProbeError, OSError) as exc:
+                failures[job.pk] = f"{job.source}: {exc}"
+                permanent.add(job.pk)
+                continue
+            fps = max(1, round(found.fps))
+            video = GeneratedVideo(frames=frames, fps=fps, seconds=0.0)
+            recorder.submit(job_id=job.pk, video=video, sample_batch=1)
+            recorder.record_finished()
+        recorder.record_all()
+    failures.update(recorder.failures)
+    retry_ids, failed = _settle_failures(failures, permanent=permanent)
+    _finish_batches(batch_ids={job.batch_id for job in jobs})
+    return ChunkOutcome(
+        recorded=recorder.recorded,
+        skipped=len(set(job_ids)) - len(jobs),
+        failed=failed,
+        retry_job_ids=tuple(retry_ids),
+        retry_in_s=_backoff_s(retry_ids),
     )
 
 

@@ -4,7 +4,9 @@ A config has a `kind`:
 - `emu` (the default): the built-in Emu Video family, whose keys follow the paper (mode,
   schedule, spatial, multi-stage, HQ fine-tune, interpolation, sampler, guidance weights);
 - `diffusers`: any text-to-video pipeline folder written by `DiffusionPipeline.save_pretrained`,
-  loaded from that local folder only (generation/video/diffusers_pipeline.py).
+  loaded from that local folder only (generation/video/diffusers_pipeline.py);
+- `imported`: no model at all: videos made elsewhere (a closed API, another lab's release) and
+  taken in by `import_videos` (generation/imports.py).
 
 `parse_config` checks the keys, types and ranges of either kind without touching the disk or
 importing torch; what a folder holds is checked by `diffusers_pipeline.inspect_folder` and
@@ -27,7 +29,7 @@ MODES: tuple[str, ...] = ("factorized", "direct")
 SCHEDULES: tuple[str, ...] = ("zero_snr", "standard", "linear")
 SPATIALS: tuple[str, ...] = ("frozen", "finetuned")
 SAMPLERS: tuple[str, ...] = ("ddim",)
-KINDS: tuple[str, ...] = ("emu", "diffusers")
+KINDS: tuple[str, ...] = ("emu", "diffusers", "imported")
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 OFFLOADS: tuple[str, ...] = ("none", "model", "sequential", "group")
 # diffusers' attention backends (`set_attention_backend`) less the `*_hub` ones, which fetch
@@ -195,10 +197,27 @@ class DiffusersConfig:
             raise ConfigError("extra must hold JSON values only.") from exc
 
 
-AnyConfig = VariantConfig | DiffusersConfig
-_KIND_CLASSES: dict[str, type[VariantConfig] | type[DiffusersConfig]] = {
+@dataclass(frozen=True)
+class ImportedConfig:
+    """Videos made elsewhere (kind `imported`): nothing to load, nothing to render."""
+
+    kind: str = "imported"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImportedConfig:
+        config = cls(**_values(cls, data))
+        _one_of("kind", config.kind, ("imported",))
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+AnyConfig = VariantConfig | DiffusersConfig | ImportedConfig
+_KIND_CLASSES: dict[str, type[VariantConfig] | type[DiffusersConfig] | type[ImportedConfig]] = {
     "emu": VariantConfig,
     "diffusers": DiffusersConfig,
+    "imported": ImportedConfig,
 }
 
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import checkpoints
-from .config import AnyConfig, DiffusersConfig, VariantConfig
+from .config import AnyConfig, ConfigError, DiffusersConfig, ImportedConfig, VariantConfig
 from .schedules import sampling_scheduler, training_scheduler, uses_guidance_rescale
 
 INTERPOLATION_FACTOR = 4
@@ -337,6 +337,8 @@ def load_generator(config: AnyConfig, device: str = "cpu", precision: str = "flo
         del evicted
         _free_accelerator(device)
     generator: Generator
+    if isinstance(config, ImportedConfig):
+        raise ConfigError("An imported variant has no model: its videos come from import_videos.")
     if isinstance(config, DiffusersConfig):
         from .diffusers_pipeline import DiffusersGenerator
 

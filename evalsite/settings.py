@@ -227,6 +227,9 @@ JUICE_IMPORT_MAX_SECONDS = float(os.environ.get("JUICE_IMPORT_MAX_SECONDS", "60"
 JUICE_IMPORT_MAX_PIXELS = int(os.environ.get("JUICE_IMPORT_MAX_PIXELS", str(1920 * 1088)))
 JUICE_IMPORT_MAX_BYTES = int(os.environ.get("JUICE_IMPORT_MAX_MB", "500")) * 1024 * 1024
 JUICE_IMPORT_UPLOAD_MAX_MB = int(os.environ.get("JUICE_IMPORT_UPLOAD_MAX_MB", "1024"))
+# Where staff uploads are unpacked; the `default` queue's workers read them from there, so on
+# several machines it is a shared disk, like MEDIA_ROOT.
+JUICE_IMPORT_DIR = Path(os.environ.get("JUICE_IMPORT_DIR", VAR_DIR / "imports"))
 
 # Where the built-in family's trained checkpoints live (kind `emu`).
 JUICE_CHECKPOINT_DIR = Path(

@@ -140,3 +140,42 @@ class ModelVariantAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             except ValidationError as exc:
                 self.add_error("config", " ".join(exc.messages))
         return cleaned
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)]
+
+
+class ImportForm(forms.Form):
+    variant = forms.ModelChoiceField(
+        queryset=ModelVariant.objects.none(),
+        help_text='An imported variant (kind "imported"): register one on the variants page.',
+    )
+    prompt_set = PromptSetField(queryset=PromptSet.objects.all())
+    files = MultipleFileField(
+        help_text="A zip of {prompt}-{index}.mp4 or {prompt_id}.mp4 files (or of a manifest.csv "
+        "with its files), or a manifest.csv with its video files selected together.",
+    )
+    create_prompts = forms.BooleanField(
+        required=False, help_text="Add prompts that the set does not have yet."
+    )
+    skip_bad = forms.BooleanField(
+        required=False, help_text="Import the accepted files even if some are refused."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        variant = self.fields["variant"]
+        assert isinstance(variant, forms.ModelChoiceField)
+        variant.queryset = selectors.imported_variants()

@@ -19,14 +19,18 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shutil
 import unicodedata
-from collections.abc import Iterable
+import uuid
+import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from .models import GenerationBatch, GenerationJob, ModelVariant, Prompt, PromptSet
@@ -353,3 +357,100 @@ def _create_prompts(prompt_set: PromptSet, texts: Iterable[str]) -> dict[str, Pr
             prompt_set=prompt_set, external_id=str(number), text=text
         )
     return made
+
+
+# Staff uploads ----------------------------------------------------------------------------
+
+MANIFEST_NAME = "manifest.csv"
+
+
+def import_upload(
+    *,
+    variant: ModelVariant,
+    prompt_set: PromptSet,
+    files: Sequence[UploadedFile],
+    create_prompts: bool = False,
+    skip_bad: bool = False,
+    created_by: Any = None,
+) -> ImportReport:
+    """A zip (a folder of videos, or a manifest.csv with its files) or a manifest with its
+    files, uploaded by staff: unpacked safely under JUICE_IMPORT_DIR, then imported as above.
+    The unpacked files stay there for the transcoding workers unless nothing was imported."""
+    total = sum(f.size or 0 for f in files)
+    limit = settings.JUICE_IMPORT_UPLOAD_MAX_MB * 1024 * 1024
+    if total > limit:
+        raise ValidationError(
+            f"The upload is {total / 2**20:.0f} MB; the limit is "
+            f"{settings.JUICE_IMPORT_UPLOAD_MAX_MB} MB (JUICE_IMPORT_UPLOAD_MAX_MB)."
+        )
+    if not files:
+        raise ValidationError("Choose a zip, or a manifest.csv with its video files.")
+    target = Path(settings.JUICE_IMPORT_DIR) / uuid.uuid4().hex
+    target.mkdir(parents=True)
+    try:
+        zips = [f for f in files if (f.name or "").lower().endswith(".zip")]
+        if zips:
+            if len(files) != 1:
+                raise ValidationError("Upload one zip on its own, or a manifest with its files.")
+            _unzip(zips[0], target, limit=limit)
+        else:
+            for upload in files:
+                name = Path(upload.name or "").name
+                if not name or name.startswith("."):
+                    raise ValidationError(f"Unusable file name {upload.name!r}.")
+                with (target / name).open("wb") as handle:
+                    for chunk in upload.chunks():
+                        handle.write(chunk)
+        root = _single_folder(target)
+        manifest = root / MANIFEST_NAME
+        report = import_videos(
+            variant=variant,
+            prompt_set=prompt_set,
+            manifest=manifest if manifest.is_file() else None,
+            folder=None if manifest.is_file() else root,
+            create_prompts=create_prompts,
+            skip_bad=skip_bad,
+            created_by=created_by,
+        )
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    if not report.written:
+        shutil.rmtree(target, ignore_errors=True)
+    return report
+
+
+def _unzip(upload: UploadedFile, target: Path, *, limit: int) -> None:
+    """Extract member by member: no absolute names, no `..`, no links, and no zip bomb."""
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile as exc:
+        raise ValidationError("The upload is not a readable zip file.") from exc
+    with archive:
+        members = archive.infolist()
+        if len(members) > 20_000:
+            raise ValidationError("The zip holds over 20,000 entries.")
+        if sum(m.file_size for m in members) > limit:
+            raise ValidationError(
+                f"The zip unpacks to over {settings.JUICE_IMPORT_UPLOAD_MAX_MB} MB."
+            )
+        for member in members:
+            name = member.filename
+            parts = Path(name).parts
+            is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
+            if name.startswith(("/", "\\")) or ".." in parts or is_link or ":" in name:
+                raise ValidationError(f"The zip entry {name!r} would land outside its folder.")
+            if member.is_dir() or name.startswith("__MACOSX/") or Path(name).name.startswith("."):
+                continue
+            destination = target.joinpath(*parts)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, destination.open("wb") as handle:
+                shutil.copyfileobj(source, handle)
+
+
+def _single_folder(root: Path) -> Path:
+    """A zip of one folder imports that folder."""
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return root

@@ -63,6 +63,10 @@ def variant_rows(*, limit: int = 200) -> list[dict[str, Any]]:
     return rows
 
 
+def imported_variants() -> QuerySet[ModelVariant]:
+    return ModelVariant.objects.filter(config__kind="imported").order_by("slug", "-version")
+
+
 def prompt_set_by_slug(*, slug: str) -> PromptSet:
     """The prompt set with this slug; LookupError names the known ones."""
     found = PromptSet.objects.filter(slug=slug).first()

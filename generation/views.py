@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,8 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services
-from .forms import MAX_PK, LaunchForm, VariantForm
+from . import imports, selectors, services
+from .forms import MAX_PK, ImportForm, LaunchForm, VariantForm
 from .models import GenerationBatch
 
 View = Callable[..., HttpResponse]
@@ -127,3 +128,29 @@ def variants(request: HttpRequest) -> HttpResponse:
             return redirect("generation:variants")
     context = {"form": form, "variants": selectors.variant_rows()}
     return render(request, "generation/variants.html", context)
+
+
+@staff_required
+def import_upload(request: HttpRequest) -> HttpResponse:
+    """Upload videos made elsewhere for an imported variant; every file gets its outcome."""
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            report = imports.import_upload(
+                variant=data["variant"],
+                prompt_set=data["prompt_set"],
+                files=data["files"],
+                create_prompts=data["create_prompts"],
+                skip_bad=data["skip_bad"],
+                created_by=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    context = {
+        "form": form,
+        "report": report,
+        "limit_mb": settings.JUICE_IMPORT_UPLOAD_MAX_MB,
+    }
+    return render(request, "generation/import.html", context)

@@ -192,3 +192,59 @@ def test_a_file_changed_since_it_was_checked_fails_its_job_with_the_reason(
     job = GenerationJob.objects.get()
     assert job.status == GenerationJob.Status.FAILED and job.attempts == 1
     assert job.error.endswith("empty file (0 bytes)")
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_staff_upload_a_zip_and_see_each_file_s_outcome(
+    client, imported, prompt_set, tmp_path, settings
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from tests.factories import StaffFactory, UserFactory
+
+    settings.JUICE_IMPORT_DIR = tmp_path / "incoming"
+    clip = make_clip(tmp_path / "c.mp4").read_bytes()
+    url = reverse("generation:import")
+    form = {"variant": imported.pk, "prompt_set": prompt_set.pk}
+
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 403
+    client.force_login(StaffFactory())
+
+    bad = client.post(url, {**form, "files": SimpleUploadedFile("v.zip", _zip(
+        {"vbench/a red circle moves left-0.mp4": clip, "vbench/a cat on a beach-0.mp4": b""}
+    ))})  # fmt: skip
+    assert bad.status_code == 200
+    page = bad.content.decode()
+    assert "Nothing imported" in page and "empty file (0 bytes)" in page
+    assert not GenerationJob.objects.exists()
+    assert not any((tmp_path / "incoming").iterdir()), "a refused upload leaves no files"
+
+    evil = client.post(url, {**form, "files": SimpleUploadedFile("e.zip", _zip(
+        {"../../escape.mp4": clip}
+    ))})  # fmt: skip
+    assert "would land outside its folder" in evil.content.decode()
+
+    settings.JUICE_IMPORT_UPLOAD_MAX_MB = 0
+    big = client.post(url, {**form, "files": SimpleUploadedFile("b.zip", _zip({"x.mp4": clip}))})
+    assert "the limit is 0 MB" in big.content.decode()
+    settings.JUICE_IMPORT_UPLOAD_MAX_MB = 10
+
+    good = client.post(url, {**form, "files": SimpleUploadedFile("g.zip", _zip(
+        {"vbench/a red circle moves left-0.mp4": clip, "vbench/a red circle moves left-1.mp4": clip}
+    ))})  # fmt: skip
+    assert "follow the import batch" in good.content.decode()
+    sources = list(GenerationJob.objects.values_list("source", "seed"))
+    assert sorted(seed for _, seed in sources) == [0, 1]
+    assert all(Path(source).is_file() for source, _ in sources)

@@ -163,7 +163,7 @@ class ImportForm(forms.Form):
         help_text='An imported variant (kind "imported"): register one on the variants page.',
     )
     prompt_set = PromptSetField(queryset=PromptSet.objects.all())
-    files = MultipleFileField(
+    upload = MultipleFileField(
         help_text="A zip of {prompt}-{index}.mp4 or {prompt_id}.mp4 files (or of a manifest.csv "
         "with its files), or a manifest.csv with its video files selected together.",
     )

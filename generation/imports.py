@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
 import unicodedata
 import uuid
 import zipfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,19 +127,7 @@ def import_videos(
     _match_prompts(entries, prompt_set, create_prompts=create_prompts)
     batch = _import_batch(variant=variant, prompt_set=prompt_set)
     _mark_known(entries, variant=variant, batch=batch)
-    limits = import_limits()
-    for entry in entries:
-        if entry.outcome:
-            continue
-        assert entry.path is not None
-        try:
-            probe(entry.path, limits)
-        except ProbeError as exc:
-            entry.outcome, entry.reason = "refused", str(exc)
-        except OSError as exc:
-            entry.outcome, entry.reason = "refused", f"cannot be read ({exc.strerror or exc})"
-        else:
-            entry.outcome = "accepted"
+    _check_files([e for e in entries if not e.outcome], import_limits())
     files = tuple(
         FileOutcome(
             path=e.given,
@@ -152,6 +142,24 @@ def import_videos(
     if report.has_problems and not skip_bad:
         return report
     return _write(entries, report, variant=variant, prompt_set=prompt_set, created_by=created_by)
+
+
+def _check_files(entries: list[_Entry], limits: Limits) -> None:
+    """Decode every file once, in parallel (PyAV decodes without holding the GIL)."""
+
+    def check(entry: _Entry) -> None:
+        assert entry.path is not None
+        try:
+            probe(entry.path, limits)
+        except ProbeError as exc:
+            entry.outcome, entry.reason = "refused", str(exc)
+        except OSError as exc:
+            entry.outcome, entry.reason = "refused", f"cannot be read ({exc.strerror or exc})"
+        else:
+            entry.outcome = "accepted"
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        list(pool.map(check, entries))
 
 
 def _manifest_entries(manifest: Path) -> list[_Entry]:
@@ -368,7 +376,7 @@ def import_upload(
     *,
     variant: ModelVariant,
     prompt_set: PromptSet,
-    files: Sequence[UploadedFile],
+    files: Sequence[UploadedFile[Any]],
     create_prompts: bool = False,
     skip_bad: bool = False,
     created_by: Any = None,
@@ -420,7 +428,7 @@ def import_upload(
     return report
 
 
-def _unzip(upload: UploadedFile, target: Path, *, limit: int) -> None:
+def _unzip(upload: UploadedFile[Any], target: Path, *, limit: int) -> None:
     """Extract member by member: no absolute names, no `..`, no links, and no zip bomb."""
     try:
         archive = zipfile.ZipFile(upload)

@@ -11,6 +11,7 @@ visibility timeout passed) is harmless:
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import hmac
 import logging
@@ -18,7 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -519,7 +520,7 @@ def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
                 else:
                     # 4. Encode in the pool; record (lock, move into place) here as each is done.
                     for job, video in zip(group, videos, strict=True):
-                        recorder.submit(job_id=job.pk, video=video, sample_batch=len(group))
+                        recorder.submit_video(job_id=job.pk, video=video, sample_batch=len(group))
                     recorder.record_finished()
                 pending = pending[len(group) :]
         recorder.record_all()
@@ -540,8 +541,7 @@ def import_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
     """Transcode a chunk of imported files into the delivery format and record them; safe to run
     twice, like `render_chunk`. A file that no longer probes fails its job at once, with why."""
     from .imports import import_limits
-    from .video.pipeline import GeneratedVideo
-    from .video.probe import ProbeError, probe, read_frames
+    from .video.probe import ProbeError, probe
 
     jobs = _claim(job_ids=job_ids, worker=worker)
     failures: dict[int, str] = {}
@@ -551,14 +551,21 @@ def import_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
         for job in _still_running(jobs):
             try:
                 found = probe(job.source, limits)
-                frames = read_frames(job.source)
             except (ProbeError, OSError) as exc:
                 failures[job.pk] = f"{job.source}: {exc}"
                 permanent.add(job.pk)
                 continue
             fps = max(1, round(found.fps))
-            video = GeneratedVideo(frames=frames, fps=fps, seconds=0.0)
-            recorder.submit(job_id=job.pk, video=video, sample_batch=1)
+            # Imported videos keep their own size; a comparison's presentation evens out a pair.
+            shape = _Shape(
+                frames=found.frames,
+                height=found.height - found.height % 2,
+                width=found.width - found.width % 2,
+                fps=fps,
+                seconds=0.0,
+            )
+            encode = functools.partial(_transcode, job.source, fps)
+            recorder.submit(job_id=job.pk, encode=encode, shape=shape, sample_batch=1)
             recorder.record_finished()
         recorder.record_all()
     failures.update(recorder.failures)
@@ -593,6 +600,22 @@ class _Encoded:
     poster: str
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What a recorded video is: read from the frames themselves (pipelines round requests)."""
+
+    frames: int
+    height: int
+    width: int
+    fps: int
+    seconds: float
+
+    @classmethod
+    def of(cls, video: Any) -> _Shape:
+        t, h, w = video.frames.shape[:3]
+        return cls(frames=t, height=h, width=w, fps=video.fps, seconds=video.seconds)
+
+
 class _Recorder:
     """Encodes videos on a thread pool and records each on the calling thread once encoded.
 
@@ -602,12 +625,18 @@ class _Recorder:
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         self.pool = pool
-        self.waiting: list[tuple[int, Any, int, Future[_Encoded]]] = []
+        self.waiting: list[tuple[int, _Shape, int, Future[_Encoded]]] = []
         self.recorded = 0
         self.failures: dict[int, str] = {}
 
-    def submit(self, *, job_id: int, video: Any, sample_batch: int) -> None:
-        self.waiting.append((job_id, video, sample_batch, self.pool.submit(_encode, video)))
+    def submit(
+        self, *, job_id: int, encode: Callable[[], _Encoded], shape: _Shape, sample_batch: int
+    ) -> None:
+        self.waiting.append((job_id, shape, sample_batch, self.pool.submit(encode)))
+
+    def submit_video(self, *, job_id: int, video: Any, sample_batch: int) -> None:
+        encode = functools.partial(_encode, video)
+        self.submit(job_id=job_id, encode=encode, shape=_Shape.of(video), sample_batch=sample_batch)
 
     def record_finished(self) -> None:
         """Record the videos whose encoding is done, without waiting for the others."""
@@ -617,10 +646,10 @@ class _Recorder:
         self._record(block=True)
 
     def _record(self, *, block: bool) -> None:
-        still: list[tuple[int, Any, int, Future[_Encoded]]] = []
-        for job_id, video, sample_batch, future in self.waiting:
+        still: list[tuple[int, _Shape, int, Future[_Encoded]]] = []
+        for job_id, shape, sample_batch, future in self.waiting:
             if not block and not future.done():
-                still.append((job_id, video, sample_batch, future))
+                still.append((job_id, shape, sample_batch, future))
                 continue
             try:
                 encoded = future.result()
@@ -630,7 +659,7 @@ class _Recorder:
                 continue
             try:
                 self.recorded += _publish_video(
-                    job_id=job_id, video=video, encoded=encoded, sample_batch=sample_batch
+                    job_id=job_id, shape=shape, encoded=encoded, sample_batch=sample_batch
                 )
             except Exception as exc:  # noqa: BLE001 - e.g. a full disk: retried or failed
                 logger.exception("Could not store the video of job %s.", job_id)
@@ -702,22 +731,36 @@ def opaque_stem(job_id: int) -> str:
 
 
 def _encode(video: Any) -> _Encoded:
-    """The MP4 and poster of one video, in a temporary folder of its own (pool threads)."""
+    """The MP4 and poster of one rendered video, in a temporary folder of its own (pool)."""
     from .video.export import write_mp4, write_poster
 
+    def write(mp4: str, poster: str) -> None:
+        write_mp4(video.frames, mp4, video.fps)
+        write_poster(video.frames[0], poster)
+
+    return _in_temporary_folder(write)
+
+
+def _transcode(source: str, fps: int) -> _Encoded:
+    """The MP4 and poster of one imported file, by ffmpeg straight from the file (pool)."""
+    from .video.export import transcode
+
+    return _in_temporary_folder(lambda mp4, poster: transcode(source, mp4, poster, fps))
+
+
+def _in_temporary_folder(write: Callable[[str, str], None]) -> _Encoded:
     folder = tempfile.mkdtemp(prefix="juice-render-")
     try:
         mp4_path = os.path.join(folder, "video.mp4")
         poster_path = os.path.join(folder, "poster.png")
-        write_mp4(video.frames, mp4_path, video.fps)
-        write_poster(video.frames[0], poster_path)
+        write(mp4_path, poster_path)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return _Encoded(folder=folder, mp4=mp4_path, poster=poster_path)
 
 
-def _publish_video(*, job_id: int, video: Any, encoded: _Encoded, sample_batch: int) -> int:
+def _publish_video(*, job_id: int, shape: _Shape, encoded: _Encoded, sample_batch: int) -> int:
     """Move an encoded video into place and record it; 0 when the job was already finished.
 
     Frames, size and fps are read from the video itself: pipelines round requests silently.
@@ -738,11 +781,11 @@ def _publish_video(*, job_id: int, video: Any, encoded: _Encoded, sample_batch: 
             job=job,
             file=file_name,
             poster=poster_name,
-            frames=video.frames.shape[0],
-            height=video.frames.shape[1],
-            width=video.frames.shape[2],
-            fps=video.fps,
-            seconds_spent=video.seconds,
+            frames=shape.frames,
+            height=shape.height,
+            width=shape.width,
+            fps=shape.fps,
+            seconds_spent=shape.seconds,
         )
         job.status = Status.DONE
         job.error = ""

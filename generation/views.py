@@ -141,7 +141,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
             report = imports.import_upload(
                 variant=data["variant"],
                 prompt_set=data["prompt_set"],
-                files=data["files"],
+                files=data["upload"],
                 create_prompts=data["create_prompts"],
                 skip_bad=data["skip_bad"],
                 created_by=request.user,

@@ -1,9 +1,9 @@
 """What a video file made elsewhere holds, checked by decoding it (PyAV, ffmpeg's libraries).
 
-`probe(path, limits)` decodes every frame once (packets only, no colour conversion) so that a
-truncated or corrupt file is caught before it is accepted, and returns its format; `read_frames`
-returns the frames as RGB for transcoding. Every refusal is a `ProbeError` whose message is the
-reason shown beside that file in the import report.
+`probe(path, limits)` decodes every frame once (no colour conversion) so that a truncated or
+corrupt file is caught before it is accepted, and returns its format; `read_frames` does the same
+and also returns the frames as RGB. Every refusal is a `ProbeError` whose message is the reason
+shown beside that file in the import report.
 """
 
 from __future__ import annotations
@@ -42,6 +42,19 @@ class VideoFormat:
 
 def probe(path: str | Path, limits: Limits = Limits()) -> VideoFormat:
     """Decode `path` once and return its format, or raise ProbeError with the reason."""
+    return decode(path, limits)[0]
+
+
+def read_frames(path: str | Path, limits: Limits = Limits()) -> tuple[VideoFormat, np.ndarray]:
+    """The format and all frames as (T, H, W, 3) uint8 RGB, checked as `probe` checks them."""
+    found, frames = decode(path, limits, keep_frames=True)
+    assert frames is not None
+    return found, frames
+
+
+def decode(
+    path: str | Path, limits: Limits = Limits(), *, keep_frames: bool = False
+) -> tuple[VideoFormat, np.ndarray | None]:
     import av
 
     path = Path(path)
@@ -61,14 +74,16 @@ def probe(path: str | Path, limits: Limits = Limits()) -> VideoFormat:
         raise ProbeError(f"not a video file ffmpeg can read ({_short(exc)})") from exc
     with container:
         try:
-            return _inspect(container, limits)
+            return _inspect(container, limits, keep_frames)
         except ProbeError:
             raise
         except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is its refusal
             raise ProbeError(f"does not decode ({_short(exc)})") from exc
 
 
-def _inspect(container: Any, limits: Limits) -> VideoFormat:
+def _inspect(
+    container: Any, limits: Limits, keep_frames: bool
+) -> tuple[VideoFormat, np.ndarray | None]:
     import av
 
     if not container.streams.video:
@@ -84,9 +99,12 @@ def _inspect(container: Any, limits: Limits) -> VideoFormat:
     rate = stream.average_rate or stream.guessed_rate or Fraction(0)
     frames = 0
     last_time = 0.0
+    kept: list[np.ndarray] = []
     try:
         for frame in container.decode(stream):
             frames += 1
+            if keep_frames:
+                kept.append(frame.to_ndarray(format="rgb24"))
             if frame.time is not None:
                 last_time = float(frame.time)
             if frames > limits.max_frames or last_time > limits.max_seconds:
@@ -105,7 +123,7 @@ def _inspect(container: Any, limits: Limits) -> VideoFormat:
     seconds = frames / fps
     if seconds > limits.max_seconds:
         raise ProbeError(f"{seconds:.1f} s is longer than the {limits.max_seconds:g} s limit")
-    return VideoFormat(
+    found = VideoFormat(
         width=width,
         height=height,
         fps=fps,
@@ -114,18 +132,7 @@ def _inspect(container: Any, limits: Limits) -> VideoFormat:
         codec=context.name,
         has_audio=bool(container.streams.audio),
     )
-
-
-def read_frames(path: str | Path) -> np.ndarray:
-    """All frames as (T, H, W, 3) uint8 RGB (after `probe` accepted the file)."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-    if not frames:
-        raise ProbeError("no frames could be decoded")
-    return np.stack(frames)
+    return found, np.stack(kept) if keep_frames else None
 
 
 def _short(exc: BaseException) -> str:

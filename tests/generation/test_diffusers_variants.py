@@ -186,7 +186,7 @@ def test_register_variant_command_exits_0_and_a_broken_config_exits_non_zero_wit
         env={"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "PATH": "/usr/bin:/bin"},
     )
     assert run.returncode != 0
-    assert "kind must be one of emu, diffusers; got 'x'" in run.stderr
+    assert "kind must be one of emu, diffusers, imported; got 'x'" in run.stderr
     assert "Traceback" not in run.stderr
 
 

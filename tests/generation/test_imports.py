@@ -222,7 +222,7 @@ def test_staff_upload_a_zip_and_see_each_file_s_outcome(
     assert client.get(url).status_code == 403
     client.force_login(StaffFactory())
 
-    bad = client.post(url, {**form, "files": SimpleUploadedFile("v.zip", _zip(
+    bad = client.post(url, {**form, "upload": SimpleUploadedFile("v.zip", _zip(
         {"vbench/a red circle moves left-0.mp4": clip, "vbench/a cat on a beach-0.mp4": b""}
     ))})  # fmt: skip
     assert bad.status_code == 200
@@ -231,17 +231,17 @@ def test_staff_upload_a_zip_and_see_each_file_s_outcome(
     assert not GenerationJob.objects.exists()
     assert not any((tmp_path / "incoming").iterdir()), "a refused upload leaves no files"
 
-    evil = client.post(url, {**form, "files": SimpleUploadedFile("e.zip", _zip(
+    evil = client.post(url, {**form, "upload": SimpleUploadedFile("e.zip", _zip(
         {"../../escape.mp4": clip}
     ))})  # fmt: skip
     assert "would land outside its folder" in evil.content.decode()
 
     settings.JUICE_IMPORT_UPLOAD_MAX_MB = 0
-    big = client.post(url, {**form, "files": SimpleUploadedFile("b.zip", _zip({"x.mp4": clip}))})
+    big = client.post(url, {**form, "upload": SimpleUploadedFile("b.zip", _zip({"x.mp4": clip}))})
     assert "the limit is 0 MB" in big.content.decode()
     settings.JUICE_IMPORT_UPLOAD_MAX_MB = 10
 
-    good = client.post(url, {**form, "files": SimpleUploadedFile("g.zip", _zip(
+    good = client.post(url, {**form, "upload": SimpleUploadedFile("g.zip", _zip(
         {"vbench/a red circle moves left-0.mp4": clip, "vbench/a red circle moves left-1.mp4": clip}
     ))})  # fmt: skip
     assert "follow the import batch" in good.content.decode()

@@ -81,3 +81,39 @@ def transcode(source: str | Path, mp4: str | Path, poster: str | Path, fps: int)
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"ffmpeg could not transcode it: {done.stderr.strip()[-300:]}")
+
+
+def write_presented_mp4(frames: np.ndarray, path: str | Path, fps: int, *, bitrate: int) -> None:
+    """Frames already in a pair's shared presentation, encoded at one bitrate target with the
+    same settings for every clip (no upscaling, no metadata, no audio)."""
+    import imageio
+
+    writer = imageio.get_writer(
+        str(path),
+        format="FFMPEG",
+        fps=fps,
+        codec="libx264",
+        pixelformat="yuv420p",
+        macro_block_size=2,
+        bitrate=None,
+        ffmpeg_params=[
+            "-movflags",
+            "+faststart",
+            "-map_metadata",
+            "-1",
+            "-preset",
+            "medium",
+            "-b:v",
+            str(bitrate),
+            "-maxrate",
+            str(bitrate * 2),
+            "-bufsize",
+            str(bitrate * 2),
+        ],  # fmt: skip
+        ffmpeg_log_level="error",
+    )
+    try:
+        for frame in frames:
+            writer.append_data(frame)
+    finally:
+        writer.close()

@@ -524,16 +524,8 @@ def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
                     recorder.record_finished()
                 pending = pending[len(group) :]
         recorder.record_all()
-    failures.update(recorder.failures)
-    retry_ids, failed = _settle_failures(failures, permanent=permanent)
-    _finish_batches(batch_ids={job.batch_id for job in jobs})
-    return ChunkOutcome(
-        recorded=recorder.recorded,
-        skipped=skipped,
-        failed=failed,
-        retry_job_ids=tuple(retry_ids),
-        retry_in_s=_backoff_s(retry_ids),
-        sample_batch=size,
+    return _conclude(
+        jobs, recorder, failures, permanent=permanent, skipped=skipped, sample_batch=size
     )
 
 
@@ -568,15 +560,30 @@ def import_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
             recorder.submit(job_id=job.pk, encode=encode, shape=shape, sample_batch=1)
             recorder.record_finished()
         recorder.record_all()
-    failures.update(recorder.failures)
+    skipped = len(set(job_ids)) - len(jobs)
+    return _conclude(jobs, recorder, failures, permanent=permanent, skipped=skipped)
+
+
+def _conclude(
+    jobs: Sequence[GenerationJob],
+    recorder: _Recorder,
+    failures: dict[int, str],
+    *,
+    permanent: Collection[int],
+    skipped: int,
+    sample_batch: int = 0,
+) -> ChunkOutcome:
+    """Settle a chunk's failures (retry or fail), close finished batches, say what happened."""
+    failures = {**failures, **recorder.failures}
     retry_ids, failed = _settle_failures(failures, permanent=permanent)
     _finish_batches(batch_ids={job.batch_id for job in jobs})
     return ChunkOutcome(
         recorded=recorder.recorded,
-        skipped=len(set(job_ids)) - len(jobs),
+        skipped=skipped,
         failed=failed,
         retry_job_ids=tuple(retry_ids),
         retry_in_s=_backoff_s(retry_ids),
+        sample_batch=sample_batch,
     )
 
 

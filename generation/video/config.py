@@ -19,7 +19,7 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Mode = Literal["factorized", "direct"]
 Schedule = Literal["zero_snr", "standard", "linear"]
@@ -62,8 +62,25 @@ class ConfigError(ValueError):
     """A variant config that cannot be used, with a message meant for the admin who wrote it."""
 
 
+class _Config:
+    """What every kind's config does: built from a dict with checked types, back to a dict."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        config = cls(**_values(cls, data))
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return data
+
+    def validate(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class VariantConfig:
+class VariantConfig(_Config):
     """The built-in Emu Video family (kind `emu`)."""
 
     kind: str = "emu"
@@ -85,15 +102,6 @@ class VariantConfig:
     fps: int = 4
     # A shipped checkpoint name (generation/checkpoints/<name>) or an absolute local folder.
     checkpoint: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VariantConfig:
-        config = cls(**_values(cls, data))
-        config.validate()
-        return config
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     def validate(self) -> None:
         _one_of("kind", self.kind, ("emu",))
@@ -123,7 +131,7 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 @dataclass(frozen=True)
-class DiffusersConfig:
+class DiffusersConfig(_Config):
     """A diffusers text-to-video pipeline saved in a local folder (kind `diffusers`).
 
     Every key but `extra` maps onto the pipeline's own call; `extra` is passed through as it is
@@ -148,15 +156,6 @@ class DiffusersConfig:
     def __hash__(self) -> int:
         # `extra` is a dict: hash the canonical JSON, so configs can key per-process caches.
         return hash(json.dumps(self.to_dict(), sort_keys=True))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DiffusersConfig:
-        config = cls(**_values(cls, data))
-        config.validate()
-        return config
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     def validate(self) -> None:
         _one_of("kind", self.kind, ("diffusers",))
@@ -198,19 +197,13 @@ class DiffusersConfig:
 
 
 @dataclass(frozen=True)
-class ImportedConfig:
+class ImportedConfig(_Config):
     """Videos made elsewhere (kind `imported`): nothing to load, nothing to render."""
 
     kind: str = "imported"
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ImportedConfig:
-        config = cls(**_values(cls, data))
-        _one_of("kind", config.kind, ("imported",))
-        return config
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def validate(self) -> None:
+        _one_of("kind", self.kind, ("imported",))
 
 
 AnyConfig = VariantConfig | DiffusersConfig | ImportedConfig

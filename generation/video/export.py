@@ -24,26 +24,9 @@ def upscale(frames: np.ndarray) -> np.ndarray:
 
 def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> None:
     """Write (T, H, W, 3) uint8 frames as an H.264 yuv420p MP4 with the index up front."""
-    import imageio
-
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
-    frames = upscale(frames)
-    writer = imageio.get_writer(
-        str(path),
-        format="FFMPEG",
-        fps=fps,
-        codec="libx264",
-        pixelformat="yuv420p",
-        macro_block_size=16,
-        ffmpeg_params=["-movflags", "+faststart", "-crf", "18"],
-        ffmpeg_log_level="error",
-    )
-    try:
-        for frame in frames:
-            writer.append_data(frame)
-    finally:
-        writer.close()
+    _write_h264(upscale(frames), path, fps, ["-crf", "18"], macro_block_size=16)
 
 
 def write_poster(frame: np.ndarray, path: str | Path) -> None:
@@ -86,30 +69,28 @@ def transcode(source: str | Path, mp4: str | Path, poster: str | Path, fps: int)
 def write_presented_mp4(frames: np.ndarray, path: str | Path, fps: int, *, bitrate: int) -> None:
     """Frames already in a pair's shared presentation, encoded at one bitrate target with the
     same settings for every clip (no upscaling, no metadata, no audio)."""
+    rate = str(bitrate)
+    limits = ["-b:v", rate, "-maxrate", str(bitrate * 2), "-bufsize", str(bitrate * 2)]
+    _write_h264(frames, path, fps, ["-map_metadata", "-1", "-preset", "medium", *limits])
+
+
+def _write_h264(
+    frames: np.ndarray, path: str | Path, fps: int, params: list[str], *, macro_block_size: int = 2
+) -> None:
+    """(T, H, W, 3) uint8 frames as H.264 yuv420p with the index up front, through ffmpeg."""
     import imageio
 
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
     writer = imageio.get_writer(
         str(path),
         format="FFMPEG",
         fps=fps,
         codec="libx264",
         pixelformat="yuv420p",
-        macro_block_size=2,
-        bitrate=None,
-        ffmpeg_params=[
-            "-movflags",
-            "+faststart",
-            "-map_metadata",
-            "-1",
-            "-preset",
-            "medium",
-            "-b:v",
-            str(bitrate),
-            "-maxrate",
-            str(bitrate * 2),
-            "-bufsize",
-            str(bitrate * 2),
-        ],  # fmt: skip
+        macro_block_size=macro_block_size,
+        quality=None,  # rate control comes from `params` alone
+        ffmpeg_params=["-movflags", "+faststart", *params],
         ffmpeg_log_level="error",
     )
     try:

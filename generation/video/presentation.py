@@ -60,7 +60,9 @@ def delivered_format(path: str | Path) -> ClipFormat:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         fps = round(float(rate)) if rate else 1
-        frames = stream.frames or round(float(stream.duration * stream.time_base) * fps)
+        frames = stream.frames
+        if not frames and stream.duration is not None and stream.time_base is not None:
+            frames = round(float(stream.duration * stream.time_base) * fps)
         return ClipFormat(
             width=stream.codec_context.width,
             height=stream.codec_context.height,

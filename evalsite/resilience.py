@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -60,10 +60,9 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
 
 
 def _is_connection_failure(exception: Exception) -> bool:
-    if isinstance(exception, OperationalError | InterfaceError):
-        return True
-    if isinstance(exception, RedisConnectionError | RedisTimeoutError):
-        return True
-    # psycopg raises "connection already closed"-style errors as plain DatabaseError subclasses
-    # when a pooled connection died with the server.
-    return isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
+    """By class alone: Django raises psycopg's lost-server errors as OperationalError (server
+    gone, restart, failover) or InterfaceError (a connection that died in the pool); Redis its
+    own ConnectionError and TimeoutError. Whatever the message says, nothing else is an outage."""
+    return isinstance(
+        exception, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError
+    )

@@ -111,7 +111,7 @@ def server_env(*, db_url: str, media_root: Path, debug: bool = False) -> dict[st
     env.update(
         DATABASE_URL=db_url,
         MEDIA_ROOT=str(media_root),
-        DJANGO_SETTINGS_MODULE="evalsite.bench_settings",
+        DJANGO_SETTINGS_MODULE="benchmarks.site_settings",
         DJANGO_DEBUG="1" if debug else "0",
         DJANGO_SECRET_KEY=SECRET_KEY,
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",

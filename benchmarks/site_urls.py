@@ -1,4 +1,4 @@
-"""The site's URLs plus two reference views, mounted by evalsite.bench_settings only.
+"""The site's URLs plus reference views, mounted by benchmarks.site_settings only (not deployed).
 
 For benchmarks/bench_load.py: `bench/ping/` is the framework's ceiling (no database, no
 session); `bench/me/` is the ceiling of any signed-in API call (DRF, session, user and profile

@@ -15,20 +15,11 @@ from django.db import connection
 
 from generation import selectors, services
 from generation.models import GenerationJob, Video
+from tests.databases import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TINY = {"mode": "factorized", "schedule": "zero_snr", "steps": 2}
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    return (
-        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-    )
 
 
 @pytest.fixture
@@ -39,7 +30,7 @@ def worker(_media_root: Path) -> Iterator[subprocess.Popen[bytes]]:
     app.control.purge()  # messages left by an earlier run name jobs that no longer exist
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "MEDIA_ROOT": str(_media_root),
         "CELERY_BROKER_DIR": str(settings.CELERY_BROKER_DIR),
     }

@@ -28,7 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def page(live_server, settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.ANALYSIS_REFRESH_SECONDS = 1
     cache.clear()  # summaries are cached by study id and counts, which repeat across tests
     with sync_playwright() as playwright:

@@ -12,21 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+
+from tests.databases import database_url
 
 # The worker processes use the stub model unless JUICE_TEST_MODEL=real, which runs the shipped
 # pipeline (it needs the trained checkpoints in generation/checkpoints/).
 STUB_MODEL = os.environ.get("JUICE_TEST_MODEL", "stub") != "real"
-
-
-def database_url() -> str:
-    """The URL of the database this process uses now: the test database under pytest."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def reset_broker() -> None:

@@ -41,15 +41,6 @@ def recreate_database(pg: str, name: str) -> str:
     return f"{pg}/{name}"
 
 
-def database_url(settings_dict: dict) -> str:
-    """The URL of a Django connection's database, for a server process to use."""
-    if settings_dict["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{settings_dict['NAME']}"
-    user = settings_dict.get("USER") or "postgres"
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    return f"postgres://{user}@{host}:{settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
-
-
 @dataclass
 class LiveSite:
     url: str

@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from rest_framework.authtoken.models import Token
 
 from generation import services as generation_services
 from generation.models import GenerationJob, Video
 from raters import simulation
 from raters.models import Judgment
+from tests.databases import database_url
 from tests.factories import UserFactory
 from tests.system.servers import (
     assert_judgments_consistent,
     build_bulk_study,
-    database_url,
     free_port,
     gunicorn,
     start_gunicorn,
@@ -129,7 +129,7 @@ def test_postgresql_restart_mid_rating_run(_media_root, tmp_path):
     accounts = simulation.create_simulated_raters(study=study, count=8, careless_share=0.0)
     token = Token.objects.create(user=UserFactory(username="probe")).key
     with gunicorn(
-        db_url=database_url(connection.settings_dict),
+        db_url=database_url(),
         media_root=_media_root,
         log=tmp_path / "gunicorn.log",
         workers=2,
@@ -174,7 +174,7 @@ def test_web_server_sigkill_during_submits(_media_root, tmp_path):
     accounts = simulation.create_simulated_raters(study=study, count=8, careless_share=0.0)
     port = free_port()
     server = dict(
-        db_url=database_url(connection.settings_dict),
+        db_url=database_url(),
         media_root=_media_root,
         log=tmp_path / "gunicorn.log",
         workers=2,
@@ -251,7 +251,7 @@ def test_redis_killed_mid_generation_batch(_media_root, tmp_path):
     redis = _redis(port, tmp_path)
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
+        "DATABASE_URL": database_url(),
         "MEDIA_ROOT": str(_media_root),
         "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
         "CELERY_UNACKED_RESTORE_INTERVAL": "2",

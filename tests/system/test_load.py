@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from raters import services, simulation
 from raters.models import Comparison, Judgment, Rater
+from tests.databases import database_url
 from tests.system.servers import (
     assert_judgments_consistent,
     build_bulk_study,
-    database_url,
     gunicorn,
 )
 
@@ -31,7 +30,7 @@ FAST = simulation.Behaviour(wait_scale=0.0, retry_for_s=30)
 @pytest.fixture
 def site(_media_root: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     with gunicorn(
-        db_url=database_url(connection.settings_dict),
+        db_url=database_url(),
         media_root=_media_root,
         log=tmp_path / "gunicorn.log",
         workers=3,

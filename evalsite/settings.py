@@ -198,6 +198,7 @@ CELERY_TASK_ROUTES = {
     "generation.import_chunk": {"queue": "default"},
     "generation.delete_orphan_files": {"queue": "default"},
     "raters.expire_assignments": {"queue": "default"},
+    "raters.prepare_clip": {"queue": "default"},
     "generation.*": {"queue": "gpu"},
 }
 CELERY_TASK_ALWAYS_EAGER = False

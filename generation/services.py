@@ -780,8 +780,8 @@ def _publish_video(*, job_id: int, shape: _Shape, encoded: _Encoded, sample_batc
             return 0
         if Video.objects.filter(job_id=job_id).exists():
             return 0
-        poster_name = _move_into_storage(storage, encoded.poster, f"posters/{stem}.png")
-        file_name = _move_into_storage(storage, encoded.mp4, f"videos/{stem}.mp4")
+        poster_name = move_into_storage(storage, encoded.poster, f"posters/{stem}.png")
+        file_name = move_into_storage(storage, encoded.mp4, f"videos/{stem}.mp4")
         # A crash after the move and before the commit leaves a file under this job's name;
         # the next render of the job replaces it, so no orphan survives the batch.
         Video.objects.create(
@@ -802,7 +802,7 @@ def _publish_video(*, job_id: int, shape: _Shape, encoded: _Encoded, sample_batc
     return 1
 
 
-def _move_into_storage(storage: Storage, local_path: str, name: str) -> str:
+def move_into_storage(storage: Storage, local_path: str, name: str) -> str:
     """Publish a complete local file under `name`, replacing any earlier copy."""
     if not isinstance(storage, FileSystemStorage):
         # Remote backends (S3 and the like) make an object visible only once its upload is done.

@@ -167,6 +167,40 @@ class GoldClip(models.Model):
         return f"{self.get_degradation_display()} of video {self.source_id}"
 
 
+class PresentedClip(models.Model):
+    """A video prepared in the shared presentation of a pair it is compared in: the smaller
+    size, frame rate and length of the two, one encoding (generation.video.presentation).
+
+    Prepared once per study by the `raters.prepare_clip` task, and deleted with the study."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="presented_clips")
+    video = models.ForeignKey("generation.Video", on_delete=models.CASCADE, related_name="+")
+    presentation = models.CharField(max_length=60, help_text="width x height @ fps x frames")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.PositiveIntegerField()
+    frames = models.PositiveIntegerField()
+    file = models.FileField(upload_to=gold_upload_path, max_length=300, blank=True)
+    poster = models.FileField(upload_to=gold_upload_path, max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "video", "presentation"], name="presented_clip_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"video {self.video_id} at {self.presentation}"
+
+    @property
+    def is_prepared(self) -> bool:
+        return bool(self.file)
+
+
 class Comparison(models.Model):
     """Two videos of the same prompt, A from the pair's variant A and B from variant B."""
 
@@ -190,6 +224,18 @@ class Comparison(models.Model):
     )
     mirror_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="mirrors"
+    )
+    # Videos of different formats are shown in one presentation (PresentedClip); a comparison
+    # is handed out only once both of its clips are prepared. Without them it would show the
+    # formats, so it goes with them (as both go with the study).
+    shown_a = models.ForeignKey(
+        PresentedClip, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    shown_b = models.ForeignKey(
+        PresentedClip, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    is_ready = models.BooleanField(
+        default=True, help_text="False while its clips are being prepared in one presentation."
     )
     is_calibration = models.BooleanField(
         default=False, help_text="Adaptive studies always give these k raters (agreement)."

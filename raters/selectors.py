@@ -191,7 +191,10 @@ _SEEN_PROMPTS_SQL = (
 def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
     """Real comparisons this rater may still get: room left, unseen, prompt new to them."""
     candidates = Comparison.objects.filter(
-        study=study, kind=Comparison.Kind.REAL, assigned_count__lt=study.raters_per_pair
+        study=study,
+        kind=Comparison.Kind.REAL,
+        assigned_count__lt=study.raters_per_pair,
+        is_ready=True,
     ).exclude(pk__in=RawSQL(_SEEN_COMPARISONS_SQL, (rater.pk,)))
     if not study.allow_repeat_prompts:
         candidates = candidates.exclude(
@@ -207,7 +210,7 @@ def first_candidate_sql(*, study: Study, rater: Any) -> tuple[str, list[Any]]:
     fewest raters so far, then oldest, skipping rows another request has locked (PostgreSQL).
     Its text is the same for every rater, so psycopg prepares it once per connection."""
     where = (
-        f"study_id = %s AND kind = {_REAL} AND assigned_count < %s "
+        f"study_id = %s AND kind = {_REAL} AND assigned_count < %s AND is_ready "
         f"AND id NOT IN ({_SEEN_COMPARISONS_SQL})"
     )
     params: list[Any] = [study.pk, study.raters_per_pair, rater.pk]
@@ -298,19 +301,26 @@ def clip_file(*, assignment: Assignment, side: str, kind: str) -> FieldFile | No
     is_a = (side == "left") == assignment.left_is_a
     if not is_a and comparison.gold_clip_id is not None:
         source: Any = comparison.gold_clip
+    elif comparison.shown_a_id is not None:  # both clips in the pair's one presentation
+        source = comparison.shown_a if is_a else comparison.shown_b
     else:
         source = comparison.video_a if is_a else comparison.video_b
     field = source.file if kind == "video" else source.poster
     return field or None
 
 
+# Presented clips (sa, sb) stand in for both videos when the pair needed one presentation.
 _PAYLOAD_SQL = (
-    "SELECT a.token, a.left_is_a, c.gold_clip_id, p.text, va.fps, vb.fps, va.poster, vb.poster, "
+    "SELECT a.token, a.left_is_a, c.gold_clip_id, p.text, "
+    "COALESCE(sa.fps, va.fps), COALESCE(sb.fps, vb.fps), "
+    "COALESCE(sa.poster, va.poster), COALESCE(sb.poster, vb.poster), "
     "g.poster FROM raters_assignment a "
     "JOIN raters_comparison c ON c.id = a.comparison_id "
     "JOIN generation_prompt p ON p.id = c.prompt_id "
     "JOIN generation_video va ON va.id = c.video_a_id "
     "JOIN generation_video vb ON vb.id = c.video_b_id "
+    "LEFT JOIN raters_presentedclip sa ON sa.id = c.shown_a_id "
+    "LEFT JOIN raters_presentedclip sb ON sb.id = c.shown_b_id "
     "LEFT JOIN raters_goldclip g ON g.id = c.gold_clip_id "
     "WHERE a.id = %s"
 )

@@ -24,7 +24,7 @@ from django.utils import timezone
 from evalsite import rawload
 from generation.models import GenerationBatch, ModelVariant, Video
 
-from . import juice, quiz, selectors
+from . import juice, presentation, quiz, selectors
 from .models import Assignment, Comparison, Judgment, Rater, Study, VariantPair
 
 CLAIM_ATTEMPTS = 20
@@ -97,7 +97,7 @@ def add_comparisons(*, pair: VariantPair) -> int:
     """Pair up the finished videos of both variants by (prompt, seed); skip ones already there."""
     videos = Video.objects.filter(
         job__batch=pair.study.batch, job__variant__in=[pair.variant_a, pair.variant_b]
-    ).select_related("job")
+    ).select_related("job__batch")
     by_key: dict[tuple[int, int], dict[int, Video]] = {}
     for video in videos:
         by_key.setdefault((video.job.prompt_id, video.job.seed), {})[video.job.variant_id] = video
@@ -123,6 +123,7 @@ def add_comparisons(*, pair: VariantPair) -> int:
     for index, comparison in enumerate(new, start=start):
         comparison.is_calibration = bool(step) and index % step == 0
     Comparison.objects.bulk_create(new)
+    presentation.present_comparisons(comparisons=new)
     return len(new)
 
 
@@ -581,6 +582,9 @@ def _assign_mirror(*, study: Study, rater: Any) -> Assignment | None:
                     "prompt": source.prompt,
                     "video_a": source.video_a,
                     "video_b": source.video_b,
+                    # Shown exactly as the original was: a repeat must look like one.
+                    "shown_a": source.shown_a,
+                    "shown_b": source.shown_b,
                 },
             )
     except IntegrityError:

@@ -1,4 +1,4 @@
-"""Periodic upkeep for rating (thin: the work is in services)."""
+"""Rating tasks, thin: the work is in services and presentation (all on the `default` queue)."""
 
 from __future__ import annotations
 
@@ -11,3 +11,18 @@ def expire_assignments() -> int:
     from . import services
 
     return services.expire_stale_assignments()
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="raters.prepare_clip",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    max_retries=3,
+)
+def prepare_clip(clip_id: int) -> bool:
+    """Render one video in its comparison's shared presentation (raters.presentation)."""
+    from . import presentation
+
+    return presentation.prepare_clip(clip_id=clip_id)

@@ -10,6 +10,7 @@ from raters.models import Judgment
 from tests.browser.test_rating import BOTH_READY, _login, _wait_submit_enabled, browser, page
 from tests.factories import UserFactory
 from tests.generation.tiny_pipelines import variant_config
+from tests.raters.helpers import prepare_presentations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 __all__ = ["browser", "page"]  # the fixtures this module borrows
@@ -42,6 +43,7 @@ def test_a_pair_of_a_diffusers_variant_and_a_built_in_one_is_rated(
         mirror_rate=0.0,
         min_watch_ms=500,
     )
+    prepare_presentations(study)  # 8 frames at 4 fps against 9 at 8: one presentation
     rater = UserFactory()
 
     # When a rater watches the pair and answers both questions with reasons

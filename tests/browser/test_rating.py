@@ -231,21 +231,23 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
     assert judgment.faithfulness_reasons == ["temporal_alignment"]
 
 
-def test_clips_of_different_length_are_centre_cropped_in_time_on_one_clock(page, live_server):
-    # Variant B renders 36 frames, A 24, both at 12 fps: B is shown from 0.5 s to 2.5 s.
+def test_clips_of_different_length_are_served_cut_to_one_length_on_one_clock(page, live_server):
+    # Variant B renders 36 frames, A 24, both at 12 fps: both are served as 24 frames (2 s), B's
+    # taken from its middle (0.5 s to 2.5 s) when the study prepared the pair's presentation.
     study = build_study(prompts=1, frames=24, frames_b=36, fps=12, min_watch_ms=1500)
     rater = UserFactory()
     services.qualify_rater(user=rater)
     _login(page, live_server, rater)
     page.goto(f"{live_server.url}/rate/{study.slug}/")
     page.wait_for_function(BOTH_READY, timeout=15000)
-    assignment = rater.assignments.get()
-    long_side = "right" if assignment.left_is_a else "left"
+    durations = page.evaluate(
+        "() => ['video-left','video-right'].map(id => document.getElementById(id).duration)"
+    )
+    assert durations[0] == pytest.approx(2.0, abs=0.05)
+    assert durations[1] == pytest.approx(durations[0], abs=1e-3)
     page.evaluate("() => { window.juicePlayer.pause(); window.juicePlayer.seek(1.0); }")
     page.wait_for_timeout(150)
-    times = dict(zip(("left", "right"), page.evaluate(TIMES), strict=True))
-    short_side = "left" if long_side == "right" else "right"
-    assert times[short_side] == pytest.approx(1.0, abs=1 / 12)
-    assert times[long_side] - times[short_side] == pytest.approx(0.5, abs=1 / 12)
+    left, right = page.evaluate(TIMES)
+    assert left == pytest.approx(1.0, abs=1 / 12) and right == pytest.approx(left, abs=1 / 12)
     page.keyboard.press(" ")
-    _wait_submit_enabled(page)  # the clock ends with the shorter clip
+    _wait_submit_enabled(page)  # the clock ends with both clips

@@ -352,7 +352,7 @@ def test_a_storage_failure_sends_the_jobs_back_for_a_retry(monkeypatch, _media_r
     def full_disk(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(services, "_move_into_storage", full_disk)
+    monkeypatch.setattr(services, "move_into_storage", full_disk)
     batch = make_batch(prompts=2)
     ids = job_ids(batch)
 

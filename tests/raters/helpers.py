@@ -84,9 +84,20 @@ def build_study(
     options.setdefault("mirror_rate", 0.0)
     options.setdefault("require_qualification", False)
     options.setdefault("min_watch_ms", 0)
-    return services.create_study(
+    study = services.create_study(
         name=f"Study {slug}", slug=slug, batch=batch, pairs=pairs, **options
     )
+    prepare_presentations(study)
+    return study
+
+
+def prepare_presentations(study: Study) -> None:
+    """Prepare, here and now, the clips a worker would prepare for pairs of unlike formats."""
+    from raters import presentation
+    from raters.models import PresentedClip
+
+    for clip_id in PresentedClip.objects.filter(study=study).values_list("pk", flat=True):
+        presentation.prepare_clip(clip_id=clip_id)
 
 
 def qualified_rater(**kwargs: Any) -> Any:

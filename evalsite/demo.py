@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from generation import selectors as generation_selectors
 from generation import services as generation_services
 from generation.models import GenerationBatch, ModelVariant
-from raters import services as rater_services
+from raters import studies
 from raters.models import Study
 
 ADMIN = ("admin", "admin-demo-password")
@@ -117,15 +117,14 @@ def wait_for_batch(
 def ensure_study(batch: GenerationBatch, variants: tuple[ModelVariant, ...]) -> Study:
     study = Study.objects.filter(slug=STUDY_SLUG).first()
     if study is None:
-        return rater_services.create_study(
+        return studies.create_study(
             name="Demo: factorized vs direct",
             slug=STUDY_SLUG,
-            batch=batch,
+            sources=[batch],
             pairs=[(variants[0], variants[1])],
             raters_per_pair=5,
             # Hidden checks from the start: one side degraded (frozen, blurred, shuffled...).
             gold_comparisons=4,
         )
-    for pair in study.pairs.all():
-        rater_services.add_comparisons(pair=pair)
+    studies.rebuild_comparisons(study=study)
     return study

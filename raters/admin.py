@@ -20,7 +20,7 @@ class StudyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "name",
         "slug",
         "mode",
-        "batch",
+
         "raters_per_pair",
         "allow_ties",
         "gold_rate",
@@ -30,7 +30,7 @@ class StudyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = [VariantPairInline]
     actions = ["build_gold", "expire_stale", "recount"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "batch", "is_active", "mode", "raters_per_pair"]}),
+        (None, {"fields": ["name", "slug", "batches", "is_active", "mode", "raters_per_pair"]}),
         ("Rating", {"fields": ["allow_ties", "allow_repeat_prompts", "tasks_per_rater"]}),
         (
             "Quality control",

@@ -117,7 +117,8 @@ def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
 def done(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     try:
-        if services.next_assignment(study=study, rater=request.user) is not None:
+        # A paused or closed study hands out nothing more: what was done is done.
+        if study.is_active and services.next_assignment(study=study, rater=request.user):
             return redirect("raters:rate", slug=slug)
     except services.RatingRefused as refused:
         return _screened_out(request, study, refused.message)

@@ -426,3 +426,12 @@ def close_study(*, study: Study) -> Study:
         study.deactivated_at = now
     study.save(update_fields=["is_active", "deactivated_at", "closed_at"])
     return study
+
+
+def sources_with_videos(*, variants: Iterable[ModelVariant]) -> list[GenerationBatch]:
+    """Every batch holding a finished video of any of `variants`, oldest first."""
+    return list(
+        GenerationBatch.objects.filter(jobs__video__isnull=False, jobs__variant__in=list(variants))
+        .distinct()
+        .order_by("created_at", "pk")
+    )

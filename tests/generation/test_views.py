@@ -196,3 +196,20 @@ def test_out_of_range_ids_are_form_errors_and_404s_not_server_errors(staff_clien
     assert staff_client.get(f"/staff/generation/batches/{huge}/").status_code == 404
     assert staff_client.get(f"/staff/generation/batches/{huge}/progress.json").status_code == 404
     assert not GenerationBatch.objects.exists()
+
+
+def test_the_batch_page_lists_every_failed_job_with_its_reason(staff_client, sent):
+    variant = services.get_or_create_variant(name="Tiny", config=TINY)
+    texts = [f"prompt {i}" for i in range(14)]
+    prompt_set = services.get_or_create_prompt_set(name="p", prompts=texts)
+    batch = services.create_batch(name="b", prompt_set=prompt_set, variants=[variant])
+    for job in batch.jobs.all():
+        GenerationJob.objects.filter(pk=job.pk).update(
+            status=Status.FAILED, error=f"ValueError: bad input {job.pk}", attempts=3
+        )
+
+    page = staff_client.get(reverse("generation:batch", args=[batch.pk])).content.decode()
+
+    # More than the ten most recent: each one, with its own reason.
+    for job in batch.jobs.all():
+        assert f"ValueError: bad input {job.pk}" in page

@@ -19,7 +19,7 @@ class VariantPairInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
     readonly_fields = ["variant_a", "variant_b", "comparisons"]
-    fields = readonly_fields
+    fields = ["variant_a", "variant_b", "comparisons"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -15,7 +15,7 @@ from .models import Study
 from .study_reports import PayRule
 
 
-class BatchChoice(forms.ModelMultipleChoiceField):
+class BatchChoice(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
     def label_from_instance(self, obj: Any) -> str:
         return f"#{obj.pk} {obj.name} ({obj.prompt_set}, {obj.get_status_display().lower()})"
 
@@ -162,11 +162,11 @@ class PayRuleForm(forms.Form):
     )
 
     def rule(self) -> PayRule:
+        """The rule as typed; the defaults for anything missing or invalid."""
         data = self.cleaned_data if self.is_valid() else {}
+        accuracy = data.get("min_gold_accuracy")
         return PayRule(
             per_task=data.get("per_task") or Decimal("0"),
             bonus=data.get("bonus") or Decimal("0"),
-            min_gold_accuracy=data.get("min_gold_accuracy")
-            if data.get("min_gold_accuracy") is not None
-            else 0.8,
+            min_gold_accuracy=0.8 if accuracy is None else float(accuracy),
         )

@@ -184,7 +184,7 @@ def pay_file(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     form = PayRuleForm(request.GET or None)
     if request.GET and not form.is_valid():
-        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        errors = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
         return HttpResponse(errors, status=400, content_type="text/plain")
     rows = study_reports.rater_rows(study=study, rule=form.rule())
     response = HttpResponse(study_reports.pay_file(rows), content_type="text/csv")

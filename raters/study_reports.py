@@ -169,7 +169,7 @@ class RaterRow:
 
 def rater_rows(*, study: Study, rule: PayRule) -> list[RaterRow]:
     """One row per rater who judged anything in the study, most tasks first."""
-    rows = (
+    rows = list(
         Judgment.objects.filter(assignment__comparison__study=study)
         .values("assignment__rater")
         .annotate(
@@ -182,7 +182,6 @@ def rater_rows(*, study: Study, rule: PayRule) -> list[RaterRow]:
         )
         .order_by("-tasks", "assignment__rater")
     )
-    rows = list(rows)
     profiles = {
         p.user_id: p
         for p in Rater.objects.filter(

@@ -261,3 +261,21 @@ def test_a_closed_study_cannot_be_resumed():
         studies.resume_study(study=study)
     study.refresh_from_db()
     assert study.state == "closed" and not study.is_active
+
+
+def test_the_rating_page_of_a_paused_or_closed_study_says_so():
+    from django.test import Client
+
+    study = build_study(prompts=1, slug="pp")
+    client = Client()
+    client.force_login(qualified_rater())
+    studies.pause_study(study=study)
+    paused = client.get("/rate/pp/")
+    crowd = Client().get("/rate/start/pp/?PROLIFIC_PID=w1")
+    studies.close_study(study=study)
+    closed = client.get("/rate/pp/")
+
+    assert paused.status_code == 200 and b"This study is paused" in paused.content
+    assert b"This study is paused" in crowd.content
+    assert b"This study is closed" in closed.content
+    assert study.screenout_code.encode() not in closed.content

@@ -18,6 +18,7 @@ Status = GenerationJob.Status
 THROUGHPUT_WINDOW = timedelta(minutes=5)
 # The batch page lists every failed job with its reason, up to this many (then a count).
 FAILURES_SHOWN = 500
+RUNNING_SHOWN = 50
 
 
 def _status_counts(jobs: QuerySet[GenerationJob]) -> dict[str, int]:
@@ -106,6 +107,19 @@ def batch_report(*, batch: GenerationBatch, now: datetime | None = None) -> dict
         "eta_seconds": eta_s,
         "last_finished_at": last.isoformat() if last else None,
         "variants": per_variant,
+        "running_jobs": [
+            {
+                "job": job.pk,
+                "variant": str(job.variant),
+                "prompt": job.prompt.text[:120],
+                "seed": job.seed,
+                "worker": job.worker,
+                "seconds": round((now - job.started_at).total_seconds()) if job.started_at else 0,
+            }
+            for job in jobs.filter(status=Status.RUNNING)
+            .select_related("variant", "prompt")
+            .order_by("started_at", "pk")[:RUNNING_SHOWN]
+        ],
         "failures": failures,
         "failures_left_out": max(0, totals["failed"] + _retrying(jobs) - len(failures)),
     }

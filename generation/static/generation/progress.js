@@ -45,6 +45,8 @@
     if (makeStudy) makeStudy.hidden = !report.done;
     fillTable("variants", report.variants,
       ["name", "done", "running", "queued", "failed", "cancelled", "total", "throughput_per_min"]);
+    fillTable("running", report.running_jobs,
+      ["job", "variant", "prompt", "seed", "worker", "seconds"], "None.");
     fillTable("failures", report.failures,
       ["job", "variant", "prompt", "seed", "attempts", "status", "error"], "None.");
   }

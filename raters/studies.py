@@ -435,3 +435,51 @@ def sources_with_videos(*, variants: Iterable[ModelVariant]) -> list[GenerationB
         .distinct()
         .order_by("created_at", "pk")
     )
+
+
+def design_from_names(
+    *,
+    slug: str,
+    variant_slugs: Sequence[str],
+    baseline: str = "",
+    pairs: Sequence[str] = (),
+    source_ids: Sequence[str] = (),
+    name: str = "",
+    **settings: Any,
+) -> StudyDesign:
+    """A design from what a script types: variant slugs (newest version of each), the
+    baseline's slug or explicit 'a:b' pairs (neither: all pairs), and batch ids (none: every
+    batch with videos of the variants). Unknown names raise LookupError, saying which."""
+    from generation.selectors import latest_variants
+
+    variants = latest_variants(slugs=list(variant_slugs))
+    by_slug = {v.slug: v for v in variants}
+    named = [_named_pair(text) for text in pairs]
+    for each in [baseline, *(s for pair in named for s in pair)]:
+        if each and each not in by_slug:
+            raise LookupError(f"{each!r} is not one of the chosen variants.")
+    if not all(part.isdigit() for part in source_ids):
+        raise LookupError(f"Sources are batch ids (numbers), not {', '.join(source_ids)!r}.")
+    found = GenerationBatch.objects.in_bulk([int(part) for part in source_ids])
+    missing = [part for part in source_ids if int(part) not in found]
+    if missing:
+        raise LookupError(f"No generation batch with id {', '.join(missing)}.")
+    sources = [found[int(part)] for part in source_ids] or sources_with_videos(variants=variants)
+    pairing = Pairing.EXPLICIT if named else Pairing.BASELINE if baseline else Pairing.ALL
+    return StudyDesign(
+        name=name or slug,
+        slug=slug,
+        sources=tuple(sources),
+        variants=tuple(variants),
+        pairing=pairing,
+        baseline=by_slug.get(baseline),
+        explicit_pairs=tuple((by_slug[a], by_slug[b]) for a, b in named),
+        **settings,
+    )
+
+
+def _named_pair(text: str) -> tuple[str, str]:
+    a, colon, b = text.partition(":")
+    if not colon or not a or not b:
+        raise LookupError(f"Pairs are written a:b, not {text!r}.")
+    return a, b

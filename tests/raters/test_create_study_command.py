@@ -69,12 +69,12 @@ def test_the_command_publishes_each_variant_against_the_baseline(world):
     ("args", "reason"),
     [
         (["--variants", "a,zz", "--baseline", "a"], "No variant with slug 'zz'"),
-        (["--variants", "a,d", "--baseline", "a", "--sources", "ALL"], "batch ids"),
+        (["--variants", "a,d", "--baseline", "a", "--sources", "ALL"], "batch ids (numbers)"),
         (["--variants", "a,d", "--baseline", "a"], "no prompt and seed in common"),
         (["--variants", "a,b", "--baseline", "a", "--raters-per-pair", "0"], "at least 1"),
-        (["--variants", "a,b", "--baseline", "c"], "'c' is not one of --variants"),
+        (["--variants", "a,b", "--baseline", "c"], "'c' is not one of the chosen variants"),
         (["--variants", "a,b", "--sources", "999999"], "No generation batch with id 999999"),
-        (["--variants", "a,b", "--pairs", "a-b"], "a:b pairs"),
+        (["--variants", "a,b", "--pairs", "a-b"], "Pairs are written a:b"),
     ],
 )
 def test_each_refusal_prints_its_reason_and_creates_no_rows(world, args, reason):

@@ -6,8 +6,6 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from generation import selectors as generation_selectors
-from generation.models import GenerationBatch
 from raters import studies
 
 
@@ -38,28 +36,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            variants = generation_selectors.latest_variants(slugs=_split(opts["variants"]))
-            by_slug = {v.slug: v for v in variants}
-            pairs = [_pair(text) for text in _split(opts["pairs"] or "")]
-            for slug in [opts["baseline"] or "", *(s for p in pairs for s in p)]:
-                if slug and slug not in by_slug:
-                    raise LookupError(f"{slug!r} is not one of --variants.")
-            sources = _sources(opts["sources"]) or studies.sources_with_videos(variants=variants)
-            pairing = (
-                studies.Pairing.EXPLICIT
-                if pairs
-                else studies.Pairing.BASELINE
-                if opts["baseline"]
-                else studies.Pairing.ALL
-            )
-            design = studies.StudyDesign(
-                name=opts["name"] or opts["slug"],
+            design = studies.design_from_names(
                 slug=opts["slug"],
-                sources=tuple(sources),
-                variants=tuple(variants),
-                pairing=pairing,
-                baseline=by_slug.get(opts["baseline"] or ""),
-                explicit_pairs=tuple((by_slug[a], by_slug[b]) for a, b in pairs),
+                name=opts["name"],
+                variant_slugs=_split(opts["variants"]),
+                baseline=opts["baseline"] or "",
+                pairs=_split(opts["pairs"] or ""),
+                source_ids=_split(opts["sources"] or ""),
                 raters_per_pair=opts["raters_per_pair"],
                 mode=opts["mode"],
                 allow_ties=not opts["no_ties"],
@@ -91,26 +74,5 @@ class Command(BaseCommand):
         )
 
 
-def _pair(text: str) -> tuple[str, str]:
-    a, colon, b = text.partition(":")
-    if not colon or not a or not b:
-        raise LookupError(f"--pairs takes a:b pairs, not {text!r}.")
-    return a, b
-
-
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _sources(text: str | None) -> list[GenerationBatch]:
-    if not text:
-        return []
-    parts = _split(text)
-    if not all(part.isdigit() for part in parts):
-        raise LookupError(f"--sources takes batch ids (numbers), not {text!r}.")
-    ids = [int(part) for part in parts]
-    found = GenerationBatch.objects.in_bulk(ids)
-    missing = [str(i) for i in ids if i not in found]
-    if missing:
-        raise LookupError(f"No generation batch with id {', '.join(missing)}.")
-    return [found[i] for i in ids]

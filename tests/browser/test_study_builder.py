@@ -101,7 +101,10 @@ def test_staff_build_preview_publish_a_rater_rates_and_the_dashboard_shows_it(br
     # The README: staff start at /staff/; a finished batch's page has "Make a study".
     _login(staff, live_server.url, staff_user.username)
     staff.goto(f"{live_server.url}/staff/")
+    staff.screenshot(path=str(ARTIFACTS / "staff-home.png"), full_page=True)
     staff.click(f"text={batch.name}")
+    expect(staff.locator("#make-study")).to_be_visible()
+    staff.screenshot(path=str(ARTIFACTS / "batch-page.png"), full_page=True)
     staff.click("#make-study")
     expect(staff.locator("h1")).to_have_text("Build a study")
     expect(staff.locator("#id_slug")).to_have_value("spring-ablation")

@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -665,7 +665,9 @@ def record_judgment(
     return judgment, True
 
 
-def check_open_for_submit(*, study: Study, claimed_at: Any, now: Any = None) -> None:
+def check_open_for_submit(
+    *, study: Study, claimed_at: datetime, now: datetime | None = None
+) -> None:
     """A paused or closed study takes an answer only to a task claimed before it stopped,
     and only within JUICE_CLOSE_GRACE_MINUTES of the stop (raises RatingRefused)."""
     if study.is_active:
@@ -678,8 +680,9 @@ def check_open_for_submit(*, study: Study, claimed_at: Any, now: Any = None) -> 
 
 
 def _stopped_message(study: Study) -> str:
-    word = "closed" if study.closed_at is not None else "paused"
-    return f"This study is {word}: it takes no more answers for now. Thank you for your help."
+    if study.closed_at is not None:
+        return "This study is closed: it takes no more answers. Thank you for your help."
+    return "This study is paused: it takes no answers for now. Thank you for your help."
 
 
 def _judgment_of(assignment: Assignment) -> Judgment | None:

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from evalsite.staff import optional_url, staff_required
+from evalsite.staff import staff_required
 from generation.forms import MAX_PK
 from generation.models import GenerationBatch, Video
 
@@ -140,7 +140,6 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
         "rater_url": request.build_absolute_uri(reverse("raters:rate", args=[study.slug])),
         "start_url": request.build_absolute_uri(reverse("raters:start", args=[study.slug]))
         + f"?{study.external_id_param}=",
-        "variants_url": optional_url("generation:variants"),
     }
     return render(request, "raters/staff/detail.html", context)
 

@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/juice_eval
 REDIS_URL ?= redis://127.0.0.1:6379/15
+# `make demo PORT=8001` serves elsewhere when 8000 is taken (checked before anything starts).
+PORT ?= 8000
 # The application's packages are type-checked (tests and benchmarks are not).
 TYPED := evalsite raters generation analysis
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) manage.py demo
+	$(PY) manage.py demo --addrport 127.0.0.1:$(PORT)
 
 # The suite runs twice: once on the embedded defaults (SQLite, filesystem broker), once on the
 # real PostgreSQL + Redis servers for the tests marked `services`.

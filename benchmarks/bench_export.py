@@ -305,13 +305,17 @@ def _load(url: str, *, judgments: int) -> None:
                     "id": [1, 2],
                     "name": ["Bench", "Bench small"],
                     "slug": ["bench", "bench-small"],
-                    "batch_id": 1,
                     "raters_per_pair": RATERS,
                     "allow_ties": False,
                     "is_active": True,
                     "created_at": NOW,
                 }
             ),
+        )
+        _copy(
+            cursor,
+            "raters_study_batches",
+            pd.DataFrame({"id": [1, 2], "study_id": [1, 2], "generationbatch_id": 1}),
         )
         pair_rows = [
             (k + 1, 1, variant_id[x.variant_a], variant_id[x.variant_b])

@@ -5,7 +5,11 @@ Every step reuses what a previous run made, so running it twice duplicates nothi
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +22,7 @@ from django.contrib.auth import get_user_model
 from generation import selectors as generation_selectors
 from generation import services as generation_services
 from generation.models import GenerationBatch, ModelVariant
-from raters import services as rater_services
+from raters import studies
 from raters.models import Study
 
 ADMIN = ("admin", "admin-demo-password")
@@ -61,16 +65,45 @@ def ensure_batch() -> tuple[GenerationBatch, tuple[ModelVariant, ...]]:
     prompt_set = generation_services.get_or_create_prompt_set(name="Demo prompts", prompts=PROMPTS)
     batch = GenerationBatch.objects.filter(name="demo", prompt_set=prompt_set).first()
     if batch is None or set(batch.variants.all()) != set(variants):
+        # One video per sampling call: each is recorded as soon as it is made, so progress
+        # moves per video instead of per group of four.
         batch = generation_services.create_batch(
-            name="demo", prompt_set=prompt_set, variants=variants, seeds=1
+            name="demo", prompt_set=prompt_set, variants=variants, seeds=1, sample_batch=1
         )
     else:
         generation_services.launch_batch(batch=batch)
     return batch, variants
 
 
+def port_problem(addrport: str) -> str | None:
+    """Why the site could not be served on `addrport` ("host:port"), or None if it can."""
+    host, _, port = addrport.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"{addrport!r} is not host:port (e.g. 127.0.0.1:8000)."
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host or "127.0.0.1", int(port)))
+        except OSError as exc:
+            return (
+                f"Port {port} on {host or '127.0.0.1'} is not free ({exc.strerror}). "
+                f"Stop what uses it, or pick another: make demo PORT={int(port) + 1}"
+            )
+    return None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the worker gets SIGTERM if the demo process dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def start_worker() -> subprocess.Popen[bytes]:
-    """A Celery worker on both queues, as its own process (no eager mode)."""
+    """A Celery worker on both queues, as its own process (no eager mode), that does not
+    outlive the demo."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -91,7 +124,20 @@ def start_worker() -> subprocess.Popen[bytes]:
         ],
         cwd=settings.BASE_DIR,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "evalsite.settings"},
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
     )
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown, then a kill if it takes more than 30 s."""
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
 
 
 def wait_for_batch(
@@ -117,15 +163,14 @@ def wait_for_batch(
 def ensure_study(batch: GenerationBatch, variants: tuple[ModelVariant, ...]) -> Study:
     study = Study.objects.filter(slug=STUDY_SLUG).first()
     if study is None:
-        return rater_services.create_study(
+        return studies.create_study(
             name="Demo: factorized vs direct",
             slug=STUDY_SLUG,
-            batch=batch,
+            sources=[batch],
             pairs=[(variants[0], variants[1])],
             raters_per_pair=5,
             # Hidden checks from the start: one side degraded (frozen, blurred, shuffled...).
             gold_comparisons=4,
         )
-    for pair in study.pairs.all():
-        rater_services.add_comparisons(pair=pair)
+    studies.rebuild_comparisons(study=study)
     return study

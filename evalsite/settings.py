@@ -73,6 +73,8 @@ JUICE_EXPIRY_SWEEP_SECONDS = float(os.environ.get("JUICE_EXPIRY_SWEEP_SECONDS", 
 JUICE_PROGRESS_CACHE_SECONDS = float(os.environ.get("JUICE_PROGRESS_CACHE_SECONDS", "2"))
 # ... and how long a web process reuses a study's settings (edits reach raters that late).
 JUICE_STUDY_CACHE_SECONDS = float(os.environ.get("JUICE_STUDY_CACHE_SECONDS", "2"))
+# A paused or closed study still takes answers to tasks claimed before the stop this long.
+JUICE_CLOSE_GRACE_MINUTES = float(os.environ.get("JUICE_CLOSE_GRACE_MINUTES", "10"))
 if os.environ.get("DJANGO_CACHE_URL", "").startswith("redis"):
     # Shared by every web worker, so login failures are counted site-wide.
     CACHES = {

@@ -5,6 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from evalsite import staff
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="raters:home", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -12,7 +14,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("rate/", include("raters.urls")),
     path("api/", include("raters.api_urls")),
+    path("staff/", staff.home, name="staff-home"),
     path("staff/generation/", include("generation.urls")),
+    path("staff/studies/", include("raters.staff_urls")),
     path("staff/analysis/", include("analysis.urls")),
 ]
 if settings.DEBUG:

@@ -16,7 +16,9 @@ from .models import GenerationBatch, GenerationJob, ModelVariant, PromptSet
 Status = GenerationJob.Status
 # Throughput is measured over this recent window, so a stalled farm shows as stalled.
 THROUGHPUT_WINDOW = timedelta(minutes=5)
-RECENT_FAILURES = 10
+# The batch page lists every failed job with its reason, up to this many (then a count).
+FAILURES_SHOWN = 500
+RUNNING_SHOWN = 50
 
 
 def _status_counts(jobs: QuerySet[GenerationJob]) -> dict[str, int]:
@@ -129,20 +131,7 @@ def batch_report(*, batch: GenerationBatch, now: datetime | None = None) -> dict
                 ),
             }
         )
-    failures = [
-        {
-            "job": job.pk,
-            "variant": str(job.variant),
-            "prompt": job.prompt.text[:120],
-            "seed": job.seed,
-            "attempts": job.attempts,
-            "status": job.status,
-            "error": job.error[:500],
-        }
-        for job in jobs.exclude(error="")
-        .select_related("variant", "prompt")
-        .order_by("-finished_at", "-pk")[:RECENT_FAILURES]
-    ]
+    failures = job_failures(batch=batch, limit=FAILURES_SHOWN)
     last = jobs.aggregate(last=Max("finished_at"))["last"]
     return {
         "batch": batch.pk,
@@ -155,8 +144,48 @@ def batch_report(*, batch: GenerationBatch, now: datetime | None = None) -> dict
         "eta_seconds": eta_s,
         "last_finished_at": last.isoformat() if last else None,
         "variants": per_variant,
+        "running_jobs": [
+            {
+                "job": job.pk,
+                "variant": str(job.variant),
+                "prompt": job.prompt.text[:120],
+                "seed": job.seed,
+                "worker": job.worker,
+                "seconds": round((now - job.started_at).total_seconds()) if job.started_at else 0,
+            }
+            for job in jobs.filter(status=Status.RUNNING)
+            .select_related("variant", "prompt")
+            .order_by("started_at", "pk")[:RUNNING_SHOWN]
+        ],
         "failures": failures,
+        "failures_left_out": max(0, totals["failed"] + _retrying(jobs) - len(failures)),
     }
+
+
+def _retrying(jobs: QuerySet[GenerationJob]) -> int:
+    return jobs.filter(status=Status.QUEUED).exclude(error="").count()
+
+
+def job_failures(*, batch: GenerationBatch, limit: int | None = None) -> list[dict[str, Any]]:
+    """Each failed job with its reason (failed for good first, then those waiting for a retry),
+    as the batch page and `launch_batch --wait` show them."""
+    rows = (
+        batch.jobs.filter(Q(status=Status.FAILED) | (Q(status=Status.QUEUED) & ~Q(error="")))
+        .select_related("variant", "prompt")
+        .order_by("status", "pk")  # "failed" sorts before "queued"
+    )
+    return [
+        {
+            "job": job.pk,
+            "variant": str(job.variant),
+            "prompt": job.prompt.text[:120],
+            "seed": job.seed,
+            "attempts": job.attempts,
+            "status": job.status,
+            "error": job.error[:500] or "(no reason recorded)",
+        }
+        for job in (rows[:limit] if limit is not None else rows)
+    ]
 
 
 def follow_batch(

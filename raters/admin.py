@@ -1,15 +1,32 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from . import selectors, services
 from .models import Assignment, Comparison, GoldClip, Judgment, Rater, Study, VariantPair
 
 
 class VariantPairInline(admin.TabularInline):  # type: ignore[type-arg]
+    """Pairs are chosen in the study builder, which builds their comparisons too."""
+
     model = VariantPair
     extra = 0
+    can_delete = False
+    readonly_fields = ["variant_a", "variant_b", "comparisons"]
+    fields = ["variant_a", "variant_b", "comparisons"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="comparisons")
+    def comparisons(self, obj: VariantPair) -> int:
+        return obj.comparisons.filter(kind=Comparison.Kind.REAL).count()
 
 
 @admin.register(Study)
@@ -19,18 +36,36 @@ class StudyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "name",
         "slug",
+        "state",
         "mode",
-        "batch",
+        "comparison_count",
         "raters_per_pair",
         "allow_ties",
         "gold_rate",
-        "is_active",
     ]
     list_filter = ["mode", "is_active"]
+    # What decides the comparisons (sources, pairs) and the links (slug) is set in the study
+    # builder, which builds the comparisons with it; pausing and closing are on the study page.
+    readonly_fields = ["slug", "batches", "is_active", "deactivated_at", "closed_at", "staff_page"]
     inlines = [VariantPairInline]
     actions = ["build_gold", "expire_stale", "recount"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "batch", "is_active", "mode", "raters_per_pair"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "staff_page",
+                    "slug",
+                    "batches",
+                    "is_active",
+                    "deactivated_at",
+                    "closed_at",
+                    "mode",
+                    "raters_per_pair",
+                ]
+            },
+        ),
         ("Rating", {"fields": ["allow_ties", "allow_repeat_prompts", "tasks_per_rater"]}),
         (
             "Quality control",
@@ -61,10 +96,57 @@ class StudyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
     ]
 
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """A study is made in the builder, which previews it and builds its comparisons."""
+        self.message_user(
+            request,
+            "Studies are built in the study builder: it picks the sources, variants and pairs, "
+            "shows what the study will take, and builds its comparisons when you publish.",
+            messages.INFO,
+        )
+        return redirect("studies:new")
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        study = self.get_object(request, object_id)
+        if study is not None and not study.comparisons.filter(kind=Comparison.Kind.REAL).exists():
+            self.message_user(
+                request,
+                "This study has 0 comparisons, so raters get nothing to rate. Build a study with "
+                "the study builder (Staff → Studies → Build a new study).",
+                messages.WARNING,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="state")
+    def state(self, obj: Study) -> str:
+        return obj.state
+
+    @admin.display(description="comparisons")
+    def comparison_count(self, obj: Study) -> int:
+        return obj.comparisons.filter(kind=Comparison.Kind.REAL).count()
+
+    @admin.display(description="staff page")
+    def staff_page(self, obj: Study) -> str:
+        url = reverse("studies:detail", args=[obj.slug])
+        return format_html('<a href="{}">Progress, pause, close, raters and pay</a>', url)
+
     @admin.action(description="Build 8 gold comparisons from real videos")
     def build_gold(self, request: HttpRequest, queryset: QuerySet[Study]) -> None:
-        made = sum(services.build_gold_comparisons(study=s, count=8) for s in queryset)
-        self.message_user(request, f"{made} gold comparisons built.", messages.SUCCESS)
+        for study in queryset:
+            made = services.build_gold_comparisons(study=study, count=8)
+            if made:
+                self.message_user(request, f"{study.slug}: {made} gold comparisons built.")
+            else:
+                self.message_user(
+                    request,
+                    f"{study.slug}: no gold comparisons built, because the study has no real "
+                    "comparisons to degrade. Build the study in the study builder.",
+                    messages.WARNING,
+                )
 
     @admin.action(description="Return abandoned assignments to the pool")
     def expire_stale(self, request: HttpRequest, queryset: QuerySet[Study]) -> None:
@@ -119,7 +201,15 @@ class RaterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(VariantPair)
 class VariantPairAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only: a pair added here would have no comparisons (the builder makes them)."""
+
     list_display = ["study", "variant_a", "variant_b"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(GoldClip)

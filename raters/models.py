@@ -14,14 +14,30 @@ class Study(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
-    batch = models.ForeignKey(
-        "generation.GenerationBatch", on_delete=models.PROTECT, related_name="studies"
+    # Where the study's videos come from: a pair of variants is matched on prompt text and
+    # seed across all of them, whichever source each video came from (raters.studies).
+    batches = models.ManyToManyField(
+        "generation.GenerationBatch",
+        related_name="studies",
+        blank=True,
+        help_text="Source batches the comparisons draw their videos from.",
     )
     raters_per_pair = models.PositiveIntegerField(default=5)
     allow_ties = models.BooleanField(
         default=True, help_text="A study that replicates the paper forbids ties (SPEC §3)."
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Handing out tasks; off while paused or once closed."
+    )
+    deactivated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the study was last paused or closed: tasks claimed before then may "
+        "still be submitted for JUICE_CLOSE_GRACE_MINUTES.",
+    )
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Closed for good: it cannot be resumed."
+    )
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FIXED)
     allow_repeat_prompts = models.BooleanField(
         default=False, help_text="Let a rater see the same prompt more than once in this study."
@@ -83,6 +99,13 @@ class Study(models.Model):
 
     def return_url(self, code: str) -> str:
         return self.completion_url.replace("{code}", code) if self.completion_url else ""
+
+    @property
+    def state(self) -> str:
+        """'open', 'paused' or 'closed', as the staff pages say it."""
+        if self.closed_at is not None:
+            return "closed"
+        return "open" if self.is_active else "paused"
 
 
 class Rater(models.Model):

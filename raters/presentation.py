@@ -48,9 +48,12 @@ def present_comparisons(*, comparisons: Iterable[Comparison]) -> int:
     task after commit); returns how many needed one."""
     from .tasks import prepare_clip
 
+    comparisons = list(comparisons)
+    ids = {c.video_a_id for c in comparisons} | {c.video_b_id for c in comparisons}
+    videos = Video.objects.select_related("job__batch").in_bulk(ids)
     needed = 0
     for comparison in comparisons:
-        a, b = comparison.video_a, comparison.video_b
+        a, b = videos[comparison.video_a_id], videos[comparison.video_b_id]
         target = common_presentation(delivered_format(a), delivered_format(b))
         if target is None:
             continue

@@ -9,9 +9,9 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,10 +22,10 @@ from django.db.models import Count, F, Field
 from django.utils import timezone
 
 from evalsite import rawload
-from generation.models import GenerationBatch, ModelVariant, Video
+from generation.models import Video
 
-from . import juice, presentation, quiz, selectors
-from .models import Assignment, Comparison, Judgment, Rater, Study, VariantPair
+from . import juice, quiz, selectors
+from .models import Assignment, Comparison, Judgment, Rater, Study
 
 CLAIM_ATTEMPTS = 20
 
@@ -44,87 +44,6 @@ class RatingRefused(PermissionDenied):
 
 def _new_code() -> str:
     return secrets.token_hex(4).upper()
-
-
-@transaction.atomic
-def create_study(
-    *,
-    name: str,
-    slug: str,
-    batch: GenerationBatch,
-    pairs: Sequence[tuple[ModelVariant, ModelVariant]],
-    raters_per_pair: int = 5,
-    allow_ties: bool = True,
-    mode: str = Study.Mode.FIXED,
-    tasks_per_rater: int = 0,
-    require_qualification: bool = True,
-    gold_rate: float = 0.1,
-    mirror_rate: float = 0.05,
-    min_watch_ms: int = 2000,
-    gold_comparisons: int = 0,
-) -> Study:
-    """A study with one comparison per (pair, prompt, seed) whose two videos both exist,
-    plus `gold_comparisons` hidden gold ones degraded from them (more: build_gold_comparisons).
-    """
-    if raters_per_pair < 1:
-        raise ValidationError("raters_per_pair must be at least 1.")
-    if not 0 <= gold_rate < 1 or not 0 <= mirror_rate < 1:
-        raise ValidationError("gold_rate and mirror_rate must be in [0, 1).")
-    study = Study.objects.create(
-        name=name,
-        slug=slug,
-        batch=batch,
-        raters_per_pair=raters_per_pair,
-        allow_ties=allow_ties,
-        mode=mode,
-        tasks_per_rater=tasks_per_rater,
-        require_qualification=require_qualification,
-        gold_rate=gold_rate,
-        mirror_rate=mirror_rate,
-        min_watch_ms=min_watch_ms,
-        completion_code=_new_code(),
-        screenout_code=_new_code(),
-    )
-    for variant_a, variant_b in pairs:
-        pair = VariantPair.objects.create(study=study, variant_a=variant_a, variant_b=variant_b)
-        add_comparisons(pair=pair)
-    if gold_comparisons:
-        build_gold_comparisons(study=study, count=gold_comparisons)
-    return study
-
-
-def add_comparisons(*, pair: VariantPair) -> int:
-    """Pair up the finished videos of both variants by (prompt, seed); skip ones already there."""
-    videos = Video.objects.filter(
-        job__batch=pair.study.batch, job__variant__in=[pair.variant_a, pair.variant_b]
-    ).select_related("job__batch")
-    by_key: dict[tuple[int, int], dict[int, Video]] = {}
-    for video in videos:
-        by_key.setdefault((video.job.prompt_id, video.job.seed), {})[video.job.variant_id] = video
-    existing = set(
-        pair.comparisons.filter(kind=Comparison.Kind.REAL).values_list("video_a_id", "video_b_id")
-    )
-    fraction = pair.study.calibration_fraction
-    step = max(1, round(1 / fraction)) if fraction > 0 else 0
-    start = pair.comparisons.filter(kind=Comparison.Kind.REAL).count()
-    new = [
-        Comparison(
-            study=pair.study,
-            pair=pair,
-            prompt_id=prompt_id,
-            video_a=sides[pair.variant_a_id],
-            video_b=sides[pair.variant_b_id],
-        )
-        for (prompt_id, _seed), sides in sorted(by_key.items())
-        if pair.variant_a_id in sides
-        and pair.variant_b_id in sides
-        and (sides[pair.variant_a_id].id, sides[pair.variant_b_id].id) not in existing
-    ]
-    for index, comparison in enumerate(new, start=start):
-        comparison.is_calibration = bool(step) and index % step == 0
-    Comparison.objects.bulk_create(new)
-    presentation.present_comparisons(comparisons=new)
-    return len(new)
 
 
 # --- Raters ----------------------------------------------------------------------------------
@@ -315,6 +234,8 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
 
     Raises RatingRefused for a rater who is not qualified or was stopped by quality control.
     """
+    if not study.is_active:
+        raise RatingRefused(_stopped_message(study), code="closed")
     if _sweep_due(study):
         expire_stale_assignments(study=study)
     with transaction.atomic():
@@ -680,6 +601,7 @@ def record_judgment(
     study = comparison.study
     profile = _profile_of(assignment.rater)
     _check_profile(study=study, profile=profile)
+    check_open_for_submit(study=study, claimed_at=assignment.created_at)
     errors: dict[str, Any] = {}
     for question, answer in (("quality", quality), ("faithfulness", faithfulness)):
         try:
@@ -744,6 +666,26 @@ def record_judgment(
         _apply_gold_threshold(study=study, profile=profile)
         judgment.refresh_from_db(fields=["is_flagged"])
     return judgment, True
+
+
+def check_open_for_submit(
+    *, study: Study, claimed_at: datetime, now: datetime | None = None
+) -> None:
+    """A paused or closed study takes an answer only to a task claimed before it stopped,
+    and only within JUICE_CLOSE_GRACE_MINUTES of the stop (raises RatingRefused)."""
+    if study.is_active:
+        return
+    now = now or timezone.now()
+    since = study.deactivated_at
+    grace = timedelta(minutes=settings.JUICE_CLOSE_GRACE_MINUTES)
+    if since is None or claimed_at >= since or now > since + grace:
+        raise RatingRefused(_stopped_message(study), code="closed")
+
+
+def _stopped_message(study: Study) -> str:
+    if study.closed_at is not None:
+        return "This study is closed: it takes no more answers. Thank you for your help."
+    return "This study is paused: it takes no answers for now. Thank you for your help."
 
 
 def _judgment_of(assignment: Assignment) -> Judgment | None:

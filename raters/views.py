@@ -42,7 +42,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def start(request: HttpRequest, slug: str) -> HttpResponse:
     """Crowd start link: ?PROLIFIC_PID=… (parameter set per study) creates or resumes a rater."""
-    study = get_object_or_404(Study, slug=slug, is_active=True)
+    study = get_object_or_404(Study, slug=slug)
+    if not study.is_active:
+        return render(request, "raters/paused.html", {"study": study})
     try:
         user = services.start_crowd_session(
             study=study, external_id=request.GET.get(study.external_id_param, "")
@@ -59,7 +61,9 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def rate(request: HttpRequest, slug: str) -> HttpResponse:
-    study = get_object_or_404(Study, slug=slug, is_active=True)
+    study = get_object_or_404(Study, slug=slug)
+    if not study.is_active:  # paused or closed: say so (a submit refused by it reloads here)
+        return render(request, "raters/paused.html", {"study": study})
     try:
         task = services.next_task(study=study, rater=request.user)
     except services.RatingRefused as refused:
@@ -117,7 +121,8 @@ def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
 def done(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     try:
-        if services.next_assignment(study=study, rater=request.user) is not None:
+        # A paused or closed study hands out nothing more: what was done is done.
+        if study.is_active and services.next_assignment(study=study, rater=request.user):
             return redirect("raters:rate", slug=slug)
     except services.RatingRefused as refused:
         return _screened_out(request, study, refused.message)

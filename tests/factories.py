@@ -107,11 +107,17 @@ class VideoFactory(factory.django.DjangoModelFactory):
 class StudyFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Study
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Study {n}")
     slug = factory.Sequence(lambda n: f"study-{n}")
-    batch = factory.SubFactory(GenerationBatchFactory)
     raters_per_pair = 5
+
+    @factory.post_generation
+    def batches(self, create: bool, extracted: list[GenerationBatch] | None, **kwargs: object):  # type: ignore[no-untyped-def]
+        """One source batch of its own unless `batches=[...]` is given."""
+        if create:
+            self.batches.set(extracted if extracted is not None else [GenerationBatchFactory()])
 
 
 class VariantPairFactory(factory.django.DjangoModelFactory):
@@ -126,7 +132,7 @@ class VariantPairFactory(factory.django.DjangoModelFactory):
 def make_comparison(*, pair: VariantPair | None = None, prompt: Prompt | None = None) -> Comparison:
     """A comparison whose two videos really come from the pair's variants in its study's batch."""
     pair = pair or VariantPairFactory()
-    batch = pair.study.batch
+    batch = pair.study.batches.get()
     prompt = prompt or PromptFactory(prompt_set=batch.prompt_set)
     video_a = VideoFactory(job__batch=batch, job__variant=pair.variant_a, job__prompt=prompt)
     video_b = VideoFactory(job__batch=batch, job__variant=pair.variant_b, job__prompt=prompt)

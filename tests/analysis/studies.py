@@ -37,10 +37,10 @@ def build_study(
     }
     users = [UserFactory() for _ in range(raters)]
     Rater.objects.create(user=users[0], is_flagged=True, flagged_reason="gold accuracy")
-    prompt_rows = [PromptFactory(prompt_set=study.batch.prompt_set) for _ in range(prompts)]
+    prompt_rows = [PromptFactory(prompt_set=study.batches.get().prompt_set) for _ in range(prompts)]
     videos = {
         (name, p): VideoFactory(
-            job__batch=study.batch,
+            job__batch=study.batches.get(),
             job__variant=variant,
             job__prompt=prompt,
             file=ContentFile(b"not decoded here", name="v.mp4"),

@@ -70,9 +70,9 @@ def test_staff_see_the_table_and_charts_which_refresh_as_ratings_arrive(page, li
 
     # when a new comparison is rated, the table follows without a reload
     pair = study.pairs.order_by("id").first()
-    prompt = PromptFactory(prompt_set=study.batch.prompt_set)
+    prompt = PromptFactory(prompt_set=study.batches.get().prompt_set)
     videos = [
-        VideoFactory(job__batch=study.batch, job__variant=variant, job__prompt=prompt)
+        VideoFactory(job__batch=study.batches.get(), job__variant=variant, job__prompt=prompt)
         for variant in (pair.variant_a, pair.variant_b)
     ]
     extra = Comparison.objects.create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generation import services as generation
-from raters import services
+from raters import studies
 from raters.models import Judgment
 from tests.browser.test_rating import BOTH_READY, _login, _wait_submit_enabled, browser, page
 from tests.factories import UserFactory
@@ -32,10 +32,10 @@ def test_a_pair_of_a_diffusers_variant_and_a_built_in_one_is_rated(
     batch = generation.create_batch(name="own", prompt_set=prompt_set, variants=[own, built_in])
     generation.render_chunk(job_ids=list(batch.jobs.values_list("pk", flat=True)))
     assert batch.jobs.filter(status="done").count() == 2
-    study = services.create_study(
+    study = studies.create_study(
         name="Own vs built-in",
         slug="own",
-        batch=batch,
+        sources=[batch],
         pairs=[(own, built_in)],
         raters_per_pair=1,
         require_qualification=False,

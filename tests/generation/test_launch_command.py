@@ -75,3 +75,34 @@ def test_unknown_variants_and_bad_files_are_refused_before_anything_is_created(t
     with pytest.raises(CommandError, match="No such prompt file"):
         call_command("launch_batch", "--variants", "fact", "--prompts", str(tmp_path / "x.txt"))
     assert not PromptSet.objects.exists() and not GenerationBatch.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_prints_each_failed_job_with_its_reason(
+    monkeypatch, tmp_path: Path, eager_tasks, settings
+):
+    # Given a model that always fails and one attempt per job
+    settings.JUICE_JOB_MAX_ATTEMPTS = 1
+    install(monkeypatch, FakeGenerator(fail_always=RuntimeError("weights are NaN")))
+    services.get_or_create_variant(name="Fact", slug="fact", config=TINY)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a cat\na dog\n")
+    out = StringIO()
+
+    # When the command launches and waits
+    call_command(
+        "launch_batch",
+        "--variants",
+        "fact",
+        "--prompts",
+        str(prompts),
+        "--wait",
+        stdout=out,
+        stderr=StringIO(),
+    )
+
+    # Then it says which jobs failed and why, not only how many
+    text = out.getvalue()
+    assert "Finished: 0 done, 2 failed" in text
+    assert text.count("RuntimeError: weights are NaN") == 2
+    assert "prompt 'a cat'" in text and "prompt 'a dog'" in text

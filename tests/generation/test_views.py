@@ -196,3 +196,36 @@ def test_out_of_range_ids_are_form_errors_and_404s_not_server_errors(staff_clien
     assert staff_client.get(f"/staff/generation/batches/{huge}/").status_code == 404
     assert staff_client.get(f"/staff/generation/batches/{huge}/progress.json").status_code == 404
     assert not GenerationBatch.objects.exists()
+
+
+def test_the_batch_page_lists_every_failed_job_with_its_reason(staff_client, sent):
+    variant = services.get_or_create_variant(name="Tiny", config=TINY)
+    texts = [f"prompt {i}" for i in range(14)]
+    prompt_set = services.get_or_create_prompt_set(name="p", prompts=texts)
+    batch = services.create_batch(name="b", prompt_set=prompt_set, variants=[variant])
+    for job in batch.jobs.all():
+        GenerationJob.objects.filter(pk=job.pk).update(
+            status=Status.FAILED, error=f"ValueError: bad input {job.pk}", attempts=3
+        )
+
+    page = staff_client.get(reverse("generation:batch", args=[batch.pk])).content.decode()
+
+    # More than the ten most recent: each one, with its own reason.
+    for job in batch.jobs.all():
+        assert f"ValueError: bad input {job.pk}" in page
+
+
+def test_progress_json_lists_each_running_job(staff_client, sent):
+    variant = services.get_or_create_variant(name="Tiny", config=TINY)
+    prompt_set = services.get_or_create_prompt_set(name="p", prompts=["a", "b"])
+    batch = services.create_batch(name="b", prompt_set=prompt_set, variants=[variant])
+    first = batch.jobs.order_by("pk").first()
+    GenerationJob.objects.filter(pk=first.pk).update(
+        status=Status.RUNNING, worker="gpu0@host", started_at=timezone.now() - timedelta(seconds=42)
+    )
+
+    report = staff_client.get(reverse("generation:batch-progress", args=[batch.pk])).json()
+
+    (row,) = report["running_jobs"]
+    assert (row["job"], row["prompt"], row["worker"]) == (first.pk, "a", "gpu0@host")
+    assert 41 <= row["seconds"] <= 44

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 
-from raters import services
+from raters import services, studies
 from raters.models import Study
 from tests.factories import (
     GenerationBatchFactory,
@@ -84,8 +84,8 @@ def build_study(
     options.setdefault("mirror_rate", 0.0)
     options.setdefault("require_qualification", False)
     options.setdefault("min_watch_ms", 0)
-    study = services.create_study(
-        name=f"Study {slug}", slug=slug, batch=batch, pairs=pairs, **options
+    study = studies.create_study(
+        name=f"Study {slug}", slug=slug, sources=[batch], pairs=pairs, **options
     )
     prepare_presentations(study)
     return study

@@ -23,7 +23,7 @@ def _session(user) -> Client:  # type: ignore[no-untyped-def]
 
 def _secrets(study) -> list[str]:  # type: ignore[no-untyped-def]
     """Every string that would give a variant, a model, a batch or a stored file away."""
-    words = [study.batch.name, study.name]
+    words = [study.batches.get().name, study.name]
     for pair in study.pairs.all():
         for variant in (pair.variant_a, pair.variant_b):
             words += [variant.name, variant.slug]

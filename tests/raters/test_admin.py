@@ -41,3 +41,54 @@ def test_build_gold_command():
     study = build_study(prompts=2)
     call_command("build_gold", study.slug, "--count", "1")
     assert study.comparisons.filter(kind=Comparison.Kind.GOLD).count() == 1
+
+
+def _staff() -> Client:
+    client = Client()
+    client.force_login(StaffFactory())
+    return client
+
+
+def test_the_admin_add_form_leads_to_the_builder_and_creates_no_empty_study():
+    from raters.models import Study
+
+    client = _staff()
+    shown = client.get("/admin/raters/study/add/", follow=True)
+    posted = client.post("/admin/raters/study/add/", {"name": "x", "slug": "x"})
+
+    assert shown.redirect_chain[-1][0] == "/staff/studies/new/"
+    assert b"Studies are built in the study builder" in shown.content
+    assert posted.status_code == 302 and posted["Location"] == "/staff/studies/new/"
+    assert not Study.objects.exists()
+
+
+def test_the_admin_warns_about_a_study_with_0_comparisons_and_keeps_structure_read_only():
+    from tests.factories import StudyFactory
+
+    empty = StudyFactory(slug="empty")
+    client = _staff()
+
+    page = client.get(f"/admin/raters/study/{empty.pk}/change/")
+    client.post(
+        f"/admin/raters/study/{empty.pk}/change/",
+        {"name": "renamed", "slug": "hijacked", "mode": "fixed", "raters_per_pair": 3},
+    )
+
+    assert page.status_code == 200
+    assert b"This study has 0 comparisons" in page.content
+    assert b"/staff/studies/empty/" in page.content
+    empty.refresh_from_db()
+    assert empty.slug == "empty"  # structure is set by the builder, not here
+
+
+def test_the_gold_action_says_why_it_built_nothing():
+    from tests.factories import StudyFactory
+
+    empty = StudyFactory(slug="empty")
+    response = _staff().post(
+        "/admin/raters/study/",
+        {"action": "build_gold", "_selected_action": [empty.pk]},
+        follow=True,
+    )
+
+    assert b"no real comparisons to degrade" in response.content

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 
 from generation.models import GenerationBatch
 from generation.video.probe import probe
-from raters import presentation, selectors, services
+from raters import presentation, selectors, services, studies
 from raters.models import Comparison, PresentedClip
 from tests.factories import GenerationBatchFactory, ModelVariantFactory, PromptFactory, VideoFactory
 from tests.generation.clips import make_clip
@@ -55,8 +55,8 @@ def test_two_formats_are_served_alike_once_prepared(
 
     # When they are paired in a study
     with django_capture_on_commit_callbacks() as sent:
-        study = services.create_study(
-            name="across sources", slug="across", batch=batch, pairs=[(a, b)],
+        study = studies.create_study(
+            name="across sources", slug="across", sources=[batch], pairs=[(a, b)],
             raters_per_pair=1, require_qualification=False, gold_rate=0.0, mirror_rate=0.0,
             min_watch_ms=0,
         )  # fmt: skip
@@ -114,8 +114,8 @@ def test_a_pair_already_alike_is_shown_as_stored(tmp_path):
     a, _ = _imported(batch, prompt, clip, frames=8, width=64, height=64, fps=4)
     b, _ = _imported(batch, prompt, clip, frames=8, width=64, height=64, fps=4)
 
-    study = services.create_study(
-        name="alike", slug="alike", batch=batch, pairs=[(a, b)], require_qualification=False
+    study = studies.create_study(
+        name="alike", slug="alike", sources=[batch], pairs=[(a, b)], require_qualification=False
     )
 
     comparison = Comparison.objects.get(study=study)
@@ -132,8 +132,8 @@ def test_prepared_clips_go_with_their_study(tmp_path):
     b, _ = _imported(
         batch, prompt, make_clip(tmp_path / "b.mp4", fps=8), fps=8, width=64, height=64
     )
-    study = services.create_study(
-        name="gone", slug="gone", batch=batch, pairs=[(a, b)], require_qualification=False
+    study = studies.create_study(
+        name="gone", slug="gone", sources=[batch], pairs=[(a, b)], require_qualification=False
     )
     assert PresentedClip.objects.count() == 2
 

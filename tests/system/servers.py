@@ -256,8 +256,9 @@ def build_bulk_study(
         for v in variants
     }
     study = Study.objects.create(
-        name=slug, slug=slug, batch=batch, raters_per_pair=raters_per_pair, **study_fields
+        name=slug, slug=slug, raters_per_pair=raters_per_pair, **study_fields
     )
+    study.batches.add(batch)
     rows = []
     for i in range(pairs):
         pair = VariantPair.objects.create(

@@ -53,3 +53,10 @@ class Command(BaseCommand):
                     batch=batch, on_progress=show, timeout_s=opts["timeout"]
                 )
             self.stdout.write(f"Finished: {counts['done']} done, {counts['failed']} failed.")
+            for row in selectors.job_failures(batch=batch):
+                if row["status"] == "failed":
+                    self.stdout.write(
+                        f"  job {row['job']} ({row['variant']}, seed {row['seed']}, "
+                        f"prompt {row['prompt']!r}) failed after {row['attempts']} "
+                        f"attempt(s): {row['error']}"
+                    )

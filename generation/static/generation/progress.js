@@ -41,8 +41,12 @@
     const bar = root.querySelector(".bar");
     bar.setAttribute("aria-valuenow", report.percent);
     root.querySelector(".bar-fill").style.width = report.percent + "%";
+    const makeStudy = document.getElementById("make-study");
+    if (makeStudy) makeStudy.hidden = !report.done;
     fillTable("variants", report.variants,
       ["name", "done", "running", "queued", "failed", "cancelled", "total", "throughput_per_min"]);
+    fillTable("running", report.running_jobs,
+      ["job", "variant", "prompt", "seed", "worker", "seconds"], "None.");
     fillTable("failures", report.failures,
       ["job", "variant", "prompt", "seed", "attempts", "status", "error"], "None.");
   }

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('generation', '0003_imports'),
-        ('raters', '0005_comparison_free_slots_index'),
+        ('raters', '0006_i15_study_sources_and_close'),
     ]
 
     operations = [

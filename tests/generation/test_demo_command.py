@@ -1,0 +1,127 @@
+"""`make demo`: the port is checked before anything starts, and the worker stops on any exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from evalsite import demo
+from generation.management.commands import demo as demo_command
+
+
+class FakeWorker:
+    def __init__(self) -> None:
+        self.terminated = False
+
+    def poll(self) -> int | None:
+        return 0 if self.terminated else None
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
+@pytest.fixture
+def started(monkeypatch) -> list[FakeWorker]:  # type: ignore[no-untyped-def]
+    workers: list[FakeWorker] = []
+
+    def start_worker() -> Any:
+        workers.append(FakeWorker())
+        return workers[-1]
+
+    monkeypatch.setattr(demo, "start_worker", start_worker)
+    monkeypatch.setattr(demo, "ensure_users", lambda: None)
+    monkeypatch.setattr(demo, "ensure_batch", lambda: (object(), ()))
+    monkeypatch.setattr(demo_command, "call_command", lambda *a, **k: None)
+    return workers
+
+
+def test_a_busy_port_is_refused_before_a_worker_starts(started):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        with pytest.raises(CommandError) as refused:
+            call_command("demo", "--addrport", f"127.0.0.1:{port}")
+
+    assert f"Port {port}" in str(refused.value) and f"PORT={port + 1}" in str(refused.value)
+    assert started == []
+
+
+def test_the_worker_is_stopped_when_the_demo_fails(started, monkeypatch):
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("generation blew up")
+
+    monkeypatch.setattr(demo, "wait_for_batch", broken)
+
+    with pytest.raises(RuntimeError):
+        call_command("demo", "--no-serve")
+
+    assert len(started) == 1 and started[0].terminated
+
+
+def test_the_worker_is_stopped_when_the_demo_is_killed(started, monkeypatch):
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        demo_command._exit_on_signal(15, None)  # what the SIGTERM handler does
+
+    monkeypatch.setattr(demo, "wait_for_batch", killed)
+
+    with pytest.raises(SystemExit):
+        call_command("demo", "--no-serve")
+
+    assert started[0].terminated
+
+
+def test_a_real_worker_process_dies_with_its_parent(tmp_path):
+    """PR_SET_PDEATHSIG: a child started as the worker is gets SIGTERM when its parent is
+    killed with SIGKILL, where no `finally` runs."""
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import os, subprocess, time, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'evalsite.settings')\n"
+        "django.setup()\n"
+        "from evalsite.demo import _die_with_parent\n"
+        "child = subprocess.Popen(['sleep', '60'], preexec_fn=_die_with_parent)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=settings.BASE_DIR)
+    try:
+        deadline = time.monotonic() + 20
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        parent.kill()
+        parent.wait()
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = _alive(child)
+        if alive:
+            os.kill(child, signal.SIGKILL)
+        assert not alive, "the child outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for init to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,8 +1,9 @@
 """Win rates with honest uncertainty, as pure NumPy/pandas functions on the judgments frame.
 
-The prompt is the unit of resampling (SPEC §3: 307 prompts, several raters and comparisons per
-prompt): judgments of one prompt are not independent, so the bootstrap draws prompts, and every
-statistic of a round is a ratio of sums that one matrix product gives for all rounds at once.
+The prompt is the unit of resampling (a study rates a few hundred prompts, with several raters
+and comparisons per prompt): judgments of one prompt are not independent, so the bootstrap
+draws prompts, and every statistic of a round is a ratio of sums that one matrix product gives
+for all rounds at once.
 """
 
 from __future__ import annotations

@@ -24,10 +24,20 @@ class SimulatedPair:
     faithfulness: float
 
 
-def true_majority_win_rate(p: float, *, raters: int, concentration: float) -> float:
-    """P(a strict majority of `raters` prefers A) when P(prefer A) ~ Beta around p, no ties."""
+def true_majority_win_rate(
+    p: float, *, raters: int, concentration: float, tie_share: float = 0.0
+) -> float:
+    """P(a strict majority of `raters` prefers A) when P(prefer A) ~ Beta around p and each
+    rater answers 'tie' with probability `tie_share` (as `simulate_judgments` draws them)."""
     a, b = concentration * p, concentration * (1 - p)
-    return float(sps.betabinom.sf(raters // 2, raters, a, b))
+    # Raters who do not answer 'tie' are Binomial(raters, 1 - tie_share); among n of them the
+    # votes for A are beta-binomial. A majority needs more than raters // 2 of all votes.
+    return float(
+        sum(
+            sps.binom.pmf(n, raters, 1 - tie_share) * sps.betabinom.sf(raters // 2, n, a, b)
+            for n in range(raters + 1)
+        )
+    )
 
 
 def simulate_judgments(

@@ -26,6 +26,8 @@ def test_notebook_rebuilds_the_ablation_table_and_fig6_from_an_export(tmp_path, 
     monkeypatch.setenv("JUICE_EXPORT", str(export_path))
     monkeypatch.setenv("JUICE_ROUNDS", "200")
     monkeypatch.setenv("JUICE_OUTPUT_DIR", str(tmp_path))
+    # the kernel imports this checkout's analysis package, not whichever one pip installed
+    monkeypatch.setenv("PYTHONPATH", str(NOTEBOOK.parents[2]))
 
     # when the notebook runs top to bottom in a fresh kernel
     notebook = nbformat.read(NOTEBOOK, as_version=4)

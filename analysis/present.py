@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .frames import QUESTIONS
+from .intervals import HEADLINE_NAME, METHOD
 from .summary import StudySummary, ablation_table, side_by_side
 
 
@@ -68,3 +69,50 @@ def _missing(value: Any) -> bool:
         return value is None or math.isnan(float(value))
     except (TypeError, ValueError):
         return True
+
+
+def terminal_report(table: pd.DataFrame, ratings: pd.DataFrame) -> str:
+    """`export_results --summary` on a terminal: one short line per pair, then the ratings."""
+    if table.empty:
+        return "No judgments yet."
+    lines = [f"Win rate of A: {HEADLINE_NAME}, with its 95% interval ({METHOD})."]
+    rows = []
+    for row in table.to_dict("records"):
+        shown = {
+            "study": row.get("study", ""),
+            "A (design)": row["variant_a"],
+            "B": row["variant_b"],
+            "comparisons": str(int(row["comparisons"])),
+        }
+        for question in QUESTIONS:
+            name = question[0].upper()
+            shown[name] = percent(row[f"{question}_win_rate"])
+            shown[f"{name} 95% CI"] = interval(row[f"{question}_lo"], row[f"{question}_hi"])
+            shown[f"{name} unflagged"] = percent(
+                row.get(f"{question}_win_rate_unflagged", math.nan)
+            )
+        rows.append(shown)
+    lines.append(_aligned(rows))
+    if not ratings.empty:
+        lines += ["", "Bradley–Terry–Davidson strengths (log scale, 95% bootstrap interval):"]
+        rated = [
+            {
+                "study": row.get("study", ""),
+                "question": row["question"],
+                "rank": str(row["rank"]),
+                "variant": row["variant"],
+                "strength": number(row["strength"]),
+                "95% CI": f"[{number(row['strength_lo'])}, {number(row['strength_hi'])}]",
+            }
+            for row in ratings.to_dict("records")
+        ]
+        lines.append(_aligned(rated))
+    return "\n".join(lines)
+
+
+def _aligned(rows: list[dict[str, str]]) -> str:
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    header = "  ".join(c.ljust(widths[c]) for c in columns)
+    body = ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join([header, *body])

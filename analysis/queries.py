@@ -24,8 +24,8 @@ from django.db.models.functions import Cast, Coalesce
 
 from raters.models import Comparison, Judgment, Study
 
-from . import frames, metrics
-from .summary import StudySummary, sensitivity_table, summarise
+from . import frames, metrics, stats
+from .summary import StudySummary, ablation_table, side_by_side, summarise
 
 _A = "assignment__comparison__pair__variant_a__"
 _B = "assignment__comparison__pair__variant_b__"
@@ -42,6 +42,8 @@ _EXPORT_FIELDS: tuple[tuple[str, str | None], ...] = (
     ("variant_b", None),
     ("video_a_id", "assignment__comparison__video_a_id"),
     ("video_b_id", "assignment__comparison__video_b_id"),
+    ("seed_a", "assignment__comparison__video_a__job__seed"),
+    ("seed_b", "assignment__comparison__video_b__job__seed"),
     ("left", None),
     ("rater", None),
     ("quality", "quality"),
@@ -100,9 +102,14 @@ def export_query(
     study: Study | None = None,
     include_rater_ids: bool = False,
     include_simulated: bool = False,
+    include_qc: bool = False,
     chunk_size: int = 5000,
 ) -> ExportQuery:
-    """One tuple per judgment in A/B terms, streamed from a server-side cursor in chunks."""
+    """One tuple per judgment in A/B terms, streamed from a server-side cursor in chunks.
+
+    Real comparisons only unless `include_qc` adds the gold and mirrored ones (their `kind`
+    column says which).
+    """
     optional = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
     fields = [(name, path) for name, path in _EXPORT_FIELDS] + optional
     columns = [name for name, _ in fields]
@@ -110,6 +117,8 @@ def export_query(
         columns.insert(columns.index("rater") + 1, "rater_external_id")
     paths = [path for _, path in fields if path is not None] + list(_HIDDEN)
     queryset = judgments(study=study, include_simulated=include_simulated)
+    if not include_qc:
+        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
     return ExportQuery(
         columns=tuple(columns),
         count=queryset.count(),
@@ -174,8 +183,12 @@ def rater_hash(user_id: int, *, key: bytes) -> str:
 
 
 def pair_counts(*, study: Study | None = None, include_simulated: bool = False) -> pd.DataFrame:
-    """Per variant pair: judgments and answers per choice, counted in the database."""
-    aggregates: dict[str, Any] = {"n": Count("id")}
+    """Per variant pair and question: comparisons, majorities and judgments per choice.
+
+    Votes are counted per comparison in the database; the majorities are taken here, so the
+    headline win rate needs one row per comparison, not one per judgment.
+    """
+    aggregates: dict[str, Any] = {}
     for question in frames.QUESTIONS:
         for choice in frames.CHOICES:
             aggregates[f"{question}_{choice}"] = Count("id", filter=Q(**{question: choice}))
@@ -183,16 +196,14 @@ def pair_counts(*, study: Study | None = None, include_simulated: bool = False) 
         judgments(study=study, include_simulated=include_simulated)
         .filter(assignment__comparison__kind=Comparison.Kind.REAL)
         .order_by()
-        .values(f"{_A}slug", f"{_A}version", f"{_B}slug", f"{_B}version")
+        .values_list(
+            "assignment__comparison_id", f"{_A}slug", f"{_A}version", f"{_B}slug", f"{_B}version"
+        )
         .annotate(**aggregates)
     )
-    frame = pd.DataFrame(list(rows))
-    columns = ["variant_a", "variant_b", *aggregates]
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    frame["variant_a"] = frame[f"{_A}slug"] + "@v" + frame[f"{_A}version"].astype(str)
-    frame["variant_b"] = frame[f"{_B}slug"] + "@v" + frame[f"{_B}version"].astype(str)
-    return frame.groupby(["variant_a", "variant_b"], as_index=False)[list(aggregates)].sum()
+    names = ["comparison_id", "a_slug", "a_version", "b_slug", "b_version", *aggregates]
+    per_comparison = pd.DataFrame(list(rows), columns=names)
+    return stats.pair_counts(per_comparison)
 
 
 # Canonical frame column → database path, for the dashboard's loader (no prompt texts).
@@ -343,26 +354,47 @@ def _has(model: type, field: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class AblationSummary:
+    """`export_results --summary`: the ablation table and the Bradley–Terry ratings."""
+
+    table: pd.DataFrame
+    ratings: pd.DataFrame
+
+
 def ablation_summary(
     *, study: Study | None = None, include_simulated: bool = False, rounds: int = 1000
-) -> pd.DataFrame:
-    """The ablation table of each study in scope, with agreement and unflagged columns."""
+) -> AblationSummary:
+    """The ablation table of each study in scope, with agreement and unflagged columns, and
+    each study's Bradley–Terry strengths per question with their bootstrap intervals."""
     studies = [study] if study is not None else list(Study.objects.order_by("slug"))
-    tables = []
+    tables, ratings = [], []
     for each in studies:
         frame = judgment_frame(study=each, include_simulated=include_simulated)
         if frame.empty:
             continue
-        table = sensitivity_table(frame, rounds=rounds, include_simulated=include_simulated)
-        overall = summarise(frame, rounds=0, include_simulated=include_simulated).agreement
-        for row in overall.itertuples():
+        every = summarise(frame, rounds=rounds, include_simulated=include_simulated)
+        kept = summarise(
+            frames.without_flagged(frame), rounds=rounds, include_simulated=include_simulated
+        )
+        table = side_by_side(ablation_table(every), ablation_table(kept))
+        for row in every.agreement.itertuples():
             table[f"{row.question}_study_kappa"] = row.fleiss_kappa
             table[f"{row.question}_study_alpha"] = row.krippendorff_alpha
         tables.append(table.assign(study=each.slug))
+        for rating in every.ratings.values():
+            ratings.append(rating.assign(study=each.slug))
     if not tables:
-        return pd.DataFrame(columns=["study", "pair"])
+        return AblationSummary(
+            table=pd.DataFrame(columns=["study", "pair"]),
+            ratings=pd.DataFrame(columns=["study", "question", "variant"]),
+        )
     out = pd.concat(tables, ignore_index=True)
-    return out[["study", *[c for c in out.columns if c != "study"]]]
+    rated = pd.concat(ratings, ignore_index=True)
+    return AblationSummary(
+        table=out[["study", *[c for c in out.columns if c != "study"]]],
+        ratings=rated[["study", "question", *[c for c in rated if c not in ("study", "question")]]],
+    )
 
 
 def _now() -> float:

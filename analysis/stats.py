@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import sparse
 from scipy import stats as sps
 
+from . import intervals
 from .frames import CHOICES, QUESTIONS
 
 # Majority codes: 0 = a, 1 = b, 2 = tie (most raters chose tie), 3 = none (no strict majority).
@@ -163,36 +164,44 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / safe, np.nan)
 
 
-def pair_win_rates(judgments: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant_a, variant_b): judgments and A's share of each question (ties count half).
-
-    The quick per-judgment summary that `export_results` writes beside every export.
-    """
-    columns = ["variant_a", "variant_b", "n"] + [f"{q}_win_rate_a" for q in QUESTIONS]
-    if judgments.empty:
-        return pd.DataFrame(columns=columns)
-    scored = judgments[["variant_a", "variant_b"]].copy()
+def pair_counts(per_comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per-pair counts from per-comparison vote counts (a_slug, a_version, …, quality_a, …):
+    n judgments, `{question}_{choice}` judgments and `{question}_majority_a` comparisons."""
+    frame = per_comparison.copy()
+    columns = ["variant_a", "variant_b", "comparisons", "n"]
     for question in QUESTIONS:
-        scored[question] = judgments[question].map({"a": 1.0, "b": 0.0, "tie": 0.5})
-    grouped = scored.groupby(["variant_a", "variant_b"], sort=True)
-    summary = grouped.agg(
-        n=("quality", "size"),
-        **{f"{q}_win_rate_a": (q, "mean") for q in QUESTIONS},
-    )
-    return summary.reset_index()[columns]
+        columns += [f"{question}_{c}" for c in CHOICES] + [f"{question}_majority_a"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["variant_a"] = frame["a_slug"] + "@v" + frame["a_version"].astype(str)
+    frame["variant_b"] = frame["b_slug"] + "@v" + frame["b_version"].astype(str)
+    frame["comparisons"] = 1
+    first = QUESTIONS[0]
+    frame["n"] = frame[[f"{first}_{c}" for c in CHOICES]].sum(axis=1)
+    for question in QUESTIONS:
+        votes = frame[[f"{question}_{c}" for c in CHOICES]].to_numpy()
+        frame[f"{question}_majority_a"] = (intervals.majority_codes(votes) == 0).astype(int)
+    grouped = frame.groupby(["variant_a", "variant_b"], as_index=False)[columns[2:]].sum()
+    return grouped[columns]
 
 
 def pair_counts_summary(counts: pd.DataFrame) -> pd.DataFrame:
-    """`pair_win_rates` from per-pair counts (n, quality_a, quality_tie, …), with Wilson CIs.
+    """The quick summary `export_results` writes beside every export, from `pair_counts`.
 
-    Lets the export summarise in the database without holding the judgments in memory.
+    `{question}_win_rate` is the headline (share of comparisons won by A's majority) with a
+    Wilson interval that treats comparisons as independent (the dashboard and `--summary`
+    give the prompt-clustered one); `{question}_judgment_share_ties_half` is the share of
+    single judgments preferring A, ties counted half.
     """
-    out = counts[["variant_a", "variant_b", "n"]].copy()
+    out = counts[["variant_a", "variant_b", "comparisons", "n"]].rename(columns={"n": "judgments"})
+    comparisons = counts["comparisons"].to_numpy(float)
     n = counts["n"].to_numpy(float)
     for question in QUESTIONS:
-        score = counts[f"{question}_a"].to_numpy(float) + 0.5 * counts[f"{question}_tie"]
-        out[f"{question}_win_rate_a"] = ratio(score, n)
-        lo, hi = wilson_interval(score, n)
+        won = counts[f"{question}_majority_a"].to_numpy(float)
+        out[f"{question}_win_rate"] = ratio(won, comparisons)
+        lo, hi = wilson_interval(won, comparisons)
         out[f"{question}_wilson_lo"] = lo
         out[f"{question}_wilson_hi"] = hi
+        score = counts[f"{question}_a"].to_numpy(float) + 0.5 * counts[f"{question}_tie"]
+        out[f"{question}_judgment_share_ties_half"] = ratio(score, n)
     return out.sort_values(["variant_a", "variant_b"]).reset_index(drop=True)

@@ -46,6 +46,23 @@ def table_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+def agreement_rows(agreement: pd.DataFrame) -> list[dict[str, Any]]:
+    """Agreement per question, with κ as text and a note saying why it is missing."""
+    rows = []
+    for row in agreement.to_dict("records"):
+        items = int(row["kappa_items"])
+        if items == 0:
+            text, note = "–", "needs ≥ 2 raters per comparison"
+        elif _missing(row["fleiss_kappa"]):
+            text, note = "–", "every vote the same: κ is undefined"
+        else:
+            text = f"{row['fleiss_kappa']:.3f}"
+            note = f"{items} comparison{'' if items == 1 else 's'}"
+        alpha = "–" if _missing(row["krippendorff_alpha"]) else f"{row['krippendorff_alpha']:.3f}"
+        rows.append({**row, "kappa_text": text, "kappa_note": note, "alpha_text": alpha})
+    return rows
+
+
 def percent(value: float) -> str:
     return "–" if _missing(value) else f"{100 * value:.1f}"
 

@@ -144,3 +144,42 @@ def test_dashboard_lists_ratings_with_ranks(staff_client, study):
     assert {r["variant"] for r in ratings} == {"emu@v1", "direct-t2v@v1", "standard-schedule@v1"}
     assert all(r["rank"] >= 1 for r in ratings)
     assert "Ratings across variants" in response.content.decode()
+
+
+def test_dashboard_defines_its_headline_and_cites_nothing_outside_the_repo(staff_client, study):
+    html = staff_client.get(reverse("analysis:dashboard", args=[study.slug])).content.decode()
+    assert "strict majority of raters preferred A" in html
+    assert "prompt-clustered Wilson score interval" in html
+    assert "SPEC" not in html and "§" not in html
+
+
+def test_one_rater_is_not_plural_and_missing_kappa_says_why(staff_client):
+    # given a study where each comparison has one judgment from the one rater
+    study = build_study(prompts=2, raters=1, slug="solo")
+    html = staff_client.get(reverse("analysis:dashboard", args=[study.slug])).content.decode()
+    assert "1 rater." in html and "1 raters" not in html
+    assert "needs ≥ 2 raters per comparison" in html
+    assert "nan" not in html.split('id="analysis-figures"')[0]
+
+
+def test_progress_axis_spans_whole_periods_when_judgments_fall_in_one_hour():
+    from analysis.figures import progress_figure
+    from analysis.summary import progress
+
+    stamps = pd.Timestamp("2026-01-01 10:00", tz="UTC") + pd.to_timedelta([1, 2, 3], unit="ms")
+    frame = pd.DataFrame({"judged_at": stamps})
+    layout = progress_figure(progress(frame)).layout
+    start, end = (pd.Timestamp(t) for t in layout.xaxis.range)
+    assert end - start == pd.Timedelta(hours=2)
+    assert layout.xaxis.tickformat == "%b %d\n%H:%M"
+
+
+def test_reason_labels_sit_on_the_axis_that_has_room_for_them(study):
+    from analysis.figures import reasons_figure
+    from analysis.summary import summarise
+
+    figure = reasons_figure(summarise(queries.judgment_frame(study=study), rounds=10).reasons)
+    bars = [trace for trace in figure.data if trace.type == "bar"]
+    assert bars and all(trace.orientation == "h" for trace in bars)
+    assert "Pixel sharpness" in bars[0].y
+    assert figure.layout.yaxis.automargin

@@ -115,6 +115,28 @@ def summary_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.summary.csv")
 
 
+_SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "arena-json": ".json"}
+
+
+def default_output(*, exports: Path, study: str, fmt: str) -> Path:
+    """Where an export goes when no --output is given: <exports>/<study>/judgments.<ext>."""
+    return exports / study / f"judgments{_SUFFIXES[fmt]}"
+
+
+def latest_export(*, exports: Path, study: str | None = None) -> Path | None:
+    """The newest judgments file (csv, jsonl or parquet) under <exports>/[<study>/]."""
+    folder = exports / (study or "")
+    if not folder.is_dir():
+        return None
+    found = [
+        path
+        for suffix in (".csv", ".jsonl", ".parquet")
+        for path in folder.rglob(f"*{suffix}")
+        if not path.name.endswith((".summary.csv", ".ratings.csv")) and path.is_file()
+    ]
+    return max(found, key=lambda path: path.stat().st_mtime, default=None)
+
+
 def ratings_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.ratings.csv")
 

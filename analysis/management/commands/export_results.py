@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis import export, present, queries
@@ -16,7 +17,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--format", default="csv", help=" | ".join(export.FORMATS))
-        parser.add_argument("--output", required=True, type=Path)
+        parser.add_argument(
+            "--output",
+            type=Path,
+            help="File to write; var/exports/<study>/judgments.<ext> when omitted with --study.",
+        )
         parser.add_argument("--study", help="Study slug; all studies when omitted.")
         parser.add_argument(
             "--question",
@@ -33,17 +38,24 @@ class Command(BaseCommand):
         parser.add_argument("--rounds", type=int, default=1000, help="Bootstrap rounds.")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        output: Path = options["output"]
         study = Study.objects.filter(slug=options["study"]).first() if options["study"] else None
         if options["study"] and study is None:
             raise CommandError(f"No study with slug {options['study']!r}.")
-        if not output.parent.is_dir():
-            raise CommandError(f"Folder {output.parent} does not exist.")
         try:
             export.check_format(options["format"])
             export.check_question(options["question"])
         except export.ExportError as error:
             raise CommandError(str(error)) from error
+        output: Path | None = options["output"]
+        if output is None:
+            if study is None:
+                raise CommandError("Give --output, or --study to write under var/exports/.")
+            output = export.default_output(
+                exports=settings.VAR_DIR / "exports", study=study.slug, fmt=options["format"]
+            )
+            output.parent.mkdir(parents=True, exist_ok=True)
+        if not output.parent.is_dir():
+            raise CommandError(f"Folder {output.parent} does not exist.")
         scope = dict(study=study, include_simulated=options["include_simulated"])
         query = queries.export_query(
             **scope,

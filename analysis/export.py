@@ -110,6 +110,25 @@ def write_judgments(
     return counted.n
 
 
+def write_csv_blocks(
+    blocks: Iterable[bytes], *, columns: tuple[str, ...], path: Path, total: int | None = None
+) -> int:
+    """A CSV that the database formatted (`queries.export_csv_copy`): header, then its bytes.
+
+    Returns the number of rows (`total`, as counted before the copy)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("wb") as out:
+            out.write((",".join(columns) + "\n").encode())
+            for block in blocks:
+                out.write(block)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+    return total or 0
+
+
 def summary_path(path: Path) -> Path:
     """`judgments.csv` → `judgments.csv.summary.csv`: one summary per output, never shared."""
     return path.with_name(f"{path.name}.summary.csv")
@@ -264,7 +283,7 @@ def _plain(row: tuple[Any, ...], out: list[Any], *, k: int) -> None:
 
 
 def _time(row: tuple[Any, ...], out: list[Any], *, k: int) -> None:
-    out.append(None if row[k] is None else row[k].isoformat())
+    out.append(None if row[k] is None else row[k].isoformat(timespec="microseconds"))
 
 
 def _nullable_bool(row: tuple[Any, ...], out: list[Any], *, k: int) -> None:
@@ -292,7 +311,7 @@ def _reasons(
 def _write_csv(
     rows: Iterable[tuple[Any, ...]], *, columns: tuple[str, ...], out: IO[str], raw: bool = False
 ) -> None:
-    writer = csv.writer(out)  # writes None as an empty field
+    writer = csv.writer(out, lineterminator="\n")  # None is an empty field
     writer.writerow(flat_columns(columns, keep_lists=False))
     flatten = _flattener(columns, keep_lists=False, for_csv=True)
     for row in rows:

@@ -313,3 +313,40 @@ def test_a_failed_export_leaves_no_file(tmp_path):
             rows(), columns=("id", "quality"), path=tmp_path / "j.csv", fmt="csv"
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("extra", [(), ("--include-qc", "--include-rater-ids"), ("--raw",)])
+def test_postgresql_writes_the_same_csv_as_the_python_writer(tmp_path, study, extra):
+    # given QC rows, a hostile prompt and crowd id, and the options that change columns
+    gold, mirror = Comparison.objects.filter(study=study).order_by("id")[:2]
+    Comparison.objects.filter(pk=gold.pk).update(kind=Comparison.Kind.GOLD, gold_question="")
+    Comparison.objects.filter(pk=mirror.pk).update(kind=Comparison.Kind.MIRROR)
+    Judgment.objects.filter(assignment__comparison=gold).update(gold_correct=True)
+    mirror.prompt.text = HOSTILE
+    mirror.prompt.save()
+    judgment = Judgment.objects.filter(assignment__comparison=gold).first()
+    Rater.objects.update_or_create(
+        user=judgment.assignment.rater, defaults={"external_id": "@SUM(A1)"}
+    )
+    include = dict(
+        include_qc="--include-qc" in extra, include_rater_ids="--include-rater-ids" in extra
+    )
+
+    # when the database formats the CSV, and when Python does
+    copied = queries.export_csv_copy(study=study, raw="--raw" in extra, **include)
+    by_copy = tmp_path / "copy.csv"
+    export.write_csv_blocks(copied.blocks, columns=copied.columns, path=by_copy)
+    query = queries.export_query(study=study, **include)
+    by_python = tmp_path / "python.csv"
+    export.write_judgments(
+        query.rows, columns=query.columns, path=by_python, fmt="csv", raw="--raw" in extra
+    )
+
+    # then the files hold the same table
+    a, b = pd.read_csv(by_copy), pd.read_csv(by_python)
+    assert len(a) == copied.count == len(b) > 0
+    pd.testing.assert_frame_equal(a, b)
+    # and the command takes the database's path on PostgreSQL
+    out = _export(tmp_path, "csv", *extra, name="command.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(out), b)

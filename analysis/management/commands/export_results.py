@@ -57,20 +57,25 @@ class Command(BaseCommand):
         if not output.parent.is_dir():
             raise CommandError(f"Folder {output.parent} does not exist.")
         scope = dict(study=study, include_simulated=options["include_simulated"])
-        query = queries.export_query(
-            **scope,
-            include_rater_ids=options["include_rater_ids"],
-            include_qc=options["include_qc"],
+        select = dict(
+            include_rater_ids=options["include_rater_ids"], include_qc=options["include_qc"]
         )
-        n = export.write_judgments(
-            query.rows,
-            columns=query.columns,
-            path=output,
-            fmt=options["format"],
-            total=query.count,
-            question=options["question"],
-            raw=options["raw"],
-        )
+        if options["format"] == "csv" and queries.formats_in_database():
+            copied = queries.export_csv_copy(**scope, **select, raw=options["raw"])
+            n = export.write_csv_blocks(
+                copied.blocks, columns=copied.columns, path=output, total=copied.count
+            )
+        else:
+            query = queries.export_query(**scope, **select)
+            n = export.write_judgments(
+                query.rows,
+                columns=query.columns,
+                path=output,
+                fmt=options["format"],
+                total=query.count,
+                question=options["question"],
+                raw=options["raw"],
+            )
         target = export.summary_path(output)
         if options["summary"]:
             result = queries.ablation_summary(**scope, rounds=options["rounds"])

@@ -311,7 +311,8 @@ def _reasons(
 def _write_csv(
     rows: Iterable[tuple[Any, ...]], *, columns: tuple[str, ...], out: IO[str], raw: bool = False
 ) -> None:
-    writer = csv.writer(out, lineterminator="\n")  # None is an empty field
+    # None is an empty field; "\r\n" ends rows, so fields holding either character are quoted
+    writer = csv.writer(out)
     writer.writerow(flat_columns(columns, keep_lists=False))
     flatten = _flattener(columns, keep_lists=False, for_csv=True)
     for row in rows:

@@ -59,9 +59,13 @@ class ExportError(ValueError):
     """Bad export arguments, with a message for the analyst."""
 
 
-def check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+REPORT_FORMAT = "html"  # one self-contained report per study, not a row per judgment
+
+
+def check_format(fmt: str, *, report: bool = False) -> None:
+    formats = (*FORMATS, REPORT_FORMAT) if report else FORMATS
+    if fmt not in formats:
+        raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(formats)}.")
 
 
 def check_question(question: str) -> None:
@@ -110,6 +114,13 @@ def write_judgments(
     return counted.n
 
 
+def write_text(text: str, *, path: Path) -> None:
+    """A whole file at once, written beside the target and renamed into place."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def write_csv_blocks(
     blocks: Iterable[bytes], *, columns: tuple[str, ...], path: Path, total: int | None = None
 ) -> int:
@@ -134,12 +145,16 @@ def summary_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.summary.csv")
 
 
-_SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "arena-json": ".json"}
+_SUFFIXES = {
+    "csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "arena-json": ".json", "html": ".html",
+}  # fmt: skip
 
 
 def default_output(*, exports: Path, study: str, fmt: str) -> Path:
-    """Where an export goes when no --output is given: <exports>/<study>/judgments.<ext>."""
-    return exports / study / f"judgments{_SUFFIXES[fmt]}"
+    """Where an export goes when no --output is given: <exports>/<study>/judgments.<ext>
+    (report.html for the report)."""
+    name = "report" if fmt == REPORT_FORMAT else "judgments"
+    return exports / study / f"{name}{_SUFFIXES[fmt]}"
 
 
 def latest_export(*, exports: Path, study: str | None = None) -> Path | None:

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -125,6 +126,22 @@ def export_query(
         count=queryset.count(),
         rows=_rows(queryset, paths, fields, include_rater_ids, chunk_size),
     )
+
+
+def export_sql(
+    *, study: Study | None = None, include_simulated: bool = False, include_qc: bool = False
+) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT behind `export_query`'s rows, for benchmarks that COPY it raw."""
+    optional = [path for _, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
+    paths = [path for _, path in _EXPORT_FIELDS if path is not None] + optional + list(_HIDDEN)
+    queryset = judgments(study=study, include_simulated=include_simulated)
+    if not include_qc:
+        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
+    queryset = queryset.annotate(
+        rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False))
+    )
+    sql, params = queryset.values_list(*paths).query.sql_with_params()
+    return sql, tuple(params)
 
 
 def _rows(
@@ -522,6 +539,37 @@ def ablation_summary(
     return AblationSummary(
         table=out[["study", *[c for c in out.columns if c != "study"]]],
         ratings=rated[["study", "question", *[c for c in rated if c not in ("study", "question")]]],
+    )
+
+
+def study_report(*, study: Study, include_simulated: bool = False, rounds: int = 1000) -> str:
+    """`export_results --format html`: the study's self-contained report."""
+    import plotly
+
+    from .report import StudySettings, html_report
+
+    frame = judgment_frame(study=study, include_simulated=include_simulated)
+    scores = score_frame(study=study)
+    kwargs: dict[str, Any] = dict(rounds=rounds, include_simulated=include_simulated, scores=scores)
+    summary = summarise(frame, **kwargs)
+    settings_ = StudySettings(
+        name=study.name,
+        slug=study.slug,
+        raters_per_comparison=study.raters_per_pair,
+        allow_ties=study.allow_ties,
+        mode=study.mode,
+        gold_rate=study.gold_rate,
+        mirror_rate=study.mirror_rate,
+        require_qualification=study.require_qualification,
+        target_ci_width=study.target_ci_width,
+    )
+    real = frames.real_only(frame)
+    return html_report(
+        settings=settings_,
+        summary=summary,
+        unflagged=summarise(frames.without_flagged(frame), **kwargs),
+        judged=real["judged_at"],
+        plotly_js=Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
     )
 
 

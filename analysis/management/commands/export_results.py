@@ -16,7 +16,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
-        parser.add_argument("--format", default="csv", help=" | ".join(export.FORMATS))
+        parser.add_argument(
+            "--format",
+            default="csv",
+            help=" | ".join((*export.FORMATS, export.REPORT_FORMAT))
+            + " (html: one self-contained report of the study)",
+        )
         parser.add_argument(
             "--output",
             type=Path,
@@ -42,7 +47,7 @@ class Command(BaseCommand):
         if options["study"] and study is None:
             raise CommandError(f"No study with slug {options['study']!r}.")
         try:
-            export.check_format(options["format"])
+            export.check_format(options["format"], report=True)
             export.check_question(options["question"])
         except export.ExportError as error:
             raise CommandError(str(error)) from error
@@ -56,6 +61,17 @@ class Command(BaseCommand):
             output.parent.mkdir(parents=True, exist_ok=True)
         if not output.parent.is_dir():
             raise CommandError(f"Folder {output.parent} does not exist.")
+        if options["format"] == export.REPORT_FORMAT:
+            if study is None:
+                raise CommandError("An html report covers one study: give --study.")
+            html = queries.study_report(
+                study=study,
+                include_simulated=options["include_simulated"],
+                rounds=options["rounds"],
+            )
+            export.write_text(html, path=output)
+            self.stdout.write(f"Wrote the report of {study.slug} to {output}")
+            return
         scope = dict(study=study, include_simulated=options["include_simulated"])
         select = dict(
             include_rater_ids=options["include_rater_ids"], include_qc=options["include_qc"]

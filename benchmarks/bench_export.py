@@ -162,12 +162,18 @@ import sys, django
 django.setup()
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+with connection.cursor() as cursor:  # users were loaded by COPY with explicit ids
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence('auth_user', 'id'), "
+        "(SELECT coalesce(max(id), 0) + 1 FROM auth_user), false)"
+    )
 staff, _ = get_user_model().objects.get_or_create(
     username="bench-staff", defaults={"is_staff": True, "is_superuser": True}
 )
 session = SessionStore()
 session["_auth_user_id"] = str(staff.pk)
-session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+session["_auth_user_backend"] = "evalsite.auth.ProfileBackend"
 session["_auth_user_hash"] = staff.get_session_auth_hash()
 session.create()
 print(session.session_key)
@@ -268,7 +274,12 @@ def _worker_memory(url: str, *, study: str) -> None:
         cookie = {"Cookie": f"sessionid={key}"}
         requests.get(site.url + "rate/", timeout=60)
         print(f"gunicorn worker after a rater page: {rss():.0f} MB (heavy libraries: {loaded()})")
-        page = requests.get(site.url + f"staff/analysis/{study}/", headers=cookie, timeout=300)
+        page = requests.get(
+            site.url + f"staff/analysis/{study}/",
+            headers=cookie,
+            timeout=300,
+            allow_redirects=False,
+        )
         print(
             f"gunicorn worker after a dashboard (HTTP {page.status_code}): {rss():.0f} MB "
             f"(heavy libraries: {loaded()})"

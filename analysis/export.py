@@ -121,12 +121,10 @@ def write_text(text: str, *, path: Path) -> None:
     os.replace(partial, path)
 
 
-def write_csv_blocks(
-    blocks: Iterable[bytes], *, columns: tuple[str, ...], path: Path, total: int | None = None
-) -> int:
+def write_csv_blocks(blocks: Iterable[bytes], *, columns: tuple[str, ...], path: Path) -> int:
     """A CSV that the database formatted (`queries.export_csv_copy`): header, then its bytes.
 
-    Returns the number of rows (`total`, as counted before the copy)."""
+    Returns the number of rows when the blocks count them (`rows`), else 0."""
     partial = path.with_name(f".{path.name}.partial")
     try:
         with partial.open("wb") as out:
@@ -137,7 +135,7 @@ def write_csv_blocks(
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, path)
-    return total or 0
+    return int(getattr(blocks, "rows", 0))
 
 
 def summary_path(path: Path) -> Path:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
@@ -24,9 +25,9 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Coalesce
 
-from raters.models import Comparison, Judgment, Study
+from raters.models import Assignment, Comparison, Judgment, Study
 
-from . import frames, metrics, stats
+from . import frames, metrics
 from .summary import StudySummary, ablation_table, side_by_side, summarise
 
 _A = "assignment__comparison__pair__variant_a__"
@@ -200,13 +201,27 @@ def formats_in_database() -> bool:
     return connection.vendor == "postgresql"
 
 
+class CopyBlocks:
+    """COPY's blocks of bytes; `rows` is PostgreSQL's own count once they are consumed."""
+
+    def __init__(self, sql: str, params: list[Any]) -> None:
+        self.sql, self.params, self.rows = sql, params, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        with connection.cursor() as cursor:
+            copy_sql = f"COPY ({self.sql}) TO STDOUT WITH (FORMAT csv)"
+            with cursor.cursor.copy(copy_sql, self.params) as copy:
+                for block in copy:
+                    yield bytes(block)
+            self.rows = cursor.cursor.rowcount
+
+
 @dataclass(frozen=True)
 class CopyExport:
     """A CSV export that PostgreSQL writes itself: the header and COPY's blocks of bytes."""
 
     columns: tuple[str, ...]
-    count: int
-    blocks: Iterator[bytes]
+    blocks: CopyBlocks
 
 
 def export_csv_copy(
@@ -234,7 +249,6 @@ def export_csv_copy(
     queryset = judgments(study=study, include_simulated=include_simulated)
     if not include_qc:
         queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
-    count = queryset.count()
     alias = {path: f"c{k}" for k, path in enumerate(paths)}
     inner = (
         queryset.annotate(
@@ -300,7 +314,11 @@ def export_csv_copy(
     sql = f"SELECT {', '.join(expressions)} FROM ({inner_sql}) AS e"
     params += list(inner_params)
     if not include_rater_ids:
-        users = sorted(set(queryset.values_list("assignment__rater_id", flat=True).distinct()))
+        # every rater who holds an assignment in scope: no pass over the judgments
+        assignments = Assignment.objects.all()
+        if study is not None:
+            assignments = assignments.filter(comparison__study=study)
+        users = sorted(set(assignments.values_list("rater_id", flat=True).distinct()))
         key = settings.SECRET_KEY.encode()
         sql += (
             " JOIN unnest(%s::integer[], %s::text[]) AS p(id, name)"
@@ -309,17 +327,8 @@ def export_csv_copy(
         params += [users, [rater_hash(user, key=key) for user in users]]
     sql += f" ORDER BY e.{alias['id']}"
     return CopyExport(
-        columns=flat_columns(tuple(columns), keep_lists=False),
-        count=count,
-        blocks=_copy_blocks(sql, params),
+        columns=flat_columns(tuple(columns), keep_lists=False), blocks=CopyBlocks(sql, params)
     )
-
-
-def _copy_blocks(sql: str, params: list[Any]) -> Iterator[bytes]:
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
-            for block in copy:
-                yield bytes(block)
 
 
 def rater_hash(user_id: int, *, key: bytes) -> str:
@@ -328,27 +337,53 @@ def rater_hash(user_id: int, *, key: bytes) -> str:
 
 
 def pair_counts(*, study: Study | None = None, include_simulated: bool = False) -> pd.DataFrame:
-    """Per variant pair and question: comparisons, majorities and judgments per choice.
-
-    Votes are counted per comparison in the database; the majorities are taken here, so the
-    headline win rate needs one row per comparison, not one per judgment.
-    """
-    aggregates: dict[str, Any] = {}
+    """Per variant pair: comparisons, judgments, judgments per choice and question, and the
+    comparisons whose strict majority chose A, all counted in the database."""
+    votes: dict[str, Any] = {}
     for question in frames.QUESTIONS:
         for choice in frames.CHOICES:
-            aggregates[f"{question}_{choice}"] = Count("id", filter=Q(**{question: choice}))
-    rows = (
+            votes[f"{question}_{choice}"] = Count("id", filter=Q(**{question: choice}))
+    per_comparison = (
         judgments(study=study, include_simulated=include_simulated)
         .filter(assignment__comparison__kind=Comparison.Kind.REAL)
         .order_by()
-        .values_list(
-            "assignment__comparison_id", f"{_A}slug", f"{_A}version", f"{_B}slug", f"{_B}version"
+        .values(
+            comparison=F("assignment__comparison_id"),
+            a_slug=F(f"{_A}slug"),
+            a_version=F(f"{_A}version"),
+            b_slug=F(f"{_B}slug"),
+            b_version=F(f"{_B}version"),
         )
-        .annotate(**aggregates)
+        .annotate(**votes)
     )
-    names = ["comparison_id", "a_slug", "a_version", "b_slug", "b_version", *aggregates]
-    per_comparison = pd.DataFrame(list(rows), columns=names)
-    return stats.pair_counts(per_comparison)
+    inner, params = per_comparison.query.sql_with_params()
+    first = frames.QUESTIONS[0]
+    sums = [
+        "count(*) AS comparisons",
+        "sum(" + " + ".join(f"{first}_{c}" for c in frames.CHOICES) + ") AS n",
+        *(f"sum({name}) AS {name}" for name in votes),
+    ]
+    for question in frames.QUESTIONS:
+        total = " + ".join(f"{question}_{c}" for c in frames.CHOICES)
+        # the headline's majority: more than half of the comparison's votes for A
+        sums.append(
+            f"sum(CASE WHEN 2 * {question}_a > {total} THEN 1 ELSE 0 END) AS {question}_majority_a"
+        )
+    sql = (
+        f"SELECT a_slug, a_version, b_slug, b_version, {', '.join(sums)} "
+        f"FROM ({inner}) AS per_comparison GROUP BY a_slug, a_version, b_slug, b_version"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        frame = pd.DataFrame(cursor.fetchall(), columns=names)
+    counts = ["comparisons", "n", *votes] + [f"{q}_majority_a" for q in frames.QUESTIONS]
+    if frame.empty:
+        return pd.DataFrame(columns=["variant_a", "variant_b", *counts])
+    frame["variant_a"] = frame["a_slug"] + "@v" + frame["a_version"].astype(str)
+    frame["variant_b"] = frame["b_slug"] + "@v" + frame["b_version"].astype(str)
+    frame[counts] = frame[counts].astype(np.int64)
+    return frame.groupby(["variant_a", "variant_b"], as_index=False)[counts].sum()
 
 
 # Canonical frame column → database path, for the dashboard's loader (no prompt texts).

@@ -17,7 +17,6 @@ import pandas as pd
 from scipy import sparse
 from scipy import stats as sps
 
-from . import intervals
 from .frames import CHOICES, QUESTIONS
 
 # Majority codes: 0 = a, 1 = b, 2 = tie (most raters chose tie), 3 = none (no strict majority).
@@ -162,27 +161,6 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         safe = np.where(denominator > 0, denominator, 1)
         return np.where(denominator > 0, numerator / safe, np.nan)
-
-
-def pair_counts(per_comparison: pd.DataFrame) -> pd.DataFrame:
-    """Per-pair counts from per-comparison vote counts (a_slug, a_version, …, quality_a, …):
-    n judgments, `{question}_{choice}` judgments and `{question}_majority_a` comparisons."""
-    frame = per_comparison.copy()
-    columns = ["variant_a", "variant_b", "comparisons", "n"]
-    for question in QUESTIONS:
-        columns += [f"{question}_{c}" for c in CHOICES] + [f"{question}_majority_a"]
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    frame["variant_a"] = frame["a_slug"] + "@v" + frame["a_version"].astype(str)
-    frame["variant_b"] = frame["b_slug"] + "@v" + frame["b_version"].astype(str)
-    frame["comparisons"] = 1
-    first = QUESTIONS[0]
-    frame["n"] = frame[[f"{first}_{c}" for c in CHOICES]].sum(axis=1)
-    for question in QUESTIONS:
-        votes = frame[[f"{question}_{c}" for c in CHOICES]].to_numpy()
-        frame[f"{question}_majority_a"] = (intervals.majority_codes(votes) == 0).astype(int)
-    grouped = frame.groupby(["variant_a", "variant_b"], as_index=False)[columns[2:]].sum()
-    return grouped[columns]
 
 
 def pair_counts_summary(counts: pd.DataFrame) -> pd.DataFrame:

@@ -78,9 +78,7 @@ class Command(BaseCommand):
         )
         if options["format"] == "csv" and queries.formats_in_database():
             copied = queries.export_csv_copy(**scope, **select, raw=options["raw"])
-            n = export.write_csv_blocks(
-                copied.blocks, columns=copied.columns, path=output, total=copied.count
-            )
+            n = export.write_csv_blocks(copied.blocks, columns=copied.columns, path=output)
         else:
             query = queries.export_query(**scope, **select)
             n = export.write_judgments(

@@ -25,7 +25,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Coalesce
 
-from raters.models import Assignment, Comparison, Judgment, Study
+from raters.models import Assignment, Comparison, Judgment, Study, VariantPair
 
 from . import frames, metrics
 from .summary import StudySummary, ablation_table, side_by_side, summarise
@@ -348,11 +348,7 @@ def pair_counts(*, study: Study | None = None, include_simulated: bool = False) 
         .filter(assignment__comparison__kind=Comparison.Kind.REAL)
         .order_by()
         .values(
-            comparison=F("assignment__comparison_id"),
-            a_slug=F(f"{_A}slug"),
-            a_version=F(f"{_A}version"),
-            b_slug=F(f"{_B}slug"),
-            b_version=F(f"{_B}version"),
+            comparison=F("assignment__comparison_id"), pair=F("assignment__comparison__pair_id")
         )
         .annotate(**votes)
     )
@@ -369,10 +365,7 @@ def pair_counts(*, study: Study | None = None, include_simulated: bool = False) 
         sums.append(
             f"sum(CASE WHEN 2 * {question}_a > {total} THEN 1 ELSE 0 END) AS {question}_majority_a"
         )
-    sql = (
-        f"SELECT a_slug, a_version, b_slug, b_version, {', '.join(sums)} "
-        f"FROM ({inner}) AS per_comparison GROUP BY a_slug, a_version, b_slug, b_version"
-    )
+    sql = f"SELECT pair, {', '.join(sums)} FROM ({inner}) AS per_comparison GROUP BY pair"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         names = [column[0] for column in cursor.description]
@@ -380,8 +373,12 @@ def pair_counts(*, study: Study | None = None, include_simulated: bool = False) 
     counts = ["comparisons", "n", *votes] + [f"{q}_majority_a" for q in frames.QUESTIONS]
     if frame.empty:
         return pd.DataFrame(columns=["variant_a", "variant_b", *counts])
-    frame["variant_a"] = frame["a_slug"] + "@v" + frame["a_version"].astype(str)
-    frame["variant_b"] = frame["b_slug"] + "@v" + frame["b_version"].astype(str)
+    pairs = VariantPair.objects.filter(pk__in=frame["pair"].tolist()).select_related(
+        "variant_a", "variant_b"
+    )
+    labels = {pair.pk: (_label(pair.variant_a), _label(pair.variant_b)) for pair in pairs}
+    frame["variant_a"] = frame["pair"].map(lambda pk: labels[pk][0])
+    frame["variant_b"] = frame["pair"].map(lambda pk: labels[pk][1])
     frame[counts] = frame[counts].astype(np.int64)
     return frame.groupby(["variant_a", "variant_b"], as_index=False)[counts].sum()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from statistics import NormalDist
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 METHOD = "prompt-clustered Wilson score interval"
 
@@ -77,7 +78,7 @@ def majority_codes(votes: np.ndarray) -> np.ndarray:
     return np.where(strict, top, 3)
 
 
-def headline_width(prompt_ids: np.ndarray, votes: np.ndarray, *, confidence: float = 0.95) -> float:
+def headline_width(prompt_ids: ArrayLike, votes: ArrayLike, *, confidence: float = 0.95) -> float:
     """Width of the headline interval of one pair and question, from its comparisons.
 
     `prompt_ids` names each comparison's prompt; `votes` is (comparisons, 3). 1.0 when the

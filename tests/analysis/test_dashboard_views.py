@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 
 from analysis import queries
-from raters.models import Comparison, Judgment
+from raters import services
+from raters.models import Comparison, Judgment, Rater
 from tests.analysis.studies import build_study
-from tests.factories import StaffFactory, UserFactory
+from tests.factories import AssignmentFactory, JudgmentFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,14 +129,45 @@ def test_big_studies_recompute_at_most_every_four_times_the_last_duration(study,
     clock = iter([1000.0, 1010.0, 1020.0, 1045.0, 1046.0, 1047.0])  # the first takes 10 s
     monkeypatch.setattr(queries, "_now", lambda: next(clock))
     first = queries.study_summary(study=study)
-    Judgment.objects.filter(pk=Judgment.objects.order_by("id").first().pk).delete()
+    _one_more_judgment(study)
 
     # 10 s after it finished (before 1010 + 3 × 10), the last summary still stands
     stale = queries.study_summary(study=study)
     assert stale.summary.totals["judgments"] == first.summary.totals["judgments"]
-    # at 1045 a fresh one is computed, with one judgment fewer
+    # at 1045 a fresh one is computed, with the new judgment
     fresh = queries.study_summary(study=study)
-    assert fresh.summary.totals["judgments"] == first.summary.totals["judgments"] - 1
+    assert fresh.summary.totals["judgments"] == first.summary.totals["judgments"] + 1
+
+
+def _one_more_judgment(study):
+    comparison = Comparison.objects.filter(study=study).order_by("id").first()
+    JudgmentFactory(assignment=AssignmentFactory(comparison=comparison, rater=UserFactory()))
+
+
+def test_summary_cache_is_keyed_by_the_latest_judgment_and_flagged_raters(study, monkeypatch):
+    # given a computed summary (each computation instant, so the big-study throttle is over)
+    monkeypatch.setattr(queries, "_now", lambda: 1000.0)
+    calls = []
+    real = queries.summarise
+    monkeypatch.setattr(queries, "summarise", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = queries.study_summary(study=study)
+    assert len(calls) == 2  # all raters, and without flagged ones
+
+    # when nothing changed, then it comes from the cache
+    assert queries.study_summary(study=study).summary.totals == first.summary.totals
+    assert len(calls) == 2
+
+    # a new judgment is a new key
+    _one_more_judgment(study)
+    assert queries.study_summary(study=study).summary.totals["judgments"] == 31
+    assert len(calls) == 4
+
+    # and so is a rater stopped by quality control (their judgments leave the unflagged side)
+    user = Judgment.objects.order_by("-id").first().assignment.rater
+    services.stop_rater(rater=Rater.objects.get_or_create(user=user)[0], reason="gold")
+    data = queries.study_summary(study=study)
+    assert len(calls) == 6
+    assert data.unflagged.totals["judgments"] < first.unflagged.totals["judgments"] + 1
 
 
 def test_dashboard_lists_ratings_with_ranks(staff_client, study):

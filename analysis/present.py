@@ -92,7 +92,7 @@ def terminal_report(table: pd.DataFrame, ratings: pd.DataFrame) -> str:
     """`export_results --summary` on a terminal: one short line per pair, then the ratings."""
     if table.empty:
         return "No judgments yet."
-    lines = [f"Win rate of A: {HEADLINE_NAME}, with its 95% interval ({METHOD})."]
+    lines = [f"Q, F: {HEADLINE_NAME} of A in %, with its 95% {METHOD}."]
     rows = []
     for row in table.to_dict("records"):
         shown = {
@@ -130,6 +130,6 @@ def terminal_report(table: pd.DataFrame, ratings: pd.DataFrame) -> str:
 def _aligned(rows: list[dict[str, str]]) -> str:
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    header = "  ".join(c.ljust(widths[c]) for c in columns)
-    body = ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    header = "  ".join(c.ljust(widths[c]) for c in columns).rstrip()
+    body = ["  ".join(str(r[c]).ljust(widths[c]) for c in columns).rstrip() for r in rows]
     return "\n".join([header, *body])

@@ -74,3 +74,28 @@ def test_report_draws_its_charts_offline_in_chromium(report):
         assert page.locator(".plotly-graph-div .main-svg").count() >= 4
         assert [url for url in requests if not url.startswith("file:")] == []
         browser.close()
+
+
+def test_summary_prints_one_short_line_per_pair_and_the_ratings():
+    import pandas as pd
+
+    from analysis import present
+    from analysis.summary import ablation_table, side_by_side, summarise
+    from analysis.synthetic import SimulatedPair, simulate_judgments
+
+    pairs = [
+        SimulatedPair("factorized", "direct", 0.7, 0.6),
+        SimulatedPair("zero-snr", "standard-schedule", 0.9, 0.8),
+        SimulatedPair("frozen-spatial", "all-finetuned", 0.55, 0.55),
+    ]
+    summary = summarise(simulate_judgments(pairs=pairs, prompts=30, seed=1), rounds=50)
+    table = side_by_side(ablation_table(summary), ablation_table(summary)).assign(study="s")
+    ratings = pd.concat(summary.ratings.values(), ignore_index=True).assign(study="s")
+
+    text = present.terminal_report(table, ratings)
+
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120  # no 40-column row wrapping on a terminal
+    # one row per pair, then one per variant and question (6 variants)
+    assert sum(line.startswith("s ") for line in lines) == 3 + 2 * 6
+    assert "Bradley–Terry" in text and "prompt-clustered Wilson" in text

@@ -19,7 +19,7 @@ class Study(models.Model):
     )
     raters_per_pair = models.PositiveIntegerField(default=5)
     allow_ties = models.BooleanField(
-        default=True, help_text="A study that replicates the paper forbids ties (SPEC §3)."
+        default=True, help_text="A study that replicates a forced-choice design forbids ties."
     )
     is_active = models.BooleanField(default=True)
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FIXED)

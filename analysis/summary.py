@@ -343,9 +343,9 @@ def _win_rates(
                     "wilson_lo": w_lo,
                     "wilson_hi": w_hi,
                     "p_value": sign_test(get["majority_a"][0], get["majority_b"][0]),
-                    "judgment_win_rate": per_judgment[0],
-                    "judgment_lo": j_lo,
-                    "judgment_hi": j_hi,
+                    "judgment_share_ties_half": per_judgment[0],
+                    "judgment_share_lo": j_lo,
+                    "judgment_share_hi": j_hi,
                     "kappa": kappas,
                 }
             )

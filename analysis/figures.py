@@ -28,7 +28,7 @@ def dashboard_figures(summary: StudySummary) -> dict[str, go.Figure]:
 
 
 def win_rate_figure(win_rates: pd.DataFrame) -> go.Figure:
-    """Share of majority votes for A per pair and question, 95% prompt-bootstrap error bars."""
+    """The headline win rate of A per pair and question, with its 95% interval."""
     figure = go.Figure()
     for question in QUESTIONS:
         rows = win_rates[win_rates["question"] == question]
@@ -59,35 +59,47 @@ def win_rate_figure(win_rates: pd.DataFrame) -> go.Figure:
 
 
 def reasons_figure(reasons: pd.DataFrame, *, winner: str = "a") -> go.Figure:
-    """Paper Fig. 6: share of each reason among the judgments behind A's wins, per pair."""
+    """Paper Fig. 6: share of each reason among the judgments behind A's wins, per pair.
+
+    Horizontal bars, one panel per question: reason labels are long and would overlap as
+    tick labels under vertical bars.
+    """
     figure = make_subplots(
-        rows=1, cols=2, subplot_titles=[QUESTION_NAMES[q] for q in QUESTIONS], shared_yaxes=False
+        rows=len(QUESTIONS),
+        cols=1,
+        subplot_titles=[QUESTION_NAMES[q] for q in QUESTIONS],
+        vertical_spacing=0.12,
     )
     if reasons.empty:
         figure.update_layout(title="Reasons behind wins", **_LAYOUT)
         return figure
     wins = reasons[(reasons["winner"] == winner) & ~reasons["reason"].str.startswith("equally")]
     for pair_number, (pair, rows) in enumerate(wins.groupby("pair", sort=True)):
-        for col, question in enumerate(QUESTIONS, start=1):
+        for row, question in enumerate(QUESTIONS, start=1):
             part = rows[rows["question"] == question]
             figure.add_bar(
                 name=pair,
                 legendgroup=pair,
-                showlegend=col == 1,
-                x=part["label"],
-                y=100 * part["share"],
+                showlegend=row == 1,
+                orientation="h",
+                y=part["label"],
+                x=100 * part["share"],
                 marker_color=_palette(pair_number),
-                error_y=dict(
+                error_x=dict(
                     type="data",
                     array=100 * (part["hi"] - part["share"]),
                     arrayminus=100 * (part["share"] - part["lo"]),
                 ),
-                row=1,
-                col=col,
+                row=row,
+                col=1,
             )
-    figure.update_yaxes(range=[0, 100])
-    figure.update_yaxes(title_text="% of winning judgments citing it", row=1, col=1)
-    figure.update_layout(title=f"Reasons behind {winner.upper()}'s wins (Fig. 6)", **_LAYOUT)
+    figure.update_xaxes(range=[0, 100])
+    figure.update_xaxes(title_text="% of winning judgments citing it", row=len(QUESTIONS), col=1)
+    figure.update_yaxes(automargin=True, autorange="reversed")
+    layout = {**_LAYOUT, "height": 560}
+    figure.update_layout(
+        title=f"Reasons behind {winner.upper()}'s wins (Fig. 6)", barmode="group", **layout
+    )
     return figure
 
 
@@ -193,18 +205,44 @@ def agreement_figure(majority_sizes: pd.DataFrame, raters: pd.DataFrame) -> go.F
 
 
 def progress_figure(progress: pd.DataFrame) -> go.Figure:
+    """Judgments per period (hour, or day past two weeks) and the running total.
+
+    The time axis spans at least one period either side of the data: a study whose judgments
+    all fall in one hour would otherwise be drawn on sub-millisecond ticks.
+    """
     figure = go.Figure()
-    figure.add_bar(x=progress["time"], y=progress["judgments"], name="per period", opacity=0.5)
-    figure.add_scatter(
-        x=progress["time"], y=progress["cumulative"], name="total", mode="lines", yaxis="y2"
+    period = _period(progress["time"])
+    width_ms = 0.8 * period / pd.Timedelta(milliseconds=1)
+    figure.add_bar(
+        x=progress["time"],
+        y=progress["judgments"],
+        name="per period",
+        opacity=0.5,
+        width=[width_ms] * len(progress),
     )
+    figure.add_scatter(
+        x=progress["time"], y=progress["cumulative"], name="total", mode="lines+markers", yaxis="y2"
+    )
+    xaxis: dict[str, object] = dict(type="date", tickformat="%b %d\n%H:%M")
+    if len(progress):
+        start, end = progress["time"].min() - period, progress["time"].max() + period
+        xaxis.update(range=[start.isoformat(), end.isoformat()])
+    unit = "day" if period >= pd.Timedelta(days=1) else "hour"
     figure.update_layout(
-        title="Judgments over time",
-        yaxis=dict(title="judgments per period"),
+        title=f"Judgments over time (per {unit})",
+        xaxis=xaxis,
+        yaxis=dict(title=f"judgments per {unit}", rangemode="tozero"),
         yaxis2=dict(title="total", overlaying="y", side="right", rangemode="tozero"),
         **_LAYOUT,
     )
     return figure
+
+
+def _period(times: pd.Series) -> pd.Timedelta:
+    steps = pd.Series(times).sort_values().diff().dropna()
+    if steps.empty:
+        return pd.Timedelta(hours=1)
+    return pd.Timedelta(days=1) if steps.min() >= pd.Timedelta(days=1) else pd.Timedelta(hours=1)
 
 
 def _palette(k: int) -> str:

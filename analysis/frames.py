@@ -53,10 +53,17 @@ class FrameError(ValueError):
 def prepare(rows: pd.DataFrame) -> pd.DataFrame:
     """The canonical judgments frame from database rows or an export file.
 
-    Accepts reasons as lists, as ';'-joined strings (csv exports) or as ready masks, and the
+    Accepts reasons as lists, as ';'-joined strings, as ready masks or as one boolean column
+    per reason (`quality_reason_pixel_sharpness`, …, as csv exports write them), and the
     side shown left either as `left_is_a` or as `left` ('a' | 'b').
     """
     frame = rows.copy()
+    for question in QUESTIONS:
+        flags = [f"{question}_reason_{code}" for code in REASON_CODES[question]]
+        if f"{question}_reasons" not in frame and all(f in frame for f in flags):
+            # one boolean column per reason (csv exports): bit i set where reason i is true
+            cited = frame[flags].fillna(False).astype(bool).to_numpy()
+            frame[f"{question}_reasons"] = cited @ (1 << np.arange(len(flags), dtype=np.int64))
     if "left_is_a" not in frame and "left" in frame:
         frame["left_is_a"] = frame["left"].astype(str) == "a"
     missing = [c for c in REQUIRED_COLUMNS if c not in frame]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
@@ -22,10 +25,10 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Coalesce
 
-from raters.models import Comparison, Judgment, Study
+from raters.models import Assignment, Comparison, Judgment, Rater, Study, VariantPair
 
 from . import frames, metrics
-from .summary import StudySummary, sensitivity_table, summarise
+from .summary import StudySummary, ablation_table, side_by_side, summarise
 
 _A = "assignment__comparison__pair__variant_a__"
 _B = "assignment__comparison__pair__variant_b__"
@@ -42,6 +45,8 @@ _EXPORT_FIELDS: tuple[tuple[str, str | None], ...] = (
     ("variant_b", None),
     ("video_a_id", "assignment__comparison__video_a_id"),
     ("video_b_id", "assignment__comparison__video_b_id"),
+    ("seed_a", "assignment__comparison__video_a__job__seed"),
+    ("seed_b", "assignment__comparison__video_b__job__seed"),
     ("left", None),
     ("rater", None),
     ("quality", "quality"),
@@ -100,9 +105,14 @@ def export_query(
     study: Study | None = None,
     include_rater_ids: bool = False,
     include_simulated: bool = False,
+    include_qc: bool = False,
     chunk_size: int = 5000,
 ) -> ExportQuery:
-    """One tuple per judgment in A/B terms, streamed from a server-side cursor in chunks."""
+    """One tuple per judgment in A/B terms, streamed from a server-side cursor in chunks.
+
+    Real comparisons only unless `include_qc` adds the gold and mirrored ones (their `kind`
+    column says which).
+    """
     optional = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
     fields = [(name, path) for name, path in _EXPORT_FIELDS] + optional
     columns = [name for name, _ in fields]
@@ -110,11 +120,29 @@ def export_query(
         columns.insert(columns.index("rater") + 1, "rater_external_id")
     paths = [path for _, path in fields if path is not None] + list(_HIDDEN)
     queryset = judgments(study=study, include_simulated=include_simulated)
+    if not include_qc:
+        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
     return ExportQuery(
         columns=tuple(columns),
         count=queryset.count(),
         rows=_rows(queryset, paths, fields, include_rater_ids, chunk_size),
     )
+
+
+def export_sql(
+    *, study: Study | None = None, include_simulated: bool = False, include_qc: bool = False
+) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT behind `export_query`'s rows, for benchmarks that COPY it raw."""
+    optional = [path for _, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
+    paths = [path for _, path in _EXPORT_FIELDS if path is not None] + optional + list(_HIDDEN)
+    queryset = judgments(study=study, include_simulated=include_simulated)
+    if not include_qc:
+        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
+    queryset = queryset.annotate(
+        rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False))
+    )
+    sql, params = queryset.values_list(*paths).query.sql_with_params()
+    return sql, tuple(params)
 
 
 def _rows(
@@ -168,31 +196,191 @@ def _rows(
         yield tuple(out)
 
 
+def formats_in_database() -> bool:
+    """PostgreSQL writes CSV exports itself (`export_csv_copy`); other databases go row by row."""
+    return connection.vendor == "postgresql"
+
+
+class CopyBlocks:
+    """COPY's blocks of bytes; `rows` is PostgreSQL's own count once they are consumed."""
+
+    def __init__(self, sql: str, params: list[Any]) -> None:
+        self.sql, self.params, self.rows = sql, params, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        with connection.cursor() as cursor:
+            copy_sql = f"COPY ({self.sql}) TO STDOUT WITH (FORMAT csv)"
+            with cursor.cursor.copy(copy_sql, self.params) as copy:
+                for block in copy:
+                    yield bytes(block)
+            self.rows = cursor.cursor.rowcount
+
+
+@dataclass(frozen=True)
+class CopyExport:
+    """A CSV export that PostgreSQL writes itself: the header and COPY's blocks of bytes."""
+
+    columns: tuple[str, ...]
+    blocks: CopyBlocks
+
+
+def export_csv_copy(
+    *,
+    study: Study | None = None,
+    include_rater_ids: bool = False,
+    include_simulated: bool = False,
+    include_qc: bool = False,
+    raw: bool = False,
+) -> CopyExport:
+    """The CSV of `export_query` (and `export._write_csv`) formatted by PostgreSQL in one COPY.
+
+    Every cell is computed in SQL the way the Python writer formats it (booleans as True/False,
+    QC booleans as 1/0/empty, times in ISO 8601 with microseconds, formula cells neutralised),
+    so a million judgments leave the database at COPY speed instead of one Python row at a time.
+    """
+    from .export import FORMULA_STARTS, flat_columns
+
+    optional = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
+    fields = [(name, path) for name, path in _EXPORT_FIELDS] + optional
+    columns = [name for name, _ in fields]
+    if include_rater_ids:
+        columns.insert(columns.index("rater") + 1, "rater_external_id")
+    paths = [path for _, path in fields if path is not None] + list(_HIDDEN)
+    queryset = judgments(study=study, include_simulated=include_simulated)
+    if not include_qc:
+        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
+    alias = {path: f"c{k}" for k, path in enumerate(paths)}
+    inner = (
+        queryset.annotate(
+            rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False))
+        )
+        .order_by()
+        .values(**{alias[path]: F(path) for path in paths})
+    )
+    inner_sql, inner_params = inner.query.sql_with_params()
+    path_of = dict(fields)
+    expressions: list[str] = []
+    params: list[Any] = []
+    quote = "''''"  # SQL for a string holding one apostrophe
+
+    def text(sql: str) -> str:
+        if raw:
+            return sql
+        params.append(list(FORMULA_STARTS))
+        return f"CASE WHEN left({sql}, 1) = ANY(%s) THEN {quote} || {sql} ELSE {sql} END"
+
+    def flag(sql: str) -> str:
+        return f"CASE WHEN {sql} THEN 'True' ELSE 'False' END"
+
+    for name in columns:
+        path = path_of.get(name)
+        column = f"e.{alias[path]}" if path else ""
+        if name.endswith("_reasons"):
+            question = name.removesuffix("_reasons")
+            for code in frames.REASON_CODES[question]:
+                params.append(json.dumps([code]))
+                expressions.append(flag(f"{column} @> %s::jsonb"))
+        elif name in ("is_flagged", "rater_is_flagged", "is_simulated"):
+            expressions.append(flag(column))
+        elif name in ("gold_correct", "mirror_consistent"):
+            expressions.append(f"CASE WHEN {column} THEN '1' WHEN NOT {column} THEN '0' END")
+        elif name in ("assigned_at", "judged_at"):
+            expressions.append(
+                f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+            )
+        elif name == "gold_question":
+            kind = f"e.{alias['assignment__comparison__kind']}"
+            expressions.append(
+                f"CASE WHEN {kind} <> 'gold' THEN 'none' "
+                f"WHEN coalesce({column}, '') = '' THEN 'quality' ELSE {column} END"
+            )
+        elif name in ("variant_a", "variant_b"):
+            side = _A if name == "variant_a" else _B
+            label = f"(e.{alias[side + 'slug']} || '@v' || e.{alias[side + 'version']}::text)"
+            expressions.append(text(label))
+        elif name == "left":
+            left_is_a = f"e.{alias['assignment__left_is_a']}"
+            expressions.append(f"CASE WHEN {left_is_a} THEN 'a' ELSE 'b' END")
+        elif name == "rater":
+            user = f"e.{alias['assignment__rater_id']}"
+            expressions.append(f"{user}::text" if include_rater_ids else "p.name")
+        elif name == "rater_external_id":
+            external = f"e.{alias['assignment__rater__rater__external_id']}"
+            expressions.append(text(f"coalesce({external}, '')"))
+        elif name in ("study", "prompt"):
+            expressions.append(text(column))
+        else:
+            expressions.append(column)
+    sql = f"SELECT {', '.join(expressions)} FROM ({inner_sql}) AS e"
+    params += list(inner_params)
+    if not include_rater_ids:
+        # every rater who holds an assignment in scope: no pass over the judgments
+        assignments = Assignment.objects.all()
+        if study is not None:
+            assignments = assignments.filter(comparison__study=study)
+        users = sorted(set(assignments.values_list("rater_id", flat=True).distinct()))
+        key = settings.SECRET_KEY.encode()
+        sql += (
+            " JOIN unnest(%s::integer[], %s::text[]) AS p(id, name)"
+            f" ON p.id = e.{alias['assignment__rater_id']}"
+        )
+        params += [users, [rater_hash(user, key=key) for user in users]]
+    sql += f" ORDER BY e.{alias['id']}"
+    return CopyExport(
+        columns=flat_columns(tuple(columns), keep_lists=False), blocks=CopyBlocks(sql, params)
+    )
+
+
 def rater_hash(user_id: int, *, key: bytes) -> str:
     """A stable pseudonym: keyed, so small user ids cannot be recovered by trying them all."""
     return hmac.new(key, f"rater:{user_id}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def pair_counts(*, study: Study | None = None, include_simulated: bool = False) -> pd.DataFrame:
-    """Per variant pair: judgments and answers per choice, counted in the database."""
-    aggregates: dict[str, Any] = {"n": Count("id")}
+    """Per variant pair: comparisons, judgments, judgments per choice and question, and the
+    comparisons whose strict majority chose A, all counted in the database."""
+    votes: dict[str, Any] = {}
     for question in frames.QUESTIONS:
         for choice in frames.CHOICES:
-            aggregates[f"{question}_{choice}"] = Count("id", filter=Q(**{question: choice}))
-    rows = (
+            votes[f"{question}_{choice}"] = Count("id", filter=Q(**{question: choice}))
+    per_comparison = (
         judgments(study=study, include_simulated=include_simulated)
         .filter(assignment__comparison__kind=Comparison.Kind.REAL)
         .order_by()
-        .values(f"{_A}slug", f"{_A}version", f"{_B}slug", f"{_B}version")
-        .annotate(**aggregates)
+        .values(
+            comparison=F("assignment__comparison_id"), pair=F("assignment__comparison__pair_id")
+        )
+        .annotate(**votes)
     )
-    frame = pd.DataFrame(list(rows))
-    columns = ["variant_a", "variant_b", *aggregates]
+    inner, params = per_comparison.query.sql_with_params()
+    first = frames.QUESTIONS[0]
+    sums = [
+        "count(*) AS comparisons",
+        "sum(" + " + ".join(f"{first}_{c}" for c in frames.CHOICES) + ") AS n",
+        *(f"sum({name}) AS {name}" for name in votes),
+    ]
+    for question in frames.QUESTIONS:
+        total = " + ".join(f"{question}_{c}" for c in frames.CHOICES)
+        # the headline's majority: more than half of the comparison's votes for A
+        sums.append(
+            f"sum(CASE WHEN 2 * {question}_a > {total} THEN 1 ELSE 0 END) AS {question}_majority_a"
+        )
+    sql = f"SELECT pair, {', '.join(sums)} FROM ({inner}) AS per_comparison GROUP BY pair"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        frame = pd.DataFrame(cursor.fetchall(), columns=names)
+    counts = ["comparisons", "n", *votes] + [f"{q}_majority_a" for q in frames.QUESTIONS]
     if frame.empty:
-        return pd.DataFrame(columns=columns)
-    frame["variant_a"] = frame[f"{_A}slug"] + "@v" + frame[f"{_A}version"].astype(str)
-    frame["variant_b"] = frame[f"{_B}slug"] + "@v" + frame[f"{_B}version"].astype(str)
-    return frame.groupby(["variant_a", "variant_b"], as_index=False)[list(aggregates)].sum()
+        return pd.DataFrame(columns=["variant_a", "variant_b", *counts])
+    pairs = VariantPair.objects.filter(pk__in=frame["pair"].tolist()).select_related(
+        "variant_a", "variant_b"
+    )
+    labels = {pair.pk: (_label(pair.variant_a), _label(pair.variant_b)) for pair in pairs}
+    frame["variant_a"] = frame["pair"].map(lambda pk: labels[pk][0])
+    frame["variant_b"] = frame["pair"].map(lambda pk: labels[pk][1])
+    frame[counts] = frame[counts].astype(np.int64)
+    return frame.groupby(["variant_a", "variant_b"], as_index=False)[counts].sum()
 
 
 # Canonical frame column → database path, for the dashboard's loader (no prompt texts).
@@ -300,16 +488,22 @@ class DashboardData:
 def study_summary(
     *, study: Study, include_simulated: bool = False, rounds: int = 1000
 ) -> DashboardData:
-    """Both summaries of a study, cached until a judgment is added, removed or flagged."""
-    state = judgments(study=study, include_simulated=include_simulated).aggregate(
-        n=Count("id"),
-        last=Max("id"),
-        flagged=Count(
-            "id", filter=Q(is_flagged=True) | Q(assignment__rater__rater__is_flagged=True)
-        ),
-        qc=Count("id", filter=~Q(assignment__comparison__kind=Comparison.Kind.REAL)),
+    """Both summaries of a study, cached until a judgment is added or a rater is flagged or
+    cleared (or for 10 minutes: a deleted judgment shows then, or with the next one).
+
+    The key is the study's latest judgment, found by walking the judgments' primary key
+    backwards (milliseconds at a million judgments, where counting them took seconds), and the
+    flagged raters' state, which changes whenever quality control stops or clears a rater.
+    """
+    latest_judgment = (
+        judgments(study=study, include_simulated=include_simulated)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
     )
-    fingerprint = f"{study.pk}:{include_simulated}:{rounds}:{sorted(state.items())}"
+    flagged = Rater.objects.filter(is_flagged=True).aggregate(n=Count("pk"), last=Max("flagged_at"))
+    state = (latest_judgment, flagged["n"], str(flagged["last"]))
+    fingerprint = f"{study.pk}:{include_simulated}:{rounds}:{state}"
     key = "analysis-summary-" + hashlib.sha256(fingerprint.encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
@@ -343,26 +537,78 @@ def _has(model: type, field: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class AblationSummary:
+    """`export_results --summary`: the ablation table and the Bradley–Terry ratings."""
+
+    table: pd.DataFrame
+    ratings: pd.DataFrame
+
+
 def ablation_summary(
     *, study: Study | None = None, include_simulated: bool = False, rounds: int = 1000
-) -> pd.DataFrame:
-    """The ablation table of each study in scope, with agreement and unflagged columns."""
+) -> AblationSummary:
+    """The ablation table of each study in scope, with agreement and unflagged columns, and
+    each study's Bradley–Terry strengths per question with their bootstrap intervals."""
     studies = [study] if study is not None else list(Study.objects.order_by("slug"))
-    tables = []
+    tables, ratings = [], []
     for each in studies:
         frame = judgment_frame(study=each, include_simulated=include_simulated)
         if frame.empty:
             continue
-        table = sensitivity_table(frame, rounds=rounds, include_simulated=include_simulated)
-        overall = summarise(frame, rounds=0, include_simulated=include_simulated).agreement
-        for row in overall.itertuples():
+        every = summarise(frame, rounds=rounds, include_simulated=include_simulated)
+        kept = summarise(
+            frames.without_flagged(frame), rounds=rounds, include_simulated=include_simulated
+        )
+        table = side_by_side(ablation_table(every), ablation_table(kept))
+        for row in every.agreement.itertuples():
             table[f"{row.question}_study_kappa"] = row.fleiss_kappa
             table[f"{row.question}_study_alpha"] = row.krippendorff_alpha
         tables.append(table.assign(study=each.slug))
+        for rating in every.ratings.values():
+            ratings.append(rating.assign(study=each.slug))
     if not tables:
-        return pd.DataFrame(columns=["study", "pair"])
+        return AblationSummary(
+            table=pd.DataFrame(columns=["study", "pair"]),
+            ratings=pd.DataFrame(columns=["study", "question", "variant"]),
+        )
     out = pd.concat(tables, ignore_index=True)
-    return out[["study", *[c for c in out.columns if c != "study"]]]
+    rated = pd.concat(ratings, ignore_index=True)
+    return AblationSummary(
+        table=out[["study", *[c for c in out.columns if c != "study"]]],
+        ratings=rated[["study", "question", *[c for c in rated if c not in ("study", "question")]]],
+    )
+
+
+def study_report(*, study: Study, include_simulated: bool = False, rounds: int = 1000) -> str:
+    """`export_results --format html`: the study's self-contained report."""
+    import plotly
+
+    from .report import StudySettings, html_report
+
+    frame = judgment_frame(study=study, include_simulated=include_simulated)
+    scores = score_frame(study=study)
+    kwargs: dict[str, Any] = dict(rounds=rounds, include_simulated=include_simulated, scores=scores)
+    summary = summarise(frame, **kwargs)
+    settings_ = StudySettings(
+        name=study.name,
+        slug=study.slug,
+        raters_per_comparison=study.raters_per_pair,
+        allow_ties=study.allow_ties,
+        mode=study.mode,
+        gold_rate=study.gold_rate,
+        mirror_rate=study.mirror_rate,
+        require_qualification=study.require_qualification,
+        target_ci_width=study.target_ci_width,
+    )
+    real = frames.real_only(frame)
+    return html_report(
+        settings=settings_,
+        summary=summary,
+        unflagged=summarise(frames.without_flagged(frame), **kwargs),
+        judged=real["judged_at"],
+        plotly_js=Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+    )
 
 
 def _now() -> float:

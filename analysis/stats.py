@@ -1,8 +1,9 @@
 """Win rates with honest uncertainty, as pure NumPy/pandas functions on the judgments frame.
 
-The prompt is the unit of resampling (SPEC §3: 307 prompts, several raters and comparisons per
-prompt): judgments of one prompt are not independent, so the bootstrap draws prompts, and every
-statistic of a round is a ratio of sums that one matrix product gives for all rounds at once.
+The prompt is the unit of resampling (a study rates a few hundred prompts, with several raters
+and comparisons per prompt): judgments of one prompt are not independent, so the bootstrap
+draws prompts, and every statistic of a round is a ratio of sums that one matrix product gives
+for all rounds at once.
 """
 
 from __future__ import annotations
@@ -162,36 +163,23 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / safe, np.nan)
 
 
-def pair_win_rates(judgments: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant_a, variant_b): judgments and A's share of each question (ties count half).
-
-    The quick per-judgment summary that `export_results` writes beside every export.
-    """
-    columns = ["variant_a", "variant_b", "n"] + [f"{q}_win_rate_a" for q in QUESTIONS]
-    if judgments.empty:
-        return pd.DataFrame(columns=columns)
-    scored = judgments[["variant_a", "variant_b"]].copy()
-    for question in QUESTIONS:
-        scored[question] = judgments[question].map({"a": 1.0, "b": 0.0, "tie": 0.5})
-    grouped = scored.groupby(["variant_a", "variant_b"], sort=True)
-    summary = grouped.agg(
-        n=("quality", "size"),
-        **{f"{q}_win_rate_a": (q, "mean") for q in QUESTIONS},
-    )
-    return summary.reset_index()[columns]
-
-
 def pair_counts_summary(counts: pd.DataFrame) -> pd.DataFrame:
-    """`pair_win_rates` from per-pair counts (n, quality_a, quality_tie, …), with Wilson CIs.
+    """The quick summary `export_results` writes beside every export, from `pair_counts`.
 
-    Lets the export summarise in the database without holding the judgments in memory.
+    `{question}_win_rate` is the headline (share of comparisons won by A's majority) with a
+    Wilson interval that treats comparisons as independent (the dashboard and `--summary`
+    give the prompt-clustered one); `{question}_judgment_share_ties_half` is the share of
+    single judgments preferring A, ties counted half.
     """
-    out = counts[["variant_a", "variant_b", "n"]].copy()
+    out = counts[["variant_a", "variant_b", "comparisons", "n"]].rename(columns={"n": "judgments"})
+    comparisons = counts["comparisons"].to_numpy(float)
     n = counts["n"].to_numpy(float)
     for question in QUESTIONS:
-        score = counts[f"{question}_a"].to_numpy(float) + 0.5 * counts[f"{question}_tie"]
-        out[f"{question}_win_rate_a"] = ratio(score, n)
-        lo, hi = wilson_interval(score, n)
+        won = counts[f"{question}_majority_a"].to_numpy(float)
+        out[f"{question}_win_rate"] = ratio(won, comparisons)
+        lo, hi = wilson_interval(won, comparisons)
         out[f"{question}_wilson_lo"] = lo
         out[f"{question}_wilson_hi"] = hi
+        score = counts[f"{question}_a"].to_numpy(float) + 0.5 * counts[f"{question}_tie"]
+        out[f"{question}_judgment_share_ties_half"] = ratio(score, n)
     return out.sort_values(["variant_a", "variant_b"]).reset_index(drop=True)

@@ -1,8 +1,9 @@
-"""The study summary behind the ablation table (SPEC §3), its figures and its exports.
+"""The study summary behind the ablation table, its figures and its exports.
 
 One pass builds, per prompt, every count a headline number is a ratio of (majority votes,
 single judgments, reasons behind wins, per pair and question); one bootstrap over prompts then
-gives all confidence intervals and the Bradley–Terry refits together.
+gives the other confidence intervals and the Bradley–Terry refits together. The headline
+interval is `intervals.clustered_wilson` on the same per-prompt counts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import agreement, metrics, ratings
+from . import agreement, intervals, metrics, ratings
 from .frames import (
     QUESTIONS,
     REASON_CODES,
@@ -106,7 +107,9 @@ def summarise(
     resampled = bootstrap_sums(per_prompt, rounds=rounds, seed=seed) if rounds else observed[:0]
     sums = np.vstack([observed, resampled])
 
-    win_rates = _win_rates(sums, layout, pairs, pair_variants, confidence, real, pair_index)
+    win_rates = _win_rates(
+        sums, per_prompt, layout, pairs, pair_variants, confidence, real, pair_index
+    )
     reasons = _reasons(sums, layout, pairs, confidence)
     rating_tables = {q: _ratings(sums, layout, pair_variants, q, confidence) for q in QUESTIONS}
     majority_frame = pd.concat(majorities, ignore_index=True)
@@ -290,6 +293,7 @@ def _reason_triplets(
 
 def _win_rates(
     sums: np.ndarray,
+    per_prompt: np.ndarray,
     layout: _Layout,
     pairs: pd.Index,
     pair_variants: pd.DataFrame,
@@ -302,7 +306,11 @@ def _win_rates(
         get = {name: sums[:, layout.counts(question, name)] for name in _COUNTS}
         share = ratio(get["majority_a"], get["comparisons"])
         per_judgment = ratio(get["judgment_score_a"], get["votes"])
-        lo, hi = percentile_interval(share[1:], confidence=confidence)
+        lo, hi = intervals.clustered_wilson(
+            per_prompt[:, layout.counts(question, "majority_a")],
+            per_prompt[:, layout.counts(question, "comparisons")],
+            confidence=confidence,
+        )
         j_lo, j_hi = percentile_interval(per_judgment[1:], confidence=confidence)
         w_lo, w_hi = wilson_interval(
             get["majority_a"][0], get["comparisons"][0], confidence=confidence
@@ -335,9 +343,9 @@ def _win_rates(
                     "wilson_lo": w_lo,
                     "wilson_hi": w_hi,
                     "p_value": sign_test(get["majority_a"][0], get["majority_b"][0]),
-                    "judgment_win_rate": per_judgment[0],
-                    "judgment_lo": j_lo,
-                    "judgment_hi": j_hi,
+                    "judgment_share_ties_half": per_judgment[0],
+                    "judgment_share_lo": j_lo,
+                    "judgment_share_hi": j_hi,
                     "kappa": kappas,
                 }
             )

@@ -24,10 +24,20 @@ class SimulatedPair:
     faithfulness: float
 
 
-def true_majority_win_rate(p: float, *, raters: int, concentration: float) -> float:
-    """P(a strict majority of `raters` prefers A) when P(prefer A) ~ Beta around p, no ties."""
+def true_majority_win_rate(
+    p: float, *, raters: int, concentration: float, tie_share: float = 0.0
+) -> float:
+    """P(a strict majority of `raters` prefers A) when P(prefer A) ~ Beta around p and each
+    rater answers 'tie' with probability `tie_share` (as `simulate_judgments` draws them)."""
     a, b = concentration * p, concentration * (1 - p)
-    return float(sps.betabinom.sf(raters // 2, raters, a, b))
+    # Raters who do not answer 'tie' are Binomial(raters, 1 - tie_share); among n of them the
+    # votes for A are beta-binomial. A majority needs more than raters // 2 of all votes.
+    return float(
+        sum(
+            sps.binom.pmf(n, raters, 1 - tie_share) * sps.betabinom.sf(raters // 2, n, a, b)
+            for n in range(raters + 1)
+        )
+    )
 
 
 def simulate_judgments(
@@ -93,3 +103,97 @@ def _random_reasons(rng: np.random.Generator, question: str, choice: np.ndarray)
     masks = (cite * (1 << np.asarray(choice_bits))).sum(axis=1)
     tie_masks = 1 << np.asarray(tie_bits)[rng.integers(0, len(tie_bits), size=len(choice))]
     return np.where(choice == "tie", tie_masks, masks).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class AdaptiveRun:
+    """One simulated adaptive study beside the full design it could have been."""
+
+    judgments: int  # what the adaptive study collected
+    full_judgments: int  # every slot of every comparison
+    decisions: dict[tuple[int, str], str]  # (pair, question) → 'a' | 'b' | 'none'
+    full_decisions: dict[tuple[int, str], str]
+
+    @property
+    def same_decisions(self) -> bool:
+        return self.decisions == self.full_decisions
+
+    @property
+    def share(self) -> float:
+        return self.judgments / self.full_judgments
+
+
+def simulate_adaptive(
+    *,
+    pairs: list[SimulatedPair],
+    prompts: int,
+    raters: int = 5,
+    concentration: float = 4.0,
+    tie_share: float = 0.1,
+    calibration_fraction: float = 0.2,
+    target_ci_width: float = 0.2,
+    seed: int = 0,
+) -> AdaptiveRun:
+    """An adaptive study served the way `raters.services` serves one, against the full design.
+
+    One comparison per (pair, prompt), `raters` slots each, votes drawn once and shared by both
+    designs. Calibration comparisons (every 1/fraction-th of a pair's) are filled first; then
+    each judgment goes to the pair whose headline interval (`intervals.headline_width`, the
+    wider question) is widest, to its comparison with the fewest judgments; the study stops
+    when every pair is narrower than `target_ci_width`. A decision is the side whose majority
+    wins more comparisons of the pair.
+    """
+    from .intervals import headline_width, majority_codes
+
+    rng = np.random.default_rng(seed)
+    n_pairs = len(pairs)
+    questions = ("quality", "faithfulness")
+    # votes[question][pair, prompt, slot] as 0 = a, 1 = b, 2 = tie
+    votes = {}
+    for question in questions:
+        p = np.asarray([getattr(pair, question) for pair in pairs])[:, None, None]
+        q = rng.beta(concentration * p, concentration * (1 - p), size=(n_pairs, prompts, 1))
+        tie = rng.random((n_pairs, prompts, raters)) < tie_share
+        votes[question] = np.where(tie, 2, (rng.random(tie.shape) >= q).astype(np.int64))
+    step = max(1, round(1 / calibration_fraction)) if calibration_fraction > 0 else 0
+    calibration = np.zeros(prompts, dtype=bool)
+    if step:
+        calibration[::step] = True
+    filled = np.where(calibration, raters, 0)[None, :].repeat(n_pairs, axis=0)
+    prompt_ids = np.arange(prompts)
+
+    def counts(question: str, pair: int, used: np.ndarray) -> np.ndarray:
+        slots = np.arange(raters)[None, :] < used[:, None]
+        codes = votes[question][pair]
+        return np.stack([((codes == c) & slots).sum(axis=1) for c in range(3)], axis=1)
+
+    def width(pair: int) -> float:
+        return max(
+            headline_width(prompt_ids, counts(question, pair, filled[pair]))
+            for question in questions
+        )
+
+    def decisions(used: np.ndarray) -> dict[tuple[int, str], str]:
+        out = {}
+        for pair in range(n_pairs):
+            for question in questions:
+                majority = majority_codes(counts(question, pair, used[pair]))
+                a, b = int((majority == 0).sum()), int((majority == 1).sum())
+                out[pair, question] = "a" if a > b else "b" if b > a else "none"
+        return out
+
+    widths = np.array([width(pair) for pair in range(n_pairs)])
+    while not (widths < target_ci_width).all():
+        open_pairs = (filled < raters).any(axis=1)
+        if not open_pairs.any():
+            break
+        pair = int(np.argmax(np.where(open_pairs, widths, -1.0)))
+        comparison = int(np.argmin(np.where(filled[pair] < raters, filled[pair], raters + 1)))
+        filled[pair, comparison] += 1
+        widths[pair] = width(pair)
+    return AdaptiveRun(
+        judgments=int(filled.sum()),
+        full_judgments=n_pairs * prompts * raters,
+        decisions=decisions(filled),
+        full_decisions=decisions(np.full((n_pairs, prompts), raters)),
+    )

@@ -101,7 +101,7 @@ def plotly_js(request: HttpRequest) -> FileResponse:
 def _context(study: Study, *, include_simulated: bool) -> dict[str, Any]:
     import plotly.io as pio
 
-    from . import figures, present, queries
+    from . import figures, intervals, present, queries
 
     data = queries.study_summary(study=study, include_simulated=include_simulated)
     summary = data.summary
@@ -109,9 +109,10 @@ def _context(study: Study, *, include_simulated: bool) -> dict[str, Any]:
     return {
         "study": study,
         "include_simulated": include_simulated,
+        "headline_definition": intervals.HEADLINE_DEFINITION,
         "rows": present.table_rows(present.dashboard_table(summary, data.unflagged)),
         "totals": summary.totals,
-        "agreement": summary.agreement.to_dict("records"),
+        "agreement": present.agreement_rows(summary.agreement),
         "position_bias": summary.position_bias.to_dict("records"),
         "ratings": ratings,
         "metric_correlation": summary.metric_correlation.to_dict("records"),

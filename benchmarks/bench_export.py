@@ -1,12 +1,18 @@
-"""`export_results` on 1,000,000 judgments in PostgreSQL: time and peak memory, csv and parquet.
+"""`export_results` on 1,000,000 judgments in PostgreSQL against PostgreSQL's own COPY, the
+dashboard's cold and warm loads, and a gunicorn worker's memory before and after analysis.
 
 Builds a dedicated database (default `juice_eval_bench`, dropped and re-created unless --reuse),
 migrates it, bulk-loads a 5-pair study of 40,000 prompts × 5 raters with COPY, plus a 10,000-
 judgment study, and runs the real management command in a fresh process per export. Peak memory
 is the child's maximum resident set (os.wait4): a streaming export should use about the same
-for 10,000 judgments as for 1,000,000.
+for 10,000 judgments as for 1,000,000. The baseline is `COPY (the export's query) TO STDOUT
+WITH CSV` run in the same kind of child process; the ratio is the export's speed as a share of
+it. The dashboard rows time `queries.study_summary` in a fresh process (cold), then again in
+the same process (warm, from the cache). The last lines start gunicorn with one worker and
+report its resident memory after a page for raters and after a dashboard request.
 
-    .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--reuse] [--keep]
+    .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--database NAME]
+        [--reuse] [--keep]
 
 Not part of the test suite; needs the local PostgreSQL server (trust auth).
 """
@@ -85,24 +91,33 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         print(
-            f"{'study':<12} {'format':<8} {'judgments':>10} {'time':>8} {'rows/s':>9} "
+            f"{'study':<12} {'what':<10} {'judgments':>10} {'time':>8} {'rows/s':>9} "
             f"{'peak RSS':>9} {'file':>9}"
         )
         for study, n in (("bench-small", 10_000), ("bench", args.judgments)):
+            baseline = Path(folder) / f"{study}.copy.csv"
+            copy_seconds, peak_kb = _run([sys.executable, "-c", _COPY, study, str(baseline)], url)
+            print(
+                f"{study:<12} {'raw COPY':<10} {n:>10,} {copy_seconds:>7.1f}s "
+                f"{n / copy_seconds:>9,.0f} {peak_kb / 1024:>7.0f}MB "
+                f"{baseline.stat().st_size / 2**20:>7.0f}MB"
+            )
             for fmt in ("csv", "parquet"):
                 out = Path(folder) / f"{study}.{fmt}"
                 seconds, peak_kb = _run_export(study, fmt, out, url)
                 print(
-                    f"{study:<12} {fmt:<8} {n:>10,} {seconds:>7.1f}s {n / seconds:>9,.0f} "
-                    f"{peak_kb / 1024:>7.0f}MB {out.stat().st_size / 2**20:>7.0f}MB"
+                    f"{study:<12} {fmt:<10} {n:>10,} {seconds:>7.1f}s {n / seconds:>9,.0f} "
+                    f"{peak_kb / 1024:>7.0f}MB {out.stat().st_size / 2**20:>7.0f}MB  "
+                    f"{copy_seconds / seconds:.2f} of COPY's speed"
                 )
-        # The dashboard's first (uncached) load: judgments into a frame, both summaries.
         for study, n in (("bench-small", 10_000), ("bench", args.judgments)):
-            seconds, peak_kb = _run([sys.executable, "-c", _DASHBOARD, study], url)
+            seconds, peak_kb, timings = _run_timed([sys.executable, "-c", _DASHBOARD, study], url)
+            cold, warm = timings
             print(
-                f"{study:<12} {'dashbrd':<8} {n:>10,} {seconds:>7.1f}s {n / seconds:>9,.0f} "
-                f"{peak_kb / 1024:>7.0f}MB {'':>9}"
+                f"{study:<12} {'dashboard':<10} {n:>10,} {cold:>7.2f}s cold, {warm:.3f}s warm, "
+                f"peak RSS {peak_kb / 1024:.0f}MB (process {seconds:.1f}s)"
             )
+    _worker_memory(url, study="bench-small")
     if not args.keep:
         _drop(args.database)
 
@@ -118,11 +133,50 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 
 
 _DASHBOARD = """
-import sys, django
+import sys, time, django
 django.setup()
 from analysis import queries
 from raters.models import Study
-queries.study_summary(study=Study.objects.get(slug=sys.argv[1]))
+study = Study.objects.get(slug=sys.argv[1])
+for _ in range(2):  # cold, then warm (the cache)
+    started = time.perf_counter()
+    queries.study_summary(study=study)
+    print("TIMING", time.perf_counter() - started, file=sys.stderr)
+"""
+
+_COPY = """
+import sys, django
+django.setup()
+from django.db import connection
+from analysis import queries
+from raters.models import Study
+sql, params = queries.export_sql(study=Study.objects.get(slug=sys.argv[1]))
+with open(sys.argv[2], "wb") as out, connection.cursor() as cursor:
+    with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+        for block in copy:
+            out.write(block)
+"""
+
+_WORKER_SESSION = """
+import sys, django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+with connection.cursor() as cursor:  # users were loaded by COPY with explicit ids
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence('auth_user', 'id'), "
+        "(SELECT coalesce(max(id), 0) + 1 FROM auth_user), false)"
+    )
+staff, _ = get_user_model().objects.get_or_create(
+    username="bench-staff", defaults={"is_staff": True, "is_superuser": True}
+)
+session = SessionStore()
+session["_auth_user_id"] = str(staff.pk)
+session["_auth_user_backend"] = "evalsite.auth.ProfileBackend"
+session["_auth_user_hash"] = staff.get_session_auth_hash()
+session.create()
+print(session.session_key)
 """
 
 
@@ -150,6 +204,88 @@ def _run(command: list[str], url: str) -> tuple[float, int]:
     if code:
         raise SystemExit(f"{command[1:4]} failed: {result.stderr[-2000:]}")
     return seconds, peak_kb
+
+
+def _run_timed(command: list[str], url: str) -> tuple[float, int, list[float]]:
+    """`_run`, plus the TIMING lines the child printed to stderr."""
+    env = {**os.environ, "DATABASE_URL": url}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER_STDERR, *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    lines = result.stdout.split("\n")
+    code, peak_kb = (int(v) for v in lines[-2].split())
+    if code:
+        raise SystemExit(f"{command[1:4]} failed: {result.stderr[-2000:]}")
+    timings = [float(line.split()[1]) for line in lines if line.startswith("TIMING")]
+    return seconds, peak_kb, timings
+
+
+_LAUNCHER_STDERR = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+for line in child.stderr:
+    if line.startswith(b"TIMING"):
+        print(line.decode().strip())
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def _worker_memory(url: str, *, study: str) -> None:
+    """One gunicorn worker's resident memory: started, after a rater page, after analysis."""
+    import requests
+
+    from tests.system.servers import SECRET_KEY, family, start_gunicorn
+
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SECRET_KEY": SECRET_KEY}
+    made = subprocess.run(
+        [sys.executable, "-c", _WORKER_SESSION],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "evalsite.bench_settings"},
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode:
+        raise SystemExit(f"could not sign a staff user in: {made.stderr[-2000:]}")
+    key = made.stdout.strip()
+    media = Path(tempfile.mkdtemp(prefix="bench-export-media-"))
+    site = start_gunicorn(db_url=url, media_root=media, log=media / "gunicorn.log", workers=1)
+    try:
+        worker = family(site.process.pid)[-1]
+
+        def rss() -> float:
+            for line in Path(f"/proc/{worker}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+            return float("nan")
+
+        def loaded() -> str:
+            maps = Path(f"/proc/{worker}/maps").read_text()
+            heavy = ("pandas", "scipy", "plotly")
+            return ", ".join(name for name in heavy if f"/{name}/" in maps) or "none"
+
+        cookie = {"Cookie": f"sessionid={key}"}
+        requests.get(site.url + "rate/", timeout=60)
+        print(f"gunicorn worker after a rater page: {rss():.0f} MB (heavy libraries: {loaded()})")
+        page = requests.get(
+            site.url + f"staff/analysis/{study}/",
+            headers=cookie,
+            timeout=300,
+            allow_redirects=False,
+        )
+        print(
+            f"gunicorn worker after a dashboard (HTTP {page.status_code}): {rss():.0f} MB "
+            f"(heavy libraries: {loaded()})"
+        )
+    finally:
+        site.kill()
 
 
 def _recreate(database: str) -> None:

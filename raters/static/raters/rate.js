@@ -24,7 +24,7 @@
   var breakShownAt = sessionStart;
 
   // --- the one clock ------------------------------------------------------------------------
-  // Presentation control (SPEC §3): the pair is shown over the shorter duration, the longer
+  // Presentation control: the pair is shown over the shorter duration, the longer
   // clip centre-cropped in time, and both in the same centre-cropped aspect ratio.
   function master() {
     return (right.duration || 0) < (left.duration || 0) ? right : left;

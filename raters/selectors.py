@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from evalsite import rawload
 
+from . import quiz
 from .models import Assignment, Comparison, Judgment, Rater, Study
 
 Z95 = 1.959964
@@ -231,6 +232,50 @@ def rater_finished(*, study: Study, rater: Any) -> bool:
     if study.tasks_per_rater and state.taken >= study.tasks_per_rater:
         return True
     return not real_candidates(study=study, rater=rater).exists()
+
+
+@dataclass(frozen=True)
+class CrowdCode:
+    """A code the crowd platform pays on: 'completion' for work done, 'screenout' for a
+    worker who took the qualification quiz and failed it."""
+
+    kind: str
+    code: str
+
+
+def crowd_code(*, study: Study, rater: Any) -> CrowdCode | None:
+    """The one code this rater has earned in this study, or None: every route that shows a
+    code (finish page, screen-out page, API) asks here.
+
+    The completion code needs real work: the study's quota done, or every task the rater
+    could get with at least `min_tasks_for_code` real ones among them. A rater stopped by
+    quality control gets no code; the screen-out code needs a failed quiz.
+    """
+    profile = Rater.objects.filter(user_id=rater.pk).first()
+    if profile is None or profile.is_flagged:
+        return None
+    if study.require_qualification and not profile.is_qualified:
+        failed = profile.quiz_attempts >= quiz.MAX_ATTEMPTS
+        if failed and study.screenout_code:
+            return CrowdCode("screenout", study.screenout_code)
+        return None
+    if not study.completion_code:
+        return None
+    state = rater_state(study=study, rater=rater)
+    if state.active is not None:
+        return None
+    earned = CrowdCode("completion", study.completion_code)
+    if study.tasks_per_rater and state.done >= study.tasks_per_rater:
+        return earned
+    real_done = Assignment.objects.filter(
+        rater_id=rater.pk,
+        comparison__study=study,
+        comparison__kind=Comparison.Kind.REAL,
+        status=Assignment.Status.DONE,
+    ).count()
+    if real_done < max(1, study.min_tasks_for_code):
+        return None
+    return earned if rater_finished(study=study, rater=rater) else None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def create_study(
     gold_rate: float = 0.1,
     mirror_rate: float = 0.05,
     min_watch_ms: int = 2000,
+    min_tasks_for_code: int = 1,
     gold_comparisons: int = 0,
 ) -> Study:
     """A study with one comparison per (pair, prompt, seed) whose two videos both exist,
@@ -82,6 +83,7 @@ def create_study(
         gold_rate=gold_rate,
         mirror_rate=mirror_rate,
         min_watch_ms=min_watch_ms,
+        min_tasks_for_code=min_tasks_for_code,
         completion_code=_new_code(),
         screenout_code=_new_code(),
     )

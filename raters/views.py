@@ -116,16 +116,21 @@ def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def done(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
-    try:
-        if services.next_assignment(study=study, rater=request.user) is not None:
-            return redirect("raters:rate", slug=slug)
-    except services.RatingRefused as refused:
-        return _screened_out(request, study, refused.message)
-    progress = selectors.rater_progress(study=study, rater=request.user)
+    if study.is_active:
+        try:
+            if services.next_assignment(study=study, rater=request.user) is not None:
+                return redirect("raters:rate", slug=slug)
+        except services.RatingRefused as refused:
+            if refused.code == "not_qualified" and _quiz_left(request):
+                return redirect("raters:instructions", slug=slug)
+            return _screened_out(request, study, refused.message)
+    code = selectors.crowd_code(study=study, rater=request.user)
+    completion = code.code if code is not None and code.kind == "completion" else ""
     context = {
         "study": study,
-        "progress": progress,
-        "return_url": study.return_url(study.completion_code),
+        "progress": selectors.rater_progress(study=study, rater=request.user),
+        "completion_code": completion,
+        "return_url": study.return_url(completion) if completion else "",
     }
     return render(request, "raters/done.html", context)
 
@@ -219,5 +224,10 @@ def _quiz_left(request: HttpRequest) -> bool:
 
 
 def _screened_out(request: HttpRequest, study: Study, message: str) -> HttpResponse:
-    context: dict[str, Any] = {"study": study, "message": message}
+    code = selectors.crowd_code(study=study, rater=request.user)
+    context: dict[str, Any] = {
+        "study": study,
+        "message": message,
+        "screenout_code": code.code if code is not None and code.kind == "screenout" else "",
+    }
     return render(request, "raters/screened_out.html", context, status=403)

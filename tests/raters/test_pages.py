@@ -67,14 +67,15 @@ def test_finish_page_shows_the_completion_code_only_when_done():
     assert f"https://crowd.example/complete?cc={study.completion_code}".encode() in done.content
 
 
-def test_stopped_rater_sees_the_screen_out_code():
+def test_stopped_rater_sees_why_but_no_code():
     study = build_study(prompts=1)
     rater = qualified_rater()
     services.stop_rater(rater=rater.rater, reason="gold accuracy")
     client = Client()
     client.force_login(rater)
     page = client.get(f"/rate/{study.slug}/")
-    assert page.status_code == 403 and study.screenout_code.encode() in page.content
+    assert page.status_code == 403 and b"quality checks" in page.content
+    assert study.screenout_code.encode() not in page.content
 
 
 def test_a_study_without_ties_hides_the_tie_choice():

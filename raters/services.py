@@ -9,6 +9,7 @@ import random
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -136,11 +137,23 @@ def rater_profile(*, user: Any) -> Rater:
     return profile
 
 
+def check_external_id(*, study: Study, external_id: str) -> str:
+    """The worker id of a start link, stripped; ValidationError with a message if unusable."""
+    param = study.external_id_param
+    external_id = external_id.strip()
+    if not external_id:
+        raise ValidationError({param: f"This link is missing the {param} parameter (worker id)."})
+    if len(external_id) > 200:
+        raise ValidationError({param: "The worker id is too long (200 characters at most)."})
+    # PostgreSQL text cannot hold NUL, and no crowd platform's ids contain control characters.
+    if any(unicodedata.category(char) == "Cc" for char in external_id):
+        raise ValidationError({param: "The worker id contains control characters."})
+    return external_id
+
+
 def start_crowd_session(*, study: Study, external_id: str) -> Any:
     """The passwordless user behind a crowd worker id: created once, resumed afterwards."""
-    external_id = external_id.strip()
-    if not external_id or len(external_id) > 200:
-        raise ValidationError({study.external_id_param: "A worker id is required."})
+    external_id = check_external_id(study=study, external_id=external_id)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "", external_id)[:60]
     username = f"crowd-{safe}" if safe == external_id else f"crowd-{secrets.token_hex(8)}"
     profile = Rater.objects.filter(external_id=external_id).select_related("user").first()

@@ -28,6 +28,8 @@ from .models import Study
 
 CHUNK_BYTES = 64 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# A number longer than any file offset is absurd: 416 (int() of 4,300+ digits would raise).
+MAX_RANGE_DIGITS = 18
 
 
 @login_required
@@ -47,11 +49,8 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
         user = services.start_crowd_session(
             study=study, external_id=request.GET.get(study.external_id_param, "")
         )
-    except ValidationError:
-        return HttpResponseBadRequest(
-            f"This link is missing the {study.external_id_param} parameter.",
-            content_type="text/plain",
-        )
+    except ValidationError as exc:
+        return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain")
     login(request, user, backend=auth.BACKEND)
     return redirect("raters:rate", slug=study.slug)
 
@@ -162,15 +161,15 @@ def ranged_file_response(
     status = 200
     match = RANGE_RE.match(range_header.strip())
     if match and (match.group(1) or match.group(2)):
+        if max(len(match.group(1)), len(match.group(2))) > MAX_RANGE_DIGITS:
+            return _unsatisfiable(size)
         if match.group(1):
             start = int(match.group(1))
             end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
         else:
             start = max(0, size - int(match.group(2)))
         if start >= size or start > end:
-            refused = HttpResponse(status=416)
-            refused["Content-Range"] = f"bytes */{size}"
-            return refused
+            return _unsatisfiable(size)
         status = 206
     response = StreamingHttpResponse(
         _read_range(field, start, end - start + 1), status=status, content_type=content_type
@@ -181,6 +180,12 @@ def ranged_file_response(
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def _unsatisfiable(size: int) -> HttpResponse:
+    refused = HttpResponse(status=416)
+    refused["Content-Range"] = f"bytes */{size}"
+    return refused
 
 
 def _session_or_token_user(request: HttpRequest) -> Any:

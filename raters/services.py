@@ -637,7 +637,7 @@ class WatchReport:
 def check_answer(*, study: Study, question: str, answer: Answer) -> str:
     """Validate one JUICE answer; returns the side ('left', 'right' or 'tie')."""
     if answer.side not in ("left", "right", "tie"):
-        raise ValidationError({question: "Choose the left video, the right video or a tie."})
+        raise ValidationError({question: juice.missing_choice(question)})
     if answer.side == "tie" and not study.allow_ties:
         raise ValidationError({question: "This study asks for a choice: ties are not allowed."})
     field = f"{question}_reasons"

@@ -249,3 +249,48 @@ def test_clips_of_different_length_are_centre_cropped_in_time_on_one_clock(page,
     assert times[long_side] - times[short_side] == pytest.approx(0.5, abs=1 / 12)
     page.keyboard.press(" ")
     _wait_submit_enabled(page)  # the clock ends with the shorter clip
+
+
+def test_submit_unlocks_on_the_servers_watch_minimum_and_a_submit_at_unlock_is_accepted(
+    page, live_server
+):
+    # Given 1 s clips and a study that asks for 2.0 s of watching
+    study = build_study(prompts=2, raters_per_pair=1, frames=8, fps=8, min_watch_ms=2000)
+    rater = UserFactory()
+    services.qualify_rater(user=rater)
+    _login(page, live_server, rater)
+    page.goto(f"{live_server.url}/rate/{study.slug}/")
+    page.wait_for_function(BOTH_READY, timeout=15000)
+    # When both clips have played through once, Submit is still locked
+    page.wait_for_function(
+        "() => document.getElementById('watch-status').innerText.startsWith('Keep watching')",
+        timeout=15000,
+    )
+    assert page.locator("#submit").is_disabled()
+    # Then a keyboard rater who answers the moment it unlocks is accepted
+    for key in ("q", "1", "a", "6"):
+        page.keyboard.press(key)
+    _wait_submit_enabled(page)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.getElementById('progress').innerText === 'Task 2 of 2'", timeout=10000
+    )
+    judgment = Judgment.objects.get()
+    assert judgment.watch_ms >= study.min_watch_ms
+    assert page.locator("#form-errors").is_hidden()
+
+
+def test_enter_with_no_choice_names_each_question(page, live_server):
+    study = build_study(prompts=1, raters_per_pair=1)
+    rater = UserFactory()
+    services.qualify_rater(user=rater)
+    _login(page, live_server, rater)
+    page.goto(f"{live_server.url}/rate/{study.slug}/")
+    page.wait_for_function(BOTH_READY, timeout=15000)
+    _wait_submit_enabled(page)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#form-errors:not([hidden])")
+    shown = page.locator("#form-errors").inner_text()
+    assert "Quality (Which video do you prefer?)" in shown
+    assert "Faithfulness (Which video aligns better with the text prompt?)" in shown
+    assert '"" is not a valid choice' not in shown

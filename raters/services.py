@@ -652,13 +652,21 @@ def check_answer(*, study: Study, question: str, answer: Answer) -> str:
     return answer.side
 
 
-def check_watch(*, study: Study, assignment: Assignment, watch: WatchReport) -> None:
+def check_watch(
+    *, study: Study, assignment: Assignment, watch: WatchReport, simulated: bool = False
+) -> None:
+    """The watch minimum: the time the page reports, and the server's own clock since the task
+    was handed out. Simulated raters (created by staff, resumed only through signed start
+    links) skip the clock, so a dry run can go at full speed (`simulate_raters --wait-scale 0`);
+    their judgments are marked simulated and left out of results."""
     if not watch.played_through:
         raise ValidationError({"played_through": "Please watch both videos to the end once."})
     if watch.watch_ms < study.min_watch_ms:
         raise ValidationError(
             {"watch_ms": f"Please watch the videos for at least {study.min_watch_ms / 1000:g} s."}
         )
+    if simulated:
+        return
     # The claim above comes from the browser; the clock here does not.
     elapsed_ms = (timezone.now() - assignment.created_at).total_seconds() * 1000
     if elapsed_ms < study.min_watch_ms:
@@ -699,7 +707,9 @@ def record_judgment(
             errors.update(exc.message_dict)
     if not errors:
         try:
-            check_watch(study=study, assignment=assignment, watch=watch)
+            check_watch(
+                study=study, assignment=assignment, watch=watch, simulated=profile.is_simulated
+            )
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if errors:

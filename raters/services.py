@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import hmac
 import math
 import random
 import re
@@ -21,6 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Field
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from evalsite import rawload
 from generation.models import GenerationBatch, ModelVariant, Video
@@ -151,14 +154,74 @@ def check_external_id(*, study: Study, external_id: str) -> str:
     return external_id
 
 
-def start_crowd_session(*, study: Study, external_id: str) -> Any:
-    """The passwordless user behind a crowd worker id: created once, resumed afterwards."""
+class ResumeRefused(PermissionDenied):
+    """A worker id that already has a rater is resumed only with proof (see start_crowd_session)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CrowdStart:
+    user: Any
+    created: bool  # a new rater: the page shows their resume code
+
+
+def start_link_signature(*, study: Study, external_id: str) -> str:
+    """The `sig` of a signed start link: for platforms (or staff) that hand each worker their own
+    link. It resumes that worker in that study without a resume code."""
+    return salted_hmac("raters.start_link", f"{study.slug}\n{external_id}").hexdigest()[:32]
+
+
+def resume_code(*, rater: Rater) -> str:
+    """The code shown to a crowd worker on their first start (and on their pages afterwards):
+    what resumes their worker id from another browser. Derived from the site's secret key, so
+    nothing is stored, and it changes if the key does."""
+    digest = salted_hmac("raters.resume_code", f"{rater.user_id}\n{rater.external_id}").digest()
+    text = base64.b32encode(digest).decode()[:10]
+    return f"{text[:5]}-{text[5:]}"
+
+
+def _same_code(given: str, expected: str) -> bool:
+    def normal(code: str) -> str:
+        # Base32 has no 0, 1 or 8: read them as the letters people mistake them for.
+        code = code.upper().translate(str.maketrans("018", "OIB"))
+        return re.sub(r"[^A-Z2-7]", "", code)
+
+    return hmac.compare_digest(normal(given), normal(expected))
+
+
+def start_crowd_session(
+    *,
+    study: Study,
+    external_id: str,
+    signature: str = "",
+    code: str = "",
+    signed_in: Any = None,
+) -> CrowdStart:
+    """The passwordless user behind a crowd worker id: created at the first start.
+
+    A worker id that already has a rater is a name, not a credential (other workers, the
+    platform and anyone shown a URL can know it): it is resumed only by the browser already
+    signed in as that rater, through a signed start link of this study, or with the resume
+    code shown at the first start. Anything else raises ResumeRefused.
+    """
     external_id = check_external_id(study=study, external_id=external_id)
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "", external_id)[:60]
-    username = f"crowd-{safe}" if safe == external_id else f"crowd-{secrets.token_hex(8)}"
     profile = Rater.objects.filter(external_id=external_id).select_related("user").first()
     if profile is not None:
-        return profile.user
+        signed = start_link_signature(study=study, external_id=external_id)
+        if (
+            (signed_in is not None and signed_in.pk == profile.user_id)
+            or (signature and hmac.compare_digest(signature.encode(), signed.encode()))
+            or (code and _same_code(code, resume_code(rater=profile)))
+        ):
+            return CrowdStart(user=profile.user, created=False)
+        raise ResumeRefused(
+            "That resume code is not right." if code else "This worker id has already started."
+        )
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "", external_id)[:60]
+    username = f"crowd-{safe}" if safe == external_id else f"crowd-{secrets.token_hex(8)}"
     users = get_user_model()
     with transaction.atomic():
         user, _ = users.objects.get_or_create(username=username)
@@ -166,7 +229,7 @@ def start_crowd_session(*, study: Study, external_id: str) -> Any:
             user.set_unusable_password()
             user.save(update_fields=["password"])
         Rater.objects.update_or_create(user=user, defaults={"external_id": external_id})
-    return user
+    return CrowdStart(user=user, created=True)
 
 
 def qualify_rater(*, user: Any) -> Rater:

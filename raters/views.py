@@ -21,10 +21,10 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from evalsite import accel, auth
+from evalsite import accel, auth, ratelimit
 
 from . import juice, quiz, selectors, services
-from .models import Study
+from .models import Rater, Study
 
 CHUNK_BYTES = 64 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -41,17 +41,34 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("raters:rate", slug=study.slug)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def start(request: HttpRequest, slug: str) -> HttpResponse:
-    """Crowd start link: ?PROLIFIC_PID=… (parameter set per study) creates or resumes a rater."""
+    """Crowd start link: ?PROLIFIC_PID=… (parameter set per study) creates a rater; an id that
+    already has one needs `sig` (a signed link), the signed-in browser, or its resume code."""
     study = get_object_or_404(Study, slug=slug, is_active=True)
+    external_id = request.GET.get(study.external_id_param, "")
+    code = request.POST.get("resume_code", "") if request.method == "POST" else ""
+    # Resume codes are guessed like passwords: failures count as failed sign-ins.
+    limit_key = f"crowd-resume:{external_id}"
+    if code and (ratelimit.is_limited(request) or ratelimit.username_is_limited(limit_key)):
+        return ratelimit.too_many(request)
     try:
-        user = services.start_crowd_session(
-            study=study, external_id=request.GET.get(study.external_id_param, "")
+        started = services.start_crowd_session(
+            study=study,
+            external_id=external_id,
+            signature=request.GET.get("sig", ""),
+            code=code,
+            signed_in=request.user if request.user.is_authenticated else None,
         )
     except ValidationError as exc:
         return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain")
-    login(request, user, backend=auth.BACKEND)
+    except services.ResumeRefused as refused:
+        if code:
+            ratelimit.count_failure(start, credentials={"username": limit_key}, request=request)
+        context = {"study": study, "error": refused.message if code else ""}
+        return render(request, "raters/resume.html", context, status=403 if code else 200)
+    if started.user.pk != request.user.pk:
+        login(request, started.user, backend=auth.BACKEND)
     return redirect("raters:rate", slug=study.slug)
 
 
@@ -73,6 +90,7 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
         "questions": _questions(),
         "tie_reasons": list(juice.TIE_REASONS.items()),
         "reasons_prompt": juice.REASONS_PROMPT,
+        "resume_code": _resume_code(request),
     }
     response = render(request, "raters/rate.html", context)
     response["Cache-Control"] = "no-store"
@@ -89,6 +107,7 @@ def instructions(request: HttpRequest, slug: str) -> HttpResponse:
         "questions": _questions(),
         "tie_reasons": list(juice.TIE_REASONS.items()),
         "needs_quiz": study.require_qualification and not profile.is_qualified,
+        "resume_code": _resume_code(request),
     }
     return render(request, "raters/instructions.html", context)
 
@@ -130,6 +149,7 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
         "progress": selectors.rater_progress(study=study, rater=request.user),
         "completion_code": completion,
         "return_url": study.return_url(completion) if completion else "",
+        "resume_code": _resume_code(request),
     }
     return render(request, "raters/done.html", context)
 
@@ -222,6 +242,15 @@ def _questions() -> list[tuple[str, str, list[tuple[str, str]]]]:
         ("quality", juice.QUALITY_QUESTION, list(juice.QUALITY_REASONS.items())),
         ("faithfulness", juice.FAITHFULNESS_QUESTION, list(juice.FAITHFULNESS_REASONS.items())),
     ]
+
+
+def _resume_code(request: HttpRequest) -> str:
+    """A crowd worker's resume code, shown on their pages; '' for site logins."""
+    try:
+        profile = request.user.rater  # type: ignore[union-attr]
+    except (AttributeError, Rater.DoesNotExist):
+        return ""
+    return services.resume_code(rater=profile) if profile.external_id else ""
 
 
 def _quiz_left(request: HttpRequest) -> bool:

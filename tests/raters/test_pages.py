@@ -21,8 +21,10 @@ def test_start_link_creates_then_resumes_a_passwordless_rater():
     profile = Rater.objects.get(external_id="abc123")
     assert not profile.user.has_usable_password()
 
-    again = Client().get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
+    # The same browser resumes; another one is asked for the resume code (test_crowd_identity)
+    again = client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
     assert again.status_code == 302
+    assert Client().get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123").status_code == 200
     assert Rater.objects.filter(external_id="abc123").count() == 1
     assert Client().get(f"/rate/start/{study.slug}/").status_code == 400
 

@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.files import FieldFile
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 from evalsite import rawload
 
@@ -232,6 +233,13 @@ def rater_finished(*, study: Study, rater: Any) -> bool:
     if study.tasks_per_rater and state.taken >= study.tasks_per_rater:
         return True
     return not real_candidates(study=study, rater=rater).exists()
+
+
+def quiz_paper(*, rater: Rater) -> tuple[quiz.PaperQuestion, ...]:
+    """The quiz this rater's next attempt shows (and is graded against): its own draw of
+    variants and option order, the same on a reload, new after each attempt."""
+    seed = salted_hmac("raters.quiz", f"{rater.user_id}:{rater.quiz_attempts}").digest()
+    return quiz.paper(seed)
 
 
 @dataclass(frozen=True)

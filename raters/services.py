@@ -242,32 +242,55 @@ def qualify_rater(*, user: Any) -> Rater:
 
 
 @dataclass(frozen=True)
+class QuizMistake:
+    """A wrong (or missing) answer, explained: what the failed-attempt page shows."""
+
+    number: int
+    question: str
+    given: str
+    explanation: str
+
+
+@dataclass(frozen=True)
 class QuizResult:
     passed: bool
     score: int
     total: int
     wrong: tuple[str, ...]
     attempts_left: int
+    mistakes: tuple[QuizMistake, ...] = ()
 
 
 def take_quiz(*, user: Any, answers: Mapping[str, str]) -> QuizResult:
-    """Grade one attempt; a pass qualifies the rater, running out of attempts screens them out."""
+    """Grade one attempt against the paper the rater was shown (selectors.quiz_paper); a pass
+    qualifies the rater, running out of attempts screens them out."""
     with transaction.atomic():
         profile = Rater.objects.select_for_update().get(pk=rater_profile(user=user).pk)
+        total = len(quiz.QUESTIONS)
         if profile.is_qualified:
-            return QuizResult(True, len(quiz.QUESTIONS), len(quiz.QUESTIONS), (), 0)
+            return QuizResult(True, total, total, (), 0)
         if profile.quiz_attempts >= quiz.MAX_ATTEMPTS:
             raise RatingRefused("You have used all quiz attempts.", code="not_qualified")
-        wrong = tuple(q.key for q in quiz.QUESTIONS if answers.get(q.key) != q.answer)
-        score = len(quiz.QUESTIONS) - len(wrong)
+        paper = selectors.quiz_paper(rater=profile)
+        mistakes = tuple(
+            QuizMistake(
+                number=number,
+                question=question.text,
+                given=question.label_of(str(answers.get(question.key, ""))) or "no answer",
+                explanation=question.explanation,
+            )
+            for number, question in enumerate(paper, start=1)
+            if answers.get(question.key) != question.answer
+        )
+        score = total - len(mistakes)
         profile.quiz_attempts += 1
         passed = score >= quiz.PASS_MARK
         if passed:
             profile.qualified_at = timezone.now()
         profile.save(update_fields=["quiz_attempts", "qualified_at"])
-    return QuizResult(
-        passed, score, len(quiz.QUESTIONS), wrong, quiz.MAX_ATTEMPTS - profile.quiz_attempts
-    )
+    wrong = tuple(paper[m.number - 1].key for m in mistakes)
+    left = quiz.MAX_ATTEMPTS - profile.quiz_attempts
+    return QuizResult(passed, score, total, wrong, left, mistakes)
 
 
 def _check_profile(*, study: Study, profile: Rater) -> None:

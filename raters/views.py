@@ -126,7 +126,9 @@ def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("raters:rate", slug=slug)
         if result.attempts_left == 0:
             return _screened_out(request, study, "You did not pass the qualification quiz.")
-    context = {"study": study, "questions": quiz.QUESTIONS, "result": result}
+    # The paper of the next attempt: its own variants and option order.
+    paper = selectors.quiz_paper(rater=services.rater_profile(user=request.user))
+    context = {"study": study, "questions": paper, "result": result}
     return render(request, "raters/quiz.html", context, status=200 if result is None else 400)
 
 

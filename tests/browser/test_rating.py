@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings
 
 from raters import services
-from raters.models import Judgment
+from raters.models import Judgment, Rater
 from tests.factories import UserFactory
-from tests.raters.helpers import build_study
+from tests.raters.helpers import build_study, right_quiz_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.
@@ -112,8 +112,9 @@ def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(
     study.save()
     page.goto(f"{live_server.url}/rate/start/{study.slug}/?PROLIFIC_PID=worker-77")
     page.click("#to-quiz")
-    for question in services.quiz.QUESTIONS:
-        page.check(f"input[name={question.key}][value={question.answer}]")
+    worker = Rater.objects.get(external_id="worker-77").user
+    for key, value in right_quiz_answers(worker).items():
+        page.check(f"input[name={key}][value={value}]")
     page.click("#quiz-submit")
     page.wait_for_selector("#video-left")
 

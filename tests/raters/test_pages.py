@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from raters import quiz, services
+from raters import services
 from raters.models import Rater
-from tests.raters.helpers import build_study, judge, qualified_rater
+from tests.raters.helpers import build_study, judge, qualified_rater, right_quiz_answers
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_quiz_page_qualifies_and_then_the_rating_page_opens():
     assert b"Worked examples" in instructions.content and b"to-quiz" in instructions.content
     failed = client.post(f"/rate/{study.slug}/quiz/", {})
     assert failed.status_code == 400 and b"attempts left" in failed.content
-    answers = {q.key: q.answer for q in quiz.QUESTIONS}
+    answers = right_quiz_answers(Rater.objects.get(external_id="quiz-taker").user)
     passed = client.post(f"/rate/{study.slug}/quiz/", answers)
     assert passed.status_code == 302
     page = client.get(f"/rate/{study.slug}/")

@@ -422,16 +422,17 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
         profile = _locked_profile(rater)
         _check_profile(study=study, profile=profile)
         state = selectors.rater_state(study=study, rater=rater)
+        room = selectors.study_room(study=study)
         created: Assignment | None = None
         if state.active is not None:
             assignment_id: int | None = state.active
             Assignment.objects.filter(pk=state.active).update(expires_at=_expiry(study))
         else:
-            created = _new_assignment(study=study, rater=rater, state=state)
+            created = _new_assignment(study=study, rater=rater, state=state, room=room)
             assignment_id = created.pk if created is not None else None
             if created is not None:
                 state = state.with_new(created)
-        progress = selectors.rater_progress(study=study, rater=rater, state=state)
+        progress = selectors.rater_progress(study=study, rater=rater, state=state, room=room)
         payload = (
             selectors.task_payload(assignment_id=assignment_id, study=study, progress=progress)
             if assignment_id is not None
@@ -473,18 +474,31 @@ def _sweep_due(study: Study) -> bool:
     return True
 
 
-def _new_assignment(*, study: Study, rater: Any, state: selectors.RaterState) -> Assignment | None:
+def _new_assignment(
+    *, study: Study, rater: Any, state: selectors.RaterState, room: selectors.StudyRoom
+) -> Assignment | None:
     total = state.taken
     if study.tasks_per_rater and total >= study.tasks_per_rater:
         return None
     counts = state.taken_by_kind
-    gold_due = _due(rate=study.gold_rate, done=counts.get(Comparison.Kind.GOLD, 0), total=total)
-    mirror_due = _due(
-        rate=study.mirror_rate, done=counts.get(Comparison.Kind.MIRROR, 0), total=total
+    gold_due = selectors.check_due(
+        study=study,
+        rater_id=rater.pk,
+        kind=Comparison.Kind.GOLD,
+        done=counts.get(Comparison.Kind.GOLD, 0),
+        total=total,
+    )
+    mirror_due = selectors.check_due(
+        study=study,
+        rater_id=rater.pk,
+        kind=Comparison.Kind.MIRROR,
+        done=counts.get(Comparison.Kind.MIRROR, 0),
+        total=total,
     )
     if gold_due or mirror_due:
-        # Checks (gold, mirrors) only while real work is left for this rater.
-        if not selectors.real_candidates(study=study, rater=rater).exists():
+        # Checks (gold, mirrors) only while real work is left for this rater. The estimate
+        # the progress counter uses, so a check costs no query a real task does not.
+        if not selectors.real_work_left(study=study, state=state, room=room):
             return None
         check = _assign_gold(study=study, rater=rater) if gold_due else None
         if check is None and mirror_due:
@@ -496,11 +510,6 @@ def _new_assignment(*, study: Study, rater: Any, state: selectors.RaterState) ->
 
 def _expiry(study: Study) -> Any:
     return timezone.now() + timedelta(minutes=study.assignment_timeout_minutes)
-
-
-def _due(*, rate: float, done: int, total: int) -> bool:
-    # Spread checks evenly: the n-th check lands near task n / rate.
-    return rate > 0 and done < math.floor((total + 1) * rate + 0.5)
 
 
 def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
@@ -565,47 +574,57 @@ def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignme
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(pick=pick_sql), (*params, study.raters_per_pair))
         row = cursor.fetchone()
-        if row is None:
-            return None
-        comparison_id, slot, prompt_id = row
-        now = timezone.now()
-        assignment = Assignment(
-            comparison_id=comparison_id,
-            rater=rater,
-            left_is_a=left_is_a_for_slot(
-                comparison_id=comparison_id, slot=slot, raters=study.raters_per_pair
-            ),
-            status=Assignment.Status.ACTIVE,
-            expires_at=_expiry(study),
-            created_at=now,
-        )
-        # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
-        values = [
-            field.get_db_prep_save(getattr(assignment, field.attname), connection)
-            for field in _inserted_fields()
-        ]
-        cursor.execute(_INSERT_ASSIGNMENT_SQL, values)
-        inserted = cursor.fetchone()
-        if inserted is None:
-            # SQLite only (no row locks): another request of this rater got there first.
+    if row is None:
+        return None
+    comparison_id, slot, prompt_id = row
+    assignment = _insert_assignment(
+        study=study,
+        rater=rater,
+        comparison={"id": comparison_id, "kind": Comparison.Kind.REAL, "prompt_id": prompt_id},
+        left_is_a=left_is_a_for_slot(
+            comparison_id=comparison_id, slot=slot, raters=study.raters_per_pair
+        ),
+    )
+    if assignment is None:
+        # SQLite only (no row locks): another request of this rater got there first.
+        with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE raters_comparison SET assigned_count = assigned_count - 1 WHERE id = %s",
                 (comparison_id,),
             )
-            return None
+    return assignment
+
+
+def _insert_assignment(
+    *, study: Study, rater: Any, comparison: dict[str, Any], left_is_a: bool
+) -> Assignment | None:
+    """Insert the rater's assignment to `comparison` (id, kind, prompt_id) in one written-out
+    statement; None if they already hold it. Real tasks and gold checks both come through
+    here, so handing out either costs the same statements (and time)."""
+    now = timezone.now()
+    assignment = Assignment(
+        comparison_id=comparison["id"],
+        rater=rater,
+        left_is_a=left_is_a,
+        status=Assignment.Status.ACTIVE,
+        expires_at=_expiry(study),
+        created_at=now,
+    )
+    # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
+    values = [
+        field.get_db_prep_save(getattr(assignment, field.attname), connection)
+        for field in _inserted_fields()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ASSIGNMENT_SQL, values)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
     assignment.pk = inserted[0]
     assignment._state.adding = False
     assignment._state.db = connection.alias
     # What RaterState.with_new and the payload read, without loading the comparison.
-    assignment.comparison = rawload.instance(
-        Comparison,
-        {
-            "id": comparison_id,
-            "study_id": study.pk,
-            "kind": Comparison.Kind.REAL,
-            "prompt_id": prompt_id,
-        },
-    )
+    assignment.comparison = rawload.instance(Comparison, {**comparison, "study_id": study.pk})
     return assignment
 
 
@@ -628,74 +647,48 @@ def left_is_a_for_slot(*, comparison_id: int, slot: int, raters: int) -> bool:
 
 
 def _assign_gold(*, study: Study, rater: Any) -> Assignment | None:
-    golds = list(
-        Comparison.objects.filter(study=study, kind=Comparison.Kind.GOLD)
-        .exclude(assignments__rater=rater)
-        .values_list("id", flat=True)
-    )
+    golds = selectors.gold_left(study=study, rater=rater)
     random.shuffle(golds)
-    for comparison_id in golds[:5]:
-        try:
-            with transaction.atomic():
-                return Assignment.objects.create(
-                    comparison_id=comparison_id,
-                    rater=rater,
-                    left_is_a=random.random() < 0.5,
-                    expires_at=_expiry(study),
-                )
-        except IntegrityError:
-            continue
+    for comparison_id, prompt_id in golds[:5]:
+        assignment = _insert_assignment(
+            study=study,
+            rater=rater,
+            comparison={"id": comparison_id, "kind": Comparison.Kind.GOLD, "prompt_id": prompt_id},
+            left_is_a=random.random() < 0.5,
+        )
+        if assignment is not None:
+            return assignment
     return None
 
 
 def _assign_mirror(*, study: Study, rater: Any) -> Assignment | None:
     """Repeat a pair the rater judged at least two tasks ago, with the sides swapped."""
-    recent = list(
-        Assignment.objects.filter(rater=rater, comparison__study=study)
-        .order_by("-id")
-        .values_list("id", flat=True)[:2]
-    )
-    original = (
-        Assignment.objects.filter(
-            rater=rater,
-            comparison__study=study,
-            comparison__kind=Comparison.Kind.REAL,
-            status=Assignment.Status.DONE,
-        )
-        .exclude(pk__in=recent)
-        .exclude(comparison__mirrors__assignments__rater=rater)
-        .select_related("comparison")
-        .order_by("?")
-        .first()
-    )
-    if original is None:
+    source = selectors.mirror_source(study=study, rater=rater)
+    if source is None:
         return None
-    source = original.comparison
-    try:
-        with transaction.atomic():
-            mirror, _ = Comparison.objects.get_or_create(
-                mirror_of=source,
-                kind=Comparison.Kind.MIRROR,
-                defaults={
-                    "study": study,
-                    "pair": source.pair,
-                    "prompt": source.prompt,
-                    "video_a": source.video_a,
-                    "video_b": source.video_b,
-                },
-            )
-    except IntegrityError:
-        mirror = Comparison.objects.get(mirror_of=source, kind=Comparison.Kind.MIRROR)
-    try:
-        with transaction.atomic():
-            return Assignment.objects.create(
-                comparison=mirror,
-                rater=rater,
-                left_is_a=not original.left_is_a,
-                expires_at=_expiry(study),
-            )
-    except IntegrityError:
-        return None
+    mirror_id = source.mirror_id
+    if mirror_id is None:  # the first repeat of this pair: made once, shared by raters
+        try:
+            with transaction.atomic():
+                mirror_id = Comparison.objects.create(
+                    study=study,
+                    pair_id=source.pair_id,
+                    kind=Comparison.Kind.MIRROR,
+                    prompt_id=source.prompt_id,
+                    video_a_id=source.video_a_id,
+                    video_b_id=source.video_b_id,
+                    mirror_of_id=source.comparison_id,
+                ).pk
+        except IntegrityError:
+            mirror_id = Comparison.objects.get(
+                mirror_of_id=source.comparison_id, kind=Comparison.Kind.MIRROR
+            ).pk
+    return _insert_assignment(
+        study=study,
+        rater=rater,
+        comparison={"id": mirror_id, "kind": Comparison.Kind.MIRROR, "prompt_id": source.prompt_id},
+        left_is_a=not source.left_is_a,
+    )
 
 
 # --- Judgments -------------------------------------------------------------------------------
@@ -923,8 +916,6 @@ def build_gold_comparisons(*, study: Study, count: int = 8, seed: int = 0) -> in
     import numpy as np
     from django.core.files.base import ContentFile
 
-    from generation.video.export import write_mp4, write_poster
-
     from . import gold
     from .models import GoldClip
 
@@ -964,8 +955,10 @@ def build_gold_comparisons(*, study: Study, count: int = 8, seed: int = 0) -> in
                     frames = gold.shuffled(frames, rng=rng)
             out = Path(tmp) / f"gold-{index}.mp4"
             poster = Path(tmp) / f"gold-{index}.png"
-            write_mp4(frames, out, fps=min(fps, good.fps))
-            write_poster(frames[0], poster)
+            # Written like the real video it replaces (the partner), at its byte sizes: file
+            # statistics must not tell a gold check from a real comparison.
+            gold.write_sized_mp4(frames, out, fps=min(fps, good.fps), size=_size(partner.file))
+            gold.write_sized_poster(frames[0], poster, size=_size(partner.poster))
             with transaction.atomic():
                 clip = GoldClip(source=bad_source, degradation=degradation)
                 clip.file.save("clip.mp4", ContentFile(out.read_bytes()), save=False)
@@ -988,10 +981,18 @@ def build_gold_comparisons(*, study: Study, count: int = 8, seed: int = 0) -> in
 
 
 def _read_video(video: Video, tmp: Any) -> tuple[Any, int]:
+    """A stored video's frames at the size its model made them (see gold.native_frames)."""
     from . import gold
 
     path = tmp / f"source-{video.pk}.mp4"
     with video.file.open("rb") as handle:
         path.write_bytes(handle.read())
     frames, fps = gold.read_frames(path)
-    return frames, fps
+    return gold.native_frames(frames, height=video.height, width=video.width), fps
+
+
+def _size(field: Any) -> int:
+    try:
+        return int(field.size) if field else 0
+    except OSError:
+        return 0

@@ -22,8 +22,9 @@ def upscale(frames: np.ndarray) -> np.ndarray:
     return frames.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
-def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> None:
-    """Write (T, H, W, 3) uint8 frames as an H.264 yuv420p MP4 with the index up front."""
+def write_mp4(frames: np.ndarray, path: str | Path, fps: int, *, crf: int = 18) -> None:
+    """Write (T, H, W, 3) uint8 frames as an H.264 yuv420p MP4 with the index up front
+    (`crf`: x264's constant quality, 18 = visually lossless; higher is smaller)."""
     import imageio
 
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -36,7 +37,7 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> None:
         codec="libx264",
         pixelformat="yuv420p",
         macro_block_size=16,
-        ffmpeg_params=["-movflags", "+faststart", "-crf", "18"],
+        ffmpeg_params=["-movflags", "+faststart", "-crf", str(crf)],
         ffmpeg_log_level="error",
     )
     try:

@@ -256,8 +256,16 @@ def mirror_source(*, study: Study, rater: Any) -> MirrorSource | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    left_is_a, *ids, mirror_id = row
-    return MirrorSource(bool(left_is_a), *(int(i) for i in ids), mirror_id)
+    left_is_a, comparison_id, pair_id, prompt_id, video_a_id, video_b_id, mirror_id = row
+    return MirrorSource(
+        left_is_a=bool(left_is_a),
+        comparison_id=comparison_id,
+        pair_id=pair_id,
+        prompt_id=prompt_id,
+        video_a_id=video_a_id,
+        video_b_id=video_b_id,
+        mirror_id=mirror_id,
+    )
 
 
 def first_candidate_sql(*, study: Study, rater: Any) -> tuple[str, list[Any]]:
@@ -421,7 +429,7 @@ def _planned_tasks(
     once a real task two or more back has none)."""
     study = Study(pk=study_id, gold_rate=rates[0], mirror_rate=rates[1])
     kinds: list[str] = []
-    taken = {Comparison.Kind.GOLD: 0, Comparison.Kind.MIRROR: 0}
+    taken: dict[str, int] = {Comparison.Kind.GOLD: 0, Comparison.Kind.MIRROR: 0}
     real = 0
     while real < real_work:
         total = len(kinds)

@@ -162,16 +162,25 @@ class ResumeRefused(PermissionDenied):
         self.message = message
 
 
-@dataclass(frozen=True)
-class CrowdStart:
-    user: Any
-    created: bool  # a new rater: the page shows their resume code
-
-
 def start_link_signature(*, study: Study, external_id: str) -> str:
     """The `sig` of a signed start link: for platforms (or staff) that hand each worker their own
     link. It resumes that worker in that study without a resume code."""
     return salted_hmac("raters.start_link", f"{study.slug}\n{external_id}").hexdigest()[:32]
+
+
+def signed_start_url(*, study: Study, external_id: str, base_url: str) -> str:
+    """The full signed start link of one worker in a study."""
+    from urllib.parse import urlencode, urljoin
+
+    from django.urls import reverse
+
+    query = urlencode(
+        {
+            study.external_id_param: external_id,
+            "sig": start_link_signature(study=study, external_id=external_id),
+        }
+    )
+    return urljoin(base_url, reverse("raters:start", args=[study.slug])) + "?" + query
 
 
 def resume_code(*, rater: Rater) -> str:
@@ -199,7 +208,7 @@ def start_crowd_session(
     signature: str = "",
     code: str = "",
     signed_in: Any = None,
-) -> CrowdStart:
+) -> Any:
     """The passwordless user behind a crowd worker id: created at the first start.
 
     A worker id that already has a rater is a name, not a credential (other workers, the
@@ -216,7 +225,7 @@ def start_crowd_session(
             or (signature and hmac.compare_digest(signature.encode(), signed.encode()))
             or (code and _same_code(code, resume_code(rater=profile)))
         ):
-            return CrowdStart(user=profile.user, created=False)
+            return profile.user
         raise ResumeRefused(
             "That resume code is not right." if code else "This worker id has already started."
         )
@@ -229,7 +238,7 @@ def start_crowd_session(
             user.set_unusable_password()
             user.save(update_fields=["password"])
         Rater.objects.update_or_create(user=user, defaults={"external_id": external_id})
-    return CrowdStart(user=user, created=True)
+    return user
 
 
 def qualify_rater(*, user: Any) -> Rater:

@@ -53,7 +53,7 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
     if code and (ratelimit.is_limited(request) or ratelimit.username_is_limited(limit_key)):
         return ratelimit.too_many(request)
     try:
-        started = services.start_crowd_session(
+        user = services.start_crowd_session(
             study=study,
             external_id=external_id,
             signature=request.GET.get("sig", ""),
@@ -67,8 +67,8 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
             ratelimit.count_failure(start, credentials={"username": limit_key}, request=request)
         context = {"study": study, "error": refused.message if code else ""}
         return render(request, "raters/resume.html", context, status=403 if code else 200)
-    if started.user.pk != request.user.pk:
-        login(request, started.user, backend=auth.BACKEND)
+    if user.pk != request.user.pk:
+        login(request, user, backend=auth.BACKEND)
     return redirect("raters:rate", slug=study.slug)
 
 

@@ -110,3 +110,26 @@ def test_a_new_pid_starts_without_any_code():
     client = Client()
     assert _start(client, study, "fresh-1").status_code == 302
     assert _shown_code(client, study)
+
+
+def test_start_links_command_prints_links_that_resume_their_worker():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    study = build_study(prompts=3)
+    _worker_with_a_judgment(study)
+    out = StringIO()
+    call_command(
+        "start_links",
+        "--study",
+        study.slug,
+        "--base-url",
+        "https://x.test/",
+        "victim-1",
+        stdout=out,
+    )
+    (link,) = out.getvalue().split()
+    assert link.startswith(f"https://x.test/rate/start/{study.slug}/?PROLIFIC_PID=victim-1&sig=")
+    path = link.removeprefix("https://x.test")
+    assert Client().get(path).status_code == 302

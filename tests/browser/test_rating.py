@@ -295,3 +295,34 @@ def test_enter_with_no_choice_names_each_question(page, live_server):
     assert "Quality (Which video do you prefer?)" in shown
     assert "Faithfulness (Which video aligns better with the text prompt?)" in shown
     assert '"" is not a valid choice' not in shown
+
+
+def test_padded_gold_clips_and_posters_decode_in_chromium(page, live_server):
+    # Given gold clips and posters padded to the byte sizes of real videos (`free` MP4 box,
+    # private PNG chunk)
+    import base64
+
+    from raters.models import GoldClip
+    from tests.raters.test_gold_blinding import _study
+
+    _study(prompts=4)  # real videos and posters, 8 gold checks
+    clips = list(GoldClip.objects.all())
+    padded_videos = [c for c in clips if c.file.open("rb").read()[-4096:].find(b"free") >= 0]
+    padded_posters = [c for c in clips if b"juPd" in c.poster.open("rb").read()]
+    assert padded_videos and padded_posters
+    page.goto(f"{live_server.url}/accounts/login/")
+    # Then Chromium decodes every one of them
+    for clip in clips:
+        video = base64.b64encode(clip.file.open("rb").read()).decode()
+        poster = base64.b64encode(clip.poster.open("rb").read()).decode()
+        sizes = page.evaluate(
+            """([video, poster]) => Promise.all([
+                new Promise(done => { const v = document.createElement('video'); v.muted = true;
+                  v.onloadeddata = () => done(v.videoWidth); v.onerror = () => done(0);
+                  v.src = 'data:video/mp4;base64,' + video; }),
+                new Promise(done => { const i = new Image(); i.onload = () => done(i.naturalWidth);
+                  i.onerror = () => done(0); i.src = 'data:image/png;base64,' + poster; }),
+            ])""",
+            [video, poster],
+        )
+        assert all(size > 0 for size in sizes), (clip.get_degradation_display(), sizes)

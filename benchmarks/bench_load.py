@@ -98,7 +98,7 @@ def _ping_loop(url: str, seconds: float, threads: int) -> list[float]:
 
 
 def _signed_in_loop(
-    base_url: str, slug: str, ids: list[str], seconds: float, view: str
+    base_url: str, slug: str, accounts: list[SimulatedAccount], seconds: float, view: str
 ) -> list[float]:
     """Signed-in ceilings: each client arrives through the study's start link, then asks a
     reference `view` (`bench/me/`: session, user and profile, nothing else; `bench/write/`: the
@@ -109,11 +109,11 @@ def _signed_in_loop(
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
-    def loop(external_id: str) -> None:
+    def loop(account: SimulatedAccount) -> None:
         mine: list[float] = []
         with requests.Session() as http:
             arrived = http.get(
-                f"{base_url}rate/start/{slug}/", params={"PROLIFIC_PID": external_id}, timeout=30
+                f"{base_url}rate/start/{slug}/", params=account.start_params(), timeout=30
             )
             assert arrived.status_code < 400, arrived.status_code
             while time.monotonic() < deadline:
@@ -124,7 +124,7 @@ def _signed_in_loop(
         with lock:
             latencies.extend(mine)
 
-    workers = [threading.Thread(target=loop, args=(i,)) for i in ids]
+    workers = [threading.Thread(target=loop, args=(a,)) for a in accounts]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -133,9 +133,8 @@ def _signed_in_loop(
 
 
 def _rate_loop(
-    base_url: str, slug: str, ids: list[str], seconds: float
+    base_url: str, slug: str, accounts: list[SimulatedAccount], seconds: float
 ) -> tuple[list[float], list[float], list[str], list[str]]:
-    accounts = [SimulatedAccount(external_id=i, careless=False) for i in ids]
     report = run_simulation(
         base_url=base_url,
         study_slug=slug,
@@ -259,9 +258,9 @@ def main() -> int:
         per_proc = max(1, args.ceiling_concurrency // procs)
         server_pids = family(site.process.pid)
         clients = per_proc * procs
-        me_ids = [a.external_id for a in ceiling_accounts[clients : 2 * clients]]
-        write_ids = [a.external_id for a in ceiling_accounts[2 * clients : 3 * clients]]
-        ids = [a.external_id for a in ceiling_accounts[:clients]]
+        me_ids = ceiling_accounts[clients : 2 * clients]
+        write_ids = ceiling_accounts[2 * clients : 3 * clients]
+        ids = ceiling_accounts[:clients]
         with spawn.Pool(procs) as pool:
             groups = {
                 "gunicorn": lambda: server_pids,

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
 
-from evalsite import rawload
+from evalsite import ratelimit, rawload
 
 BACKEND = "evalsite.auth.ProfileBackend"
 # What rating reads of a profile; other fields load on first use, as with QuerySet.only().
@@ -22,6 +22,14 @@ PROFILE_FIELDS = ("id", "user_id", "is_flagged", "qualified_at", "is_simulated")
 
 
 class ProfileBackend(ModelBackend):
+    def authenticate(
+        self, request: Any, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        # A username with too many failed sign-ins is refused before its password is checked,
+        # whichever login path and body encoding brought it (evalsite.ratelimit).
+        ratelimit.refuse_if_limited(request, username or kwargs.get("username"))
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
     def get_user(self, user_id: Any) -> Any:
         from raters.models import Rater
 

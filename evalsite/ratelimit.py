@@ -4,18 +4,23 @@ Failures are counted from Django's `user_login_failed` signal, which every login
 (the login page, the admin's login and the API token endpoint all call `authenticate`). Once a
 key has too many failures in the window, POSTs to a login path answer 429 until it passes.
 Use a shared cache (Redis, see docs/production.md) so every web worker sees the same counts.
+
+The address is checked here, before the view. The username is checked by the authentication
+backend (`refuse_if_limited`), on the username that whatever parsed the body handed to
+`authenticate`: reading the body here again would miss encodings this module does not parse
+(DRF also accepts `Content-Type: */*`), and parse hostile bodies before the view's limits.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.core.cache import caches
+from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -49,17 +54,6 @@ def _address(request: HttpRequest | Any) -> str:
     return str(meta.get("REMOTE_ADDR", ""))
 
 
-def _username(request: HttpRequest) -> str:
-    if request.content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            return ""
-        value = body.get("username", "") if isinstance(body, dict) else ""
-        return value if isinstance(value, str) else ""
-    return request.POST.get("username", "")
-
-
 @receiver(user_login_failed)
 def count_failure(sender: Any, credentials: dict[str, Any], request: Any = None, **_: Any) -> None:
     _per_user, _per_address, window = _limits()
@@ -77,12 +71,26 @@ def count_failure(sender: Any, credentials: dict[str, Any], request: Any = None,
 
 
 def is_limited(request: HttpRequest) -> bool:
-    per_user, per_address, _window = _limits()
-    cache = _cache()
-    if cache.get(_key("address", _address(request)), 0) >= per_address:
-        return True
-    username = _username(request)
-    return bool(username) and cache.get(_key("user", username), 0) >= per_user
+    """Too many failures from this client address."""
+    _per_user, per_address, _window = _limits()
+    return bool(_cache().get(_key("address", _address(request)), 0) >= per_address)
+
+
+def username_is_limited(username: str) -> bool:
+    per_user, _per_address, _window = _limits()
+    return bool(username) and _cache().get(_key("user", username), 0) >= per_user
+
+
+def refuse_if_limited(request: Any, username: Any) -> None:
+    """Called by the authentication backend before checking a password: a username with too
+    many failures is refused (PermissionDenied stops `authenticate`), and the middleware turns
+    the view's answer into a 429."""
+    if isinstance(username, str) and username_is_limited(username):
+        # DRF hands `authenticate` its own Request, which wraps the HttpRequest.
+        target = getattr(request, "_request", request)
+        if target is not None:
+            target.login_rate_limited = True
+        raise PermissionDenied(MESSAGE)
 
 
 class LoginRateLimitMiddleware:
@@ -93,7 +101,10 @@ class LoginRateLimitMiddleware:
         paths = getattr(settings, "LOGIN_RATE_LIMIT_PATHS", DEFAULT_PATHS)
         if request.method == "POST" and request.path in paths and is_limited(request):
             return too_many(request)
-        return self.get_response(request)
+        response = self.get_response(request)
+        if getattr(request, "login_rate_limited", False):
+            return too_many(request)
+        return response
 
 
 def too_many(request: HttpRequest) -> HttpResponse:

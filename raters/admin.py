@@ -89,6 +89,7 @@ class StudyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "fields": [
                     "external_id_param",
                     "completion_code",
+                    "min_tasks_for_code",
                     "screenout_code",
                     "completion_url",
                 ]

@@ -42,14 +42,15 @@ JudgmentOut = inline_serializer(
 
 
 def _study_state(study: Study, user: Any) -> dict[str, Any]:
-    """Finished / stopped, with the crowd code that goes with it."""
+    """Finished (the completion code earned) / stopped, with the one code earned if any."""
     profile = services.rater_profile(user=user)
-    if profile.is_flagged:
-        return {"finished": False, "stopped": True, "screenout_code": study.screenout_code}
-    finished = selectors.rater_finished(study=study, rater=user)
-    state: dict[str, Any] = {"finished": finished, "stopped": False}
-    if finished:
-        state["completion_code"] = study.completion_code
+    code = selectors.crowd_code(study=study, rater=user)
+    state: dict[str, Any] = {
+        "finished": code is not None and code.kind == "completion",
+        "stopped": profile.is_flagged,
+    }
+    if code is not None:
+        state[f"{code.kind}_code"] = code.code
     return state
 
 
@@ -104,8 +105,9 @@ class NextAssignment(APIView):
             task = services.next_task(study=study, rater=request.user)
         except services.RatingRefused as refused:
             body = {"detail": refused.message, "code": refused.code}
-            if refused.code == "stopped":
-                body["screenout_code"] = study.screenout_code
+            code = selectors.crowd_code(study=study, rater=request.user)
+            if code is not None and code.kind == "screenout":
+                body["screenout_code"] = code.code
             return Response(body, status=status.HTTP_403_FORBIDDEN)
         if task.payload is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

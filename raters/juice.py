@@ -24,6 +24,18 @@ QUESTIONS: dict[str, dict[str, str]] = {
     "quality": QUALITY_REASONS,
     "faithfulness": FAITHFULNESS_REASONS,
 }
+QUESTION_TEXT: dict[str, str] = {
+    "quality": QUALITY_QUESTION,
+    "faithfulness": FAITHFULNESS_QUESTION,
+}
+
+
+def missing_choice(question: str) -> str:
+    """What a rater reads when a question has no (or no valid) choice: it names the question."""
+    return (
+        f"{question.capitalize()} ({QUESTION_TEXT[question]}): choose the left video, "
+        "the right video or a tie."
+    )
 
 
 def allowed_reasons(question: str, choice: str) -> dict[str, str]:

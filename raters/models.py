@@ -83,6 +83,11 @@ class Study(models.Model):
     )
     completion_code = models.CharField(max_length=64, blank=True)
     screenout_code = models.CharField(max_length=64, blank=True)
+    min_tasks_for_code = models.PositiveIntegerField(
+        default=1,
+        help_text="Real tasks a rater must have done to get the completion code when the study "
+        "runs out of work for them before their quota.",
+    )
     completion_url = models.URLField(
         blank=True,
         help_text="Crowd platform page for finished workers; {code} is replaced by the code, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -15,9 +18,11 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.files import FieldFile
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 from evalsite import rawload
 
+from . import quiz
 from .models import Assignment, Comparison, Judgment, Rater, Study
 
 
@@ -202,6 +207,74 @@ def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
     return candidates
 
 
+_GOLD_LEFT_SQL = (
+    "SELECT id, prompt_id FROM raters_comparison "  # noqa: S608 - constants
+    f"WHERE study_id = %s AND kind = '{Comparison.Kind.GOLD}' "
+    f"AND id NOT IN ({_SEEN_COMPARISONS_SQL})"
+)
+
+
+def gold_left(*, study: Study, rater: Any) -> list[tuple[int, int]]:
+    """(id, prompt id) of the study's gold comparisons this rater has not had. Written out,
+    like the claim of a real task: handing out a check must not take longer than that."""
+    with connection.cursor() as cursor:
+        cursor.execute(_GOLD_LEFT_SQL, (study.pk, rater.pk))
+        return [(int(i), int(p)) for i, p in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class MirrorSource:
+    """A real task the rater judged, to be repeated with the sides swapped."""
+
+    left_is_a: bool
+    comparison_id: int
+    pair_id: int
+    prompt_id: int
+    video_a_id: int
+    video_b_id: int
+    shown_a_id: int | None
+    shown_b_id: int | None
+    mirror_id: int | None  # the mirror comparison, if another rater's repeat made it
+
+
+_MIRROR = f"'{Comparison.Kind.MIRROR}'"
+_MIRROR_SOURCE_SQL = (
+    "SELECT a.left_is_a, c.id, c.pair_id, c.prompt_id, c.video_a_id, c.video_b_id, "  # noqa: S608
+    "c.shown_a_id, c.shown_b_id, m.id "
+    "FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
+    f"LEFT JOIN raters_comparison m ON m.mirror_of_id = c.id AND m.kind = {_MIRROR} "
+    f"WHERE a.rater_id = %s AND c.study_id = %s AND c.kind = {_REAL} AND a.status = {_DONE} "
+    "AND a.id NOT IN (SELECT ra.id FROM raters_assignment ra "
+    "JOIN raters_comparison rc ON rc.id = ra.comparison_id "
+    "WHERE ra.rater_id = %s AND rc.study_id = %s ORDER BY ra.id DESC LIMIT 2) "
+    f"AND (m.id IS NULL OR m.id NOT IN ({_SEEN_COMPARISONS_SQL})) "
+    "ORDER BY RANDOM() LIMIT 1"
+)
+
+
+def mirror_source(*, study: Study, rater: Any) -> MirrorSource | None:
+    """A real task the rater finished at least two tasks ago and has not seen mirrored, at
+    random; one written-out statement (see gold_left)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_MIRROR_SOURCE_SQL, (rater.pk, study.pk, rater.pk, study.pk, rater.pk))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    left_is_a, comparison_id, pair_id, prompt_id, video_a_id, video_b_id, *rest = row
+    shown_a_id, shown_b_id, mirror_id = rest
+    return MirrorSource(
+        left_is_a=bool(left_is_a),
+        comparison_id=comparison_id,
+        pair_id=pair_id,
+        prompt_id=prompt_id,
+        video_a_id=video_a_id,
+        video_b_id=video_b_id,
+        shown_a_id=shown_a_id,
+        shown_b_id=shown_b_id,
+        mirror_id=mirror_id,
+    )
+
+
 def first_candidate_sql(*, study: Study, rater: Any) -> tuple[str, list[Any]]:
     """`real_candidates` of a fixed-mode study as one written-out SELECT of the first id:
     fewest raters so far, then oldest, skipping rows another request has locked (PostgreSQL).
@@ -233,12 +306,64 @@ def rater_finished(*, study: Study, rater: Any) -> bool:
     return not real_candidates(study=study, rater=rater).exists()
 
 
+def quiz_paper(*, rater: Rater) -> tuple[quiz.PaperQuestion, ...]:
+    """The quiz this rater's next attempt shows (and is graded against): its own draw of
+    variants and option order, the same on a reload, new after each attempt."""
+    seed = salted_hmac("raters.quiz", f"{rater.user_id}:{rater.quiz_attempts}").digest()
+    return quiz.paper(seed)
+
+
+@dataclass(frozen=True)
+class CrowdCode:
+    """A code the crowd platform pays on: 'completion' for work done, 'screenout' for a
+    worker who took the qualification quiz and failed it."""
+
+    kind: str
+    code: str
+
+
+def crowd_code(*, study: Study, rater: Any) -> CrowdCode | None:
+    """The one code this rater has earned in this study, or None: every route that shows a
+    code (finish page, screen-out page, API) asks here.
+
+    The completion code needs real work: the study's quota done, or every task the rater
+    could get with at least `min_tasks_for_code` real ones among them. A rater stopped by
+    quality control gets no code; the screen-out code needs a failed quiz.
+    """
+    profile = Rater.objects.filter(user_id=rater.pk).first()
+    if profile is None or profile.is_flagged:
+        return None
+    if study.require_qualification and not profile.is_qualified:
+        failed = profile.quiz_attempts >= quiz.MAX_ATTEMPTS
+        if failed and study.screenout_code:
+            return CrowdCode("screenout", study.screenout_code)
+        return None
+    if not study.completion_code:
+        return None
+    state = rater_state(study=study, rater=rater)
+    if state.active is not None:
+        return None
+    earned = CrowdCode("completion", study.completion_code)
+    if study.tasks_per_rater and state.done >= study.tasks_per_rater:
+        return earned
+    real_done = Assignment.objects.filter(
+        rater_id=rater.pk,
+        comparison__study=study,
+        comparison__kind=Comparison.Kind.REAL,
+        status=Assignment.Status.DONE,
+    ).count()
+    if real_done < max(1, study.min_tasks_for_code):
+        return None
+    return earned if rater_finished(study=study, rater=rater) else None
+
+
 @dataclass(frozen=True)
 class StudyRoom:
     prompts: int  # distinct prompts of real comparisons
     prompts_open: int  # ... of those with a slot left
     comparisons: int
     comparisons_open: int
+    golds: int = 0  # gold comparisons: a rater can get each once
 
 
 _rooms: dict[Any, tuple[float, Any]] = {}
@@ -250,18 +375,23 @@ def study_room(*, study: Study) -> StudyRoom:
     request, nor a trip to a shared cache."""
 
     def count() -> StudyRoom:
-        room = Q(assigned_count__lt=study.raters_per_pair)
-        counts = Comparison.objects.filter(study=study, kind=Comparison.Kind.REAL).aggregate(
-            prompts=Count("prompt_id", distinct=True),
+        real = Q(kind=Comparison.Kind.REAL)
+        room = real & Q(assigned_count__lt=study.raters_per_pair)
+        counts = Comparison.objects.filter(
+            study=study, kind__in=[Comparison.Kind.REAL, Comparison.Kind.GOLD]
+        ).aggregate(
+            prompts=Count("prompt_id", distinct=True, filter=real),
             prompts_open=Count("prompt_id", distinct=True, filter=room),
-            comparisons=Count("id"),
+            comparisons=Count("id", filter=real),
             comparisons_open=Count("id", filter=room),
+            golds=Count("id", filter=Q(kind=Comparison.Kind.GOLD)),
         )
         return StudyRoom(
             counts["prompts"],
             counts["prompts_open"],
             counts["comparisons"],
             counts["comparisons_open"],
+            counts["golds"],
         )
 
     return _reused(_rooms, study_identity(study), settings.JUICE_PROGRESS_CACHE_SECONDS, count)
@@ -272,24 +402,108 @@ def study_identity(study: Study) -> str:
     return f"{study.pk}:{study.created_at.timestamp() if study.created_at else 0}"
 
 
-def rater_progress(*, study: Study, rater: Any, state: RaterState | None = None) -> dict[str, int]:
+def check_due(*, study: Study, rater_id: int, kind: str, done: int, total: int) -> bool:
+    """Whether the rater's next task (after `total` taken, `done` of them of this check kind)
+    should be a check of `kind` ('gold' or 'mirror').
+
+    Checks are spread evenly, the n-th near task n / rate, but rounded at a random point per
+    rater and task, so the count stays within one of the rate while a check's position in a
+    rater's run says nothing (at fixed positions, "tasks 2, 5, 8" would).
+    """
+    rate = study.gold_rate if kind == Comparison.Kind.GOLD else study.mirror_rate
+    if rate <= 0:
+        return False
+    return done < math.floor((total + 1) * rate + _jitter(study.pk, rater_id, kind, total))
+
+
+def _jitter(study_id: int, rater_id: int, kind: str, total: int) -> float:
+    """A number in [0, 1) per study, rater, kind and task index, unpredictable without the
+    site's secret."""
+    digest = hashlib.blake2b(
+        f"{study_id}:{rater_id}:{kind}:{total}".encode(),
+        key=settings.SECRET_KEY.encode()[:64],
+        digest_size=8,
+    ).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@functools.lru_cache(maxsize=4096)
+def _planned_tasks(
+    study_id: int, rates: tuple[float, float], rater_id: int, real_work: int, golds: int
+) -> int:
+    """How many tasks a run with `real_work` real tasks takes, deciding each task as
+    services._new_assignment does (same check_due draws, gold while any is left, a mirror
+    once a real task two or more back has none)."""
+    study = Study(pk=study_id, gold_rate=rates[0], mirror_rate=rates[1])
+    kinds: list[str] = []
+    taken: dict[str, int] = {Comparison.Kind.GOLD: 0, Comparison.Kind.MIRROR: 0}
+    real = 0
+    while real < real_work:
+        total = len(kinds)
+        kind: str = Comparison.Kind.REAL
+        for check in (Comparison.Kind.GOLD, Comparison.Kind.MIRROR):
+            if not check_due(
+                study=study, rater_id=rater_id, kind=check, done=taken[check], total=total
+            ):
+                continue
+            if check == Comparison.Kind.GOLD and taken[check] < golds:
+                kind = check
+                break
+            if check == Comparison.Kind.MIRROR:
+                originals = kinds[:-2].count(Comparison.Kind.REAL) if total >= 2 else 0
+                if originals > taken[check]:
+                    kind = check
+                    break
+        kinds.append(kind)
+        if kind == Comparison.Kind.REAL:
+            real += 1
+        else:
+            taken[kind] += 1
+    return len(kinds)
+
+
+def real_work_left(*, study: Study, state: RaterState, room: StudyRoom) -> int:
+    """About how many more real tasks this rater can get: bounded by both what the study still
+    has room for and what this rater has not seen yet (an estimate: `room` may be seconds old)."""
+    if study.allow_repeat_prompts:
+        left = min(room.comparisons_open, room.comparisons - state.seen_real)
+    else:
+        left = min(room.prompts_open, room.prompts - state.seen_prompts)
+    return max(0, left)
+
+
+def rater_progress(
+    *,
+    study: Study,
+    rater: Any,
+    state: RaterState | None = None,
+    room: StudyRoom | None = None,
+) -> dict[str, int]:
     """Tasks done and an honest estimate of the total for this rater ("12 of 40").
 
     What is left is bounded by both what the study still has room for and what this rater has
-    not seen yet; checks (gold, mirrors) are added at the study's rates.
+    not seen yet; checks (gold, mirrors) are added at the study's rates. Within one rater's
+    run the total moves only when other raters take the last slots of a prompt, never because
+    the task served is a check.
     """
     if state is None:
         state = rater_state(study=study, rater=rater)
     done, open_now = state.done, state.open
     if study.tasks_per_rater:
         return {"done": done, "total": max(study.tasks_per_rater, done + open_now)}
-    room = study_room(study=study)
-    if study.allow_repeat_prompts:
-        remaining = min(room.comparisons_open, room.comparisons - state.seen_real)
-    else:
-        remaining = min(room.prompts_open, room.prompts - state.seen_prompts)
-    extra = round(max(0, remaining) * (1 + study.gold_rate + study.mirror_rate))
-    return {"done": done, "total": done + open_now + extra}
+    room = room or study_room(study=study)
+    remaining = real_work_left(study=study, state=state, room=room)
+    # Real work seen plus real work left, with the checks that run will get: a gold or
+    # mirrored task takes no real slot, so it leaves the total where it was (a total that
+    # rose on checks alone would point them out).
+    planned = _planned_tasks(
+        study.pk,
+        (study.gold_rate, study.mirror_rate),
+        rater.pk,
+        state.seen_real + remaining,
+        room.golds,
+    )
+    return {"done": done, "total": max(planned, done + open_now)}
 
 
 def clip_file(*, assignment: Assignment, side: str, kind: str) -> FieldFile | None:

@@ -6,18 +6,28 @@ from typing import Any
 
 from rest_framework import serializers
 
+from . import juice
 from .models import Comparison, Judgment
+
+SIDES = ("left", "right", "tie")
+
+
+def _side_choice(question: str) -> serializers.ChoiceField:
+    """left/right/tie; a missing or unknown choice says which question it belongs to."""
+    message = juice.missing_choice(question)
+    return serializers.ChoiceField(
+        choices=SIDES,
+        error_messages={"required": message, "invalid_choice": message, "null": message},
+    )
 
 
 class JudgmentInputSerializer(serializers.Serializer[Any]):
-    SIDES = ("left", "right", "tie")
-
     token = serializers.UUIDField()
-    quality = serializers.ChoiceField(choices=SIDES)
+    quality = _side_choice("quality")
     quality_reasons = serializers.ListField(
         child=serializers.CharField(max_length=50), max_length=10, required=False, default=list
     )
-    faithfulness = serializers.ChoiceField(choices=SIDES)
+    faithfulness = _side_choice("faithfulness")
     faithfulness_reasons = serializers.ListField(
         child=serializers.CharField(max_length=50), max_length=10, required=False, default=list
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import hmac
 import math
 import random
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Field
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from evalsite import rawload
 from generation.models import Video
@@ -54,16 +58,97 @@ def rater_profile(*, user: Any) -> Rater:
     return profile
 
 
-def start_crowd_session(*, study: Study, external_id: str) -> Any:
-    """The passwordless user behind a crowd worker id: created once, resumed afterwards."""
+def check_external_id(*, study: Study, external_id: str) -> str:
+    """The worker id of a start link, stripped; ValidationError with a message if unusable."""
+    param = study.external_id_param
     external_id = external_id.strip()
-    if not external_id or len(external_id) > 200:
-        raise ValidationError({study.external_id_param: "A worker id is required."})
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "", external_id)[:60]
-    username = f"crowd-{safe}" if safe == external_id else f"crowd-{secrets.token_hex(8)}"
+    if not external_id:
+        raise ValidationError({param: f"This link is missing the {param} parameter (worker id)."})
+    if len(external_id) > 200:
+        raise ValidationError({param: "The worker id is too long (200 characters at most)."})
+    # PostgreSQL text cannot hold NUL, and no crowd platform's ids contain control characters.
+    if any(unicodedata.category(char) == "Cc" for char in external_id):
+        raise ValidationError({param: "The worker id contains control characters."})
+    return external_id
+
+
+class ResumeRefused(PermissionDenied):
+    """A worker id that already has a rater is resumed only with proof (see start_crowd_session)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def start_link_signature(*, study: Study, external_id: str) -> str:
+    """The `sig` of a signed start link: for platforms (or staff) that hand each worker their own
+    link. It resumes that worker in that study without a resume code."""
+    return salted_hmac("raters.start_link", f"{study.slug}\n{external_id}").hexdigest()[:32]
+
+
+def signed_start_url(*, study: Study, external_id: str, base_url: str) -> str:
+    """The full signed start link of one worker in a study."""
+    from urllib.parse import urlencode, urljoin
+
+    from django.urls import reverse
+
+    query = urlencode(
+        {
+            study.external_id_param: external_id,
+            "sig": start_link_signature(study=study, external_id=external_id),
+        }
+    )
+    return urljoin(base_url, reverse("raters:start", args=[study.slug])) + "?" + query
+
+
+def resume_code(*, rater: Rater) -> str:
+    """The code shown to a crowd worker on their first start (and on their pages afterwards):
+    what resumes their worker id from another browser. Derived from the site's secret key, so
+    nothing is stored, and it changes if the key does."""
+    digest = salted_hmac("raters.resume_code", f"{rater.user_id}\n{rater.external_id}").digest()
+    text = base64.b32encode(digest).decode()[:10]
+    return f"{text[:5]}-{text[5:]}"
+
+
+def _same_code(given: str, expected: str) -> bool:
+    def normal(code: str) -> str:
+        # Base32 has no 0, 1 or 8: read them as the letters people mistake them for.
+        code = code.upper().translate(str.maketrans("018", "OIB"))
+        return re.sub(r"[^A-Z2-7]", "", code)
+
+    return hmac.compare_digest(normal(given), normal(expected))
+
+
+def start_crowd_session(
+    *,
+    study: Study,
+    external_id: str,
+    signature: str = "",
+    code: str = "",
+    signed_in: Any = None,
+) -> Any:
+    """The passwordless user behind a crowd worker id: created at the first start.
+
+    A worker id that already has a rater is a name, not a credential (other workers, the
+    platform and anyone shown a URL can know it): it is resumed only by the browser already
+    signed in as that rater, through a signed start link of this study, or with the resume
+    code shown at the first start. Anything else raises ResumeRefused.
+    """
+    external_id = check_external_id(study=study, external_id=external_id)
     profile = Rater.objects.filter(external_id=external_id).select_related("user").first()
     if profile is not None:
-        return profile.user
+        signed = start_link_signature(study=study, external_id=external_id)
+        if (
+            (signed_in is not None and signed_in.pk == profile.user_id)
+            or (signature and hmac.compare_digest(signature.encode(), signed.encode()))
+            or (code and _same_code(code, resume_code(rater=profile)))
+        ):
+            return profile.user
+        raise ResumeRefused(
+            "That resume code is not right." if code else "This worker id has already started."
+        )
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "", external_id)[:60]
+    username = f"crowd-{safe}" if safe == external_id else f"crowd-{secrets.token_hex(8)}"
     users = get_user_model()
     with transaction.atomic():
         user, _ = users.objects.get_or_create(username=username)
@@ -84,32 +169,55 @@ def qualify_rater(*, user: Any) -> Rater:
 
 
 @dataclass(frozen=True)
+class QuizMistake:
+    """A wrong (or missing) answer, explained: what the failed-attempt page shows."""
+
+    number: int
+    question: str
+    given: str
+    explanation: str
+
+
+@dataclass(frozen=True)
 class QuizResult:
     passed: bool
     score: int
     total: int
     wrong: tuple[str, ...]
     attempts_left: int
+    mistakes: tuple[QuizMistake, ...] = ()
 
 
 def take_quiz(*, user: Any, answers: Mapping[str, str]) -> QuizResult:
-    """Grade one attempt; a pass qualifies the rater, running out of attempts screens them out."""
+    """Grade one attempt against the paper the rater was shown (selectors.quiz_paper); a pass
+    qualifies the rater, running out of attempts screens them out."""
     with transaction.atomic():
         profile = Rater.objects.select_for_update().get(pk=rater_profile(user=user).pk)
+        total = len(quiz.QUESTIONS)
         if profile.is_qualified:
-            return QuizResult(True, len(quiz.QUESTIONS), len(quiz.QUESTIONS), (), 0)
+            return QuizResult(True, total, total, (), 0)
         if profile.quiz_attempts >= quiz.MAX_ATTEMPTS:
             raise RatingRefused("You have used all quiz attempts.", code="not_qualified")
-        wrong = tuple(q.key for q in quiz.QUESTIONS if answers.get(q.key) != q.answer)
-        score = len(quiz.QUESTIONS) - len(wrong)
+        paper = selectors.quiz_paper(rater=profile)
+        mistakes = tuple(
+            QuizMistake(
+                number=number,
+                question=question.text,
+                given=question.label_of(str(answers.get(question.key, ""))) or "no answer",
+                explanation=question.explanation,
+            )
+            for number, question in enumerate(paper, start=1)
+            if answers.get(question.key) != question.answer
+        )
+        score = total - len(mistakes)
         profile.quiz_attempts += 1
         passed = score >= quiz.PASS_MARK
         if passed:
             profile.qualified_at = timezone.now()
         profile.save(update_fields=["quiz_attempts", "qualified_at"])
-    return QuizResult(
-        passed, score, len(quiz.QUESTIONS), wrong, quiz.MAX_ATTEMPTS - profile.quiz_attempts
-    )
+    wrong = tuple(paper[m.number - 1].key for m in mistakes)
+    left = quiz.MAX_ATTEMPTS - profile.quiz_attempts
+    return QuizResult(passed, score, total, wrong, left, mistakes)
 
 
 def _check_profile(*, study: Study, profile: Rater) -> None:
@@ -243,16 +351,17 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
         profile = _locked_profile(rater)
         _check_profile(study=study, profile=profile)
         state = selectors.rater_state(study=study, rater=rater)
+        room = selectors.study_room(study=study)
         created: Assignment | None = None
         if state.active is not None:
             assignment_id: int | None = state.active
             Assignment.objects.filter(pk=state.active).update(expires_at=_expiry(study))
         else:
-            created = _new_assignment(study=study, rater=rater, state=state)
+            created = _new_assignment(study=study, rater=rater, state=state, room=room)
             assignment_id = created.pk if created is not None else None
             if created is not None:
                 state = state.with_new(created)
-        progress = selectors.rater_progress(study=study, rater=rater, state=state)
+        progress = selectors.rater_progress(study=study, rater=rater, state=state, room=room)
         payload = (
             selectors.task_payload(assignment_id=assignment_id, study=study, progress=progress)
             if assignment_id is not None
@@ -294,18 +403,31 @@ def _sweep_due(study: Study) -> bool:
     return True
 
 
-def _new_assignment(*, study: Study, rater: Any, state: selectors.RaterState) -> Assignment | None:
+def _new_assignment(
+    *, study: Study, rater: Any, state: selectors.RaterState, room: selectors.StudyRoom
+) -> Assignment | None:
     total = state.taken
     if study.tasks_per_rater and total >= study.tasks_per_rater:
         return None
     counts = state.taken_by_kind
-    gold_due = _due(rate=study.gold_rate, done=counts.get(Comparison.Kind.GOLD, 0), total=total)
-    mirror_due = _due(
-        rate=study.mirror_rate, done=counts.get(Comparison.Kind.MIRROR, 0), total=total
+    gold_due = selectors.check_due(
+        study=study,
+        rater_id=rater.pk,
+        kind=Comparison.Kind.GOLD,
+        done=counts.get(Comparison.Kind.GOLD, 0),
+        total=total,
+    )
+    mirror_due = selectors.check_due(
+        study=study,
+        rater_id=rater.pk,
+        kind=Comparison.Kind.MIRROR,
+        done=counts.get(Comparison.Kind.MIRROR, 0),
+        total=total,
     )
     if gold_due or mirror_due:
-        # Checks (gold, mirrors) only while real work is left for this rater.
-        if not selectors.real_candidates(study=study, rater=rater).exists():
+        # Checks (gold, mirrors) only while real work is left for this rater. The estimate
+        # the progress counter uses, so a check costs no query a real task does not.
+        if not selectors.real_work_left(study=study, state=state, room=room):
             return None
         check = _assign_gold(study=study, rater=rater) if gold_due else None
         if check is None and mirror_due:
@@ -317,11 +439,6 @@ def _new_assignment(*, study: Study, rater: Any, state: selectors.RaterState) ->
 
 def _expiry(study: Study) -> Any:
     return timezone.now() + timedelta(minutes=study.assignment_timeout_minutes)
-
-
-def _due(*, rate: float, done: int, total: int) -> bool:
-    # Spread checks evenly: the n-th check lands near task n / rate.
-    return rate > 0 and done < math.floor((total + 1) * rate + 0.5)
 
 
 def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
@@ -386,47 +503,57 @@ def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignme
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(pick=pick_sql), (*params, study.raters_per_pair))
         row = cursor.fetchone()
-        if row is None:
-            return None
-        comparison_id, slot, prompt_id = row
-        now = timezone.now()
-        assignment = Assignment(
-            comparison_id=comparison_id,
-            rater=rater,
-            left_is_a=left_is_a_for_slot(
-                comparison_id=comparison_id, slot=slot, raters=study.raters_per_pair
-            ),
-            status=Assignment.Status.ACTIVE,
-            expires_at=_expiry(study),
-            created_at=now,
-        )
-        # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
-        values = [
-            field.get_db_prep_save(getattr(assignment, field.attname), connection)
-            for field in _inserted_fields()
-        ]
-        cursor.execute(_INSERT_ASSIGNMENT_SQL, values)
-        inserted = cursor.fetchone()
-        if inserted is None:
-            # SQLite only (no row locks): another request of this rater got there first.
+    if row is None:
+        return None
+    comparison_id, slot, prompt_id = row
+    assignment = _insert_assignment(
+        study=study,
+        rater=rater,
+        comparison={"id": comparison_id, "kind": Comparison.Kind.REAL, "prompt_id": prompt_id},
+        left_is_a=left_is_a_for_slot(
+            comparison_id=comparison_id, slot=slot, raters=study.raters_per_pair
+        ),
+    )
+    if assignment is None:
+        # SQLite only (no row locks): another request of this rater got there first.
+        with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE raters_comparison SET assigned_count = assigned_count - 1 WHERE id = %s",
                 (comparison_id,),
             )
-            return None
+    return assignment
+
+
+def _insert_assignment(
+    *, study: Study, rater: Any, comparison: dict[str, Any], left_is_a: bool
+) -> Assignment | None:
+    """Insert the rater's assignment to `comparison` (id, kind, prompt_id) in one written-out
+    statement; None if they already hold it. Real tasks and gold checks both come through
+    here, so handing out either costs the same statements (and time)."""
+    now = timezone.now()
+    assignment = Assignment(
+        comparison_id=comparison["id"],
+        rater=rater,
+        left_is_a=left_is_a,
+        status=Assignment.Status.ACTIVE,
+        expires_at=_expiry(study),
+        created_at=now,
+    )
+    # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
+    values = [
+        field.get_db_prep_save(getattr(assignment, field.attname), connection)
+        for field in _inserted_fields()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ASSIGNMENT_SQL, values)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
     assignment.pk = inserted[0]
     assignment._state.adding = False
     assignment._state.db = connection.alias
     # What RaterState.with_new and the payload read, without loading the comparison.
-    assignment.comparison = rawload.instance(
-        Comparison,
-        {
-            "id": comparison_id,
-            "study_id": study.pk,
-            "kind": Comparison.Kind.REAL,
-            "prompt_id": prompt_id,
-        },
-    )
+    assignment.comparison = rawload.instance(Comparison, {**comparison, "study_id": study.pk})
     return assignment
 
 
@@ -449,77 +576,51 @@ def left_is_a_for_slot(*, comparison_id: int, slot: int, raters: int) -> bool:
 
 
 def _assign_gold(*, study: Study, rater: Any) -> Assignment | None:
-    golds = list(
-        Comparison.objects.filter(study=study, kind=Comparison.Kind.GOLD)
-        .exclude(assignments__rater=rater)
-        .values_list("id", flat=True)
-    )
+    golds = selectors.gold_left(study=study, rater=rater)
     random.shuffle(golds)
-    for comparison_id in golds[:5]:
-        try:
-            with transaction.atomic():
-                return Assignment.objects.create(
-                    comparison_id=comparison_id,
-                    rater=rater,
-                    left_is_a=random.random() < 0.5,
-                    expires_at=_expiry(study),
-                )
-        except IntegrityError:
-            continue
+    for comparison_id, prompt_id in golds[:5]:
+        assignment = _insert_assignment(
+            study=study,
+            rater=rater,
+            comparison={"id": comparison_id, "kind": Comparison.Kind.GOLD, "prompt_id": prompt_id},
+            left_is_a=random.random() < 0.5,
+        )
+        if assignment is not None:
+            return assignment
     return None
 
 
 def _assign_mirror(*, study: Study, rater: Any) -> Assignment | None:
     """Repeat a pair the rater judged at least two tasks ago, with the sides swapped."""
-    recent = list(
-        Assignment.objects.filter(rater=rater, comparison__study=study)
-        .order_by("-id")
-        .values_list("id", flat=True)[:2]
-    )
-    original = (
-        Assignment.objects.filter(
-            rater=rater,
-            comparison__study=study,
-            comparison__kind=Comparison.Kind.REAL,
-            status=Assignment.Status.DONE,
-        )
-        .exclude(pk__in=recent)
-        .exclude(comparison__mirrors__assignments__rater=rater)
-        .select_related("comparison")
-        .order_by("?")
-        .first()
-    )
-    if original is None:
+    source = selectors.mirror_source(study=study, rater=rater)
+    if source is None:
         return None
-    source = original.comparison
-    try:
-        with transaction.atomic():
-            mirror, _ = Comparison.objects.get_or_create(
-                mirror_of=source,
-                kind=Comparison.Kind.MIRROR,
-                defaults={
-                    "study": study,
-                    "pair": source.pair,
-                    "prompt": source.prompt,
-                    "video_a": source.video_a,
-                    "video_b": source.video_b,
+    mirror_id = source.mirror_id
+    if mirror_id is None:  # the first repeat of this pair: made once, shared by raters
+        try:
+            with transaction.atomic():
+                mirror_id = Comparison.objects.create(
+                    study=study,
+                    pair_id=source.pair_id,
+                    kind=Comparison.Kind.MIRROR,
+                    prompt_id=source.prompt_id,
+                    video_a_id=source.video_a_id,
+                    video_b_id=source.video_b_id,
                     # Shown exactly as the original was: a repeat must look like one.
-                    "shown_a": source.shown_a,
-                    "shown_b": source.shown_b,
-                },
-            )
-    except IntegrityError:
-        mirror = Comparison.objects.get(mirror_of=source, kind=Comparison.Kind.MIRROR)
-    try:
-        with transaction.atomic():
-            return Assignment.objects.create(
-                comparison=mirror,
-                rater=rater,
-                left_is_a=not original.left_is_a,
-                expires_at=_expiry(study),
-            )
-    except IntegrityError:
-        return None
+                    shown_a_id=source.shown_a_id,
+                    shown_b_id=source.shown_b_id,
+                    mirror_of_id=source.comparison_id,
+                ).pk
+        except IntegrityError:
+            mirror_id = Comparison.objects.get(
+                mirror_of_id=source.comparison_id, kind=Comparison.Kind.MIRROR
+            ).pk
+    return _insert_assignment(
+        study=study,
+        rater=rater,
+        comparison={"id": mirror_id, "kind": Comparison.Kind.MIRROR, "prompt_id": source.prompt_id},
+        left_is_a=not source.left_is_a,
+    )
 
 
 # --- Judgments -------------------------------------------------------------------------------
@@ -547,7 +648,7 @@ class WatchReport:
 def check_answer(*, study: Study, question: str, answer: Answer) -> str:
     """Validate one JUICE answer; returns the side ('left', 'right' or 'tie')."""
     if answer.side not in ("left", "right", "tie"):
-        raise ValidationError({question: "Choose the left video, the right video or a tie."})
+        raise ValidationError({question: juice.missing_choice(question)})
     if answer.side == "tie" and not study.allow_ties:
         raise ValidationError({question: "This study asks for a choice: ties are not allowed."})
     field = f"{question}_reasons"
@@ -562,13 +663,21 @@ def check_answer(*, study: Study, question: str, answer: Answer) -> str:
     return answer.side
 
 
-def check_watch(*, study: Study, assignment: Assignment, watch: WatchReport) -> None:
+def check_watch(
+    *, study: Study, assignment: Assignment, watch: WatchReport, simulated: bool = False
+) -> None:
+    """The watch minimum: the time the page reports, and the server's own clock since the task
+    was handed out. Simulated raters (created by staff, resumed only through signed start
+    links) skip the clock, so a dry run can go at full speed (`simulate_raters --wait-scale 0`);
+    their judgments are marked simulated and left out of results."""
     if not watch.played_through:
         raise ValidationError({"played_through": "Please watch both videos to the end once."})
     if watch.watch_ms < study.min_watch_ms:
         raise ValidationError(
             {"watch_ms": f"Please watch the videos for at least {study.min_watch_ms / 1000:g} s."}
         )
+    if simulated:
+        return
     # The claim above comes from the browser; the clock here does not.
     elapsed_ms = (timezone.now() - assignment.created_at).total_seconds() * 1000
     if elapsed_ms < study.min_watch_ms:
@@ -610,7 +719,9 @@ def record_judgment(
             errors.update(exc.message_dict)
     if not errors:
         try:
-            check_watch(study=study, assignment=assignment, watch=watch)
+            check_watch(
+                study=study, assignment=assignment, watch=watch, simulated=profile.is_simulated
+            )
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if errors:
@@ -758,8 +869,6 @@ def build_gold_comparisons(*, study: Study, count: int = 8, seed: int = 0) -> in
     import numpy as np
     from django.core.files.base import ContentFile
 
-    from generation.video.export import write_mp4, write_poster
-
     from . import gold
     from .models import GoldClip
 
@@ -799,8 +908,10 @@ def build_gold_comparisons(*, study: Study, count: int = 8, seed: int = 0) -> in
                     frames = gold.shuffled(frames, rng=rng)
             out = Path(tmp) / f"gold-{index}.mp4"
             poster = Path(tmp) / f"gold-{index}.png"
-            write_mp4(frames, out, fps=min(fps, good.fps))
-            write_poster(frames[0], poster)
+            # Written like the real video it replaces (the partner), at its byte sizes: file
+            # statistics must not tell a gold check from a real comparison.
+            gold.write_sized_mp4(frames, out, fps=min(fps, good.fps), size=_size(partner.file))
+            gold.write_sized_poster(frames[0], poster, size=_size(partner.poster))
             with transaction.atomic():
                 clip = GoldClip(source=bad_source, degradation=degradation)
                 clip.file.save("clip.mp4", ContentFile(out.read_bytes()), save=False)
@@ -823,10 +934,18 @@ def build_gold_comparisons(*, study: Study, count: int = 8, seed: int = 0) -> in
 
 
 def _read_video(video: Video, tmp: Any) -> tuple[Any, int]:
+    """A stored video's frames at the size its model made them (see gold.native_frames)."""
     from . import gold
 
     path = tmp / f"source-{video.pk}.mp4"
     with video.file.open("rb") as handle:
         path.write_bytes(handle.read())
     frames, fps = gold.read_frames(path)
-    return frames, fps
+    return gold.native_frames(frames, height=video.height, width=video.width), fps
+
+
+def _size(field: Any) -> int:
+    try:
+        return int(field.size) if field else 0
+    except OSError:
+        return 0

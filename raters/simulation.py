@@ -57,10 +57,18 @@ class Behaviour:
 
 @dataclass(frozen=True)
 class SimulatedAccount:
-    """A simulated rater's identity: the start-link id it arrives with."""
+    """A simulated rater's identity: the start-link id it arrives with, and the signature of
+    its signed start link (a worker id that already has a rater needs one to resume)."""
 
     external_id: str
     careless: bool
+    signature: str = ""
+
+    def start_params(self, id_param: str = "PROLIFIC_PID") -> dict[str, str]:
+        params = {id_param: self.external_id}
+        if self.signature:
+            params["sig"] = self.signature
+        return params
 
 
 @dataclass(frozen=True)
@@ -170,9 +178,19 @@ def create_simulated_raters(
             Rater.objects.create(user=user, external_id=external_id, is_simulated=True)
             _qualify(user)
             accounts.append(
-                SimulatedAccount(external_id=external_id, careless=rng.random() < careless_share)
+                SimulatedAccount(
+                    external_id=external_id,
+                    careless=rng.random() < careless_share,
+                    signature=_signature(study, external_id),
+                )
             )
     return accounts
+
+
+def _signature(study: Any, external_id: str) -> str:
+    from . import services
+
+    return services.start_link_signature(study=study, external_id=external_id)
 
 
 def _qualify(user: Any) -> None:
@@ -286,7 +304,7 @@ class SimulatedRater:
     def arrive(self) -> None:
         url = self._url(f"rate/start/{self.study_slug}/")
         response = self._request(
-            "start", "GET", url, params={self.id_param: self.account.external_id}
+            "start", "GET", url, params=self.account.start_params(self.id_param)
         )
         if response.status_code >= 400:
             raise RaterGone(f"start link answered {response.status_code}")

@@ -21,13 +21,15 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from evalsite import accel, auth
+from evalsite import accel, auth, ratelimit
 
 from . import juice, quiz, selectors, services
-from .models import Study
+from .models import Rater, Study
 
 CHUNK_BYTES = 64 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# A number longer than any file offset is absurd: 416 (int() of 4,300+ digits would raise).
+MAX_RANGE_DIGITS = 18
 
 
 @login_required
@@ -39,22 +41,36 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("raters:rate", slug=study.slug)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def start(request: HttpRequest, slug: str) -> HttpResponse:
-    """Crowd start link: ?PROLIFIC_PID=… (parameter set per study) creates or resumes a rater."""
+    """Crowd start link: ?PROLIFIC_PID=… (parameter set per study) creates a rater; an id that
+    already has one needs `sig` (a signed link), the signed-in browser, or its resume code."""
     study = get_object_or_404(Study, slug=slug)
     if not study.is_active:
         return render(request, "raters/paused.html", {"study": study})
+    external_id = request.GET.get(study.external_id_param, "")
+    code = request.POST.get("resume_code", "") if request.method == "POST" else ""
+    # Resume codes are guessed like passwords: failures count as failed sign-ins.
+    limit_key = f"crowd-resume:{external_id}"
+    if code and (ratelimit.is_limited(request) or ratelimit.username_is_limited(limit_key)):
+        return ratelimit.too_many(request)
     try:
         user = services.start_crowd_session(
-            study=study, external_id=request.GET.get(study.external_id_param, "")
+            study=study,
+            external_id=external_id,
+            signature=request.GET.get("sig", ""),
+            code=code,
+            signed_in=request.user if request.user.is_authenticated else None,
         )
-    except ValidationError:
-        return HttpResponseBadRequest(
-            f"This link is missing the {study.external_id_param} parameter.",
-            content_type="text/plain",
-        )
-    login(request, user, backend=auth.BACKEND)
+    except ValidationError as exc:
+        return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain")
+    except services.ResumeRefused as refused:
+        if code:
+            ratelimit.count_failure(start, credentials={"username": limit_key}, request=request)
+        context = {"study": study, "error": refused.message if code else ""}
+        return render(request, "raters/resume.html", context, status=403 if code else 200)
+    if user.pk != request.user.pk:
+        login(request, user, backend=auth.BACKEND)
     return redirect("raters:rate", slug=study.slug)
 
 
@@ -78,6 +94,7 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
         "questions": _questions(),
         "tie_reasons": list(juice.TIE_REASONS.items()),
         "reasons_prompt": juice.REASONS_PROMPT,
+        "resume_code": _resume_code(request),
     }
     response = render(request, "raters/rate.html", context)
     response["Cache-Control"] = "no-store"
@@ -94,6 +111,7 @@ def instructions(request: HttpRequest, slug: str) -> HttpResponse:
         "questions": _questions(),
         "tie_reasons": list(juice.TIE_REASONS.items()),
         "needs_quiz": study.require_qualification and not profile.is_qualified,
+        "resume_code": _resume_code(request),
     }
     return render(request, "raters/instructions.html", context)
 
@@ -112,7 +130,9 @@ def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("raters:rate", slug=slug)
         if result.attempts_left == 0:
             return _screened_out(request, study, "You did not pass the qualification quiz.")
-    context = {"study": study, "questions": quiz.QUESTIONS, "result": result}
+    # The paper of the next attempt: its own variants and option order.
+    paper = selectors.quiz_paper(rater=services.rater_profile(user=request.user))
+    context = {"study": study, "questions": paper, "result": result}
     return render(request, "raters/quiz.html", context, status=200 if result is None else 400)
 
 
@@ -120,17 +140,23 @@ def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def done(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
-    try:
-        # A paused or closed study hands out nothing more: what was done is done.
-        if study.is_active and services.next_assignment(study=study, rater=request.user):
-            return redirect("raters:rate", slug=slug)
-    except services.RatingRefused as refused:
-        return _screened_out(request, study, refused.message)
-    progress = selectors.rater_progress(study=study, rater=request.user)
+    # A paused or closed study hands out nothing more: what was done is done.
+    if study.is_active:
+        try:
+            if services.next_assignment(study=study, rater=request.user) is not None:
+                return redirect("raters:rate", slug=slug)
+        except services.RatingRefused as refused:
+            if refused.code == "not_qualified" and _quiz_left(request):
+                return redirect("raters:instructions", slug=slug)
+            return _screened_out(request, study, refused.message)
+    code = selectors.crowd_code(study=study, rater=request.user)
+    completion = code.code if code is not None and code.kind == "completion" else ""
     context = {
         "study": study,
-        "progress": progress,
-        "return_url": study.return_url(study.completion_code),
+        "progress": selectors.rater_progress(study=study, rater=request.user),
+        "completion_code": completion,
+        "return_url": study.return_url(completion) if completion else "",
+        "resume_code": _resume_code(request),
     }
     return render(request, "raters/done.html", context)
 
@@ -162,15 +188,15 @@ def ranged_file_response(
     status = 200
     match = RANGE_RE.match(range_header.strip())
     if match and (match.group(1) or match.group(2)):
+        if max(len(match.group(1)), len(match.group(2))) > MAX_RANGE_DIGITS:
+            return _unsatisfiable(size)
         if match.group(1):
             start = int(match.group(1))
             end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
         else:
             start = max(0, size - int(match.group(2)))
         if start >= size or start > end:
-            refused = HttpResponse(status=416)
-            refused["Content-Range"] = f"bytes */{size}"
-            return refused
+            return _unsatisfiable(size)
         status = 206
     response = StreamingHttpResponse(
         _read_range(field, start, end - start + 1), status=status, content_type=content_type
@@ -181,6 +207,12 @@ def ranged_file_response(
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def _unsatisfiable(size: int) -> HttpResponse:
+    refused = HttpResponse(status=416)
+    refused["Content-Range"] = f"bytes */{size}"
+    return refused
 
 
 def _session_or_token_user(request: HttpRequest) -> Any:
@@ -219,10 +251,24 @@ def _questions() -> list[tuple[str, str, list[tuple[str, str]]]]:
     ]
 
 
+def _resume_code(request: HttpRequest) -> str:
+    """A crowd worker's resume code, shown on their pages; '' for site logins."""
+    try:
+        profile = request.user.rater  # type: ignore[union-attr]
+    except (AttributeError, Rater.DoesNotExist):
+        return ""
+    return services.resume_code(rater=profile) if profile.external_id else ""
+
+
 def _quiz_left(request: HttpRequest) -> bool:
     return services.rater_profile(user=request.user).quiz_attempts < quiz.MAX_ATTEMPTS
 
 
 def _screened_out(request: HttpRequest, study: Study, message: str) -> HttpResponse:
-    context: dict[str, Any] = {"study": study, "message": message}
+    code = selectors.crowd_code(study=study, rater=request.user)
+    context: dict[str, Any] = {
+        "study": study,
+        "message": message,
+        "screenout_code": code.code if code is not None and code.kind == "screenout" else "",
+    }
     return render(request, "raters/screened_out.html", context, status=403)

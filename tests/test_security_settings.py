@@ -245,3 +245,61 @@ def test_rating_api_answers_503_when_the_session_cache_is_down(settings):
     response = client.get("/api/raters/me/", HTTP_ACCEPT="application/json")
     assert response.status_code == 503, response.content[:300]
     assert response["Retry-After"] == "5" and "try again" in response.json()["detail"]
+
+
+def _encoded(encoding: str, username: str, password: str) -> dict:
+    """POST arguments for the test client: the same credentials in one body encoding."""
+    from urllib.parse import urlencode
+
+    from django.test.client import MULTIPART_CONTENT
+
+    fields = {"username": username, "password": password}
+    if encoding == "form":
+        return {"data": fields}  # the test client's default: multipart
+    if encoding == "urlencoded":
+        return {"data": urlencode(fields), "content_type": "application/x-www-form-urlencoded"}
+    if encoding == "json":
+        return {"data": fields, "content_type": "application/json"}
+    if encoding == "any":
+        # DRF parses a `*/*` body with its first parser (JSON); the limiter used to read nothing.
+        return {"data": json.dumps(fields), "content_type": "*/*"}
+    assert encoding == "multipart"
+    return {"data": fields, "content_type": MULTIPART_CONTENT}
+
+
+ENCODINGS = ["form", "urlencoded", "json", "any", "multipart"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("guess_with", ENCODINGS)
+@pytest.mark.parametrize("then_with", ["json", "any"])
+def test_token_lockout_counts_attempts_however_the_body_is_encoded(
+    _fresh_cache, guess_with, then_with
+):
+    # Given an attacker guessing a password at the token endpoint in one body encoding
+    UserFactory(username="grace")
+    client = Client(REMOTE_ADDR="10.6.6.6")
+    for _ in range(django_settings.LOGIN_RATE_LIMIT[0]):
+        response = client.post("/api/auth/token/", **_encoded(guess_with, "grace", "guess"))
+        # (the password was really checked: the body was understood)
+        assert "Unable to log in" in response.content.decode(), (guess_with, response.content)
+    # When the right password comes in another encoding, from another address
+    other = Client(REMOTE_ADDR="10.6.6.7")
+    response = other.post("/api/auth/token/", **_encoded(then_with, "grace", "pw-for-tests"))
+    # Then the username is locked whatever the encoding
+    assert response.status_code == 429, (guess_with, then_with, response.status_code)
+    assert "token" not in response.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["form", "urlencoded", "multipart"])
+def test_login_page_lockout_counts_every_form_encoding(_fresh_cache, encoding):
+    UserFactory(username="heidi")
+    client = Client(REMOTE_ADDR="10.7.7.7")
+    for _ in range(django_settings.LOGIN_RATE_LIMIT[0]):
+        assert (
+            client.post("/accounts/login/", **_encoded(encoding, "heidi", "x")).status_code == 200
+        )
+    other = Client(REMOTE_ADDR="10.7.7.8")
+    response = other.post("/accounts/login/", **_encoded(encoding, "heidi", "pw-for-tests"))
+    assert response.status_code == 429 and "_auth_user_id" not in other.session

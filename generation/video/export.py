@@ -22,11 +22,12 @@ def upscale(frames: np.ndarray) -> np.ndarray:
     return frames.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
-def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> None:
-    """Write (T, H, W, 3) uint8 frames as an H.264 yuv420p MP4 with the index up front."""
+def write_mp4(frames: np.ndarray, path: str | Path, fps: int, *, crf: int = 18) -> None:
+    """Write (T, H, W, 3) uint8 frames as an H.264 yuv420p MP4 with the index up front
+    (`crf`: x264's constant quality, 18 = visually lossless; higher is smaller)."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
-    _write_h264(upscale(frames), path, fps, ["-crf", "18"], macro_block_size=16)
+    _write_h264(upscale(frames), path, fps, ["-crf", str(crf)], macro_block_size=16)
 
 
 def write_poster(frame: np.ndarray, path: str | Path) -> None:

@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings
 
 from raters import services
-from raters.models import Judgment
+from raters.models import Judgment, Rater
 from tests.factories import UserFactory
-from tests.raters.helpers import build_study
+from tests.raters.helpers import build_study, right_quiz_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.
@@ -112,8 +112,9 @@ def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(
     study.save()
     page.goto(f"{live_server.url}/rate/start/{study.slug}/?PROLIFIC_PID=worker-77")
     page.click("#to-quiz")
-    for question in services.quiz.QUESTIONS:
-        page.check(f"input[name={question.key}][value={question.answer}]")
+    worker = Rater.objects.get(external_id="worker-77").user
+    for key, value in right_quiz_answers(worker).items():
+        page.check(f"input[name={key}][value={value}]")
     page.click("#quiz-submit")
     page.wait_for_selector("#video-left")
 
@@ -251,3 +252,79 @@ def test_clips_of_different_length_are_served_cut_to_one_length_on_one_clock(pag
     assert left == pytest.approx(1.0, abs=1 / 12) and right == pytest.approx(left, abs=1 / 12)
     page.keyboard.press(" ")
     _wait_submit_enabled(page)  # the clock ends with both clips
+
+
+def test_submit_unlocks_on_the_servers_watch_minimum_and_a_submit_at_unlock_is_accepted(
+    page, live_server
+):
+    # Given 1 s clips and a study that asks for 2.0 s of watching
+    study = build_study(prompts=2, raters_per_pair=1, frames=8, fps=8, min_watch_ms=2000)
+    rater = UserFactory()
+    services.qualify_rater(user=rater)
+    _login(page, live_server, rater)
+    page.goto(f"{live_server.url}/rate/{study.slug}/")
+    page.wait_for_function(BOTH_READY, timeout=15000)
+    # When both clips have played through once, Submit is still locked
+    page.wait_for_function(
+        "() => document.getElementById('watch-status').innerText.startsWith('Keep watching')",
+        timeout=15000,
+    )
+    assert page.locator("#submit").is_disabled()
+    # Then a keyboard rater who answers the moment it unlocks is accepted
+    for key in ("q", "1", "a", "6"):
+        page.keyboard.press(key)
+    _wait_submit_enabled(page)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.getElementById('progress').innerText === 'Task 2 of 2'", timeout=10000
+    )
+    judgment = Judgment.objects.get()
+    assert judgment.watch_ms >= study.min_watch_ms
+    assert page.locator("#form-errors").is_hidden()
+
+
+def test_enter_with_no_choice_names_each_question(page, live_server):
+    study = build_study(prompts=1, raters_per_pair=1)
+    rater = UserFactory()
+    services.qualify_rater(user=rater)
+    _login(page, live_server, rater)
+    page.goto(f"{live_server.url}/rate/{study.slug}/")
+    page.wait_for_function(BOTH_READY, timeout=15000)
+    _wait_submit_enabled(page)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#form-errors:not([hidden])")
+    shown = page.locator("#form-errors").inner_text()
+    assert "Quality (Which video do you prefer?)" in shown
+    assert "Faithfulness (Which video aligns better with the text prompt?)" in shown
+    assert '"" is not a valid choice' not in shown
+
+
+def test_padded_gold_clips_and_posters_decode_in_chromium(page, live_server):
+    # Given gold clips and posters padded to the byte sizes of real videos (`free` MP4 box,
+    # private PNG chunk)
+    import base64
+
+    from raters.models import GoldClip
+    from tests.raters.test_gold_blinding import _study
+
+    _study(prompts=4)  # real videos and posters, 8 gold checks
+    clips = list(GoldClip.objects.all())
+    padded_videos = [c for c in clips if c.file.open("rb").read()[-4096:].find(b"free") >= 0]
+    padded_posters = [c for c in clips if b"juPd" in c.poster.open("rb").read()]
+    assert padded_videos and padded_posters
+    page.goto(f"{live_server.url}/accounts/login/")
+    # Then Chromium decodes every one of them
+    for clip in clips:
+        video = base64.b64encode(clip.file.open("rb").read()).decode()
+        poster = base64.b64encode(clip.poster.open("rb").read()).decode()
+        sizes = page.evaluate(
+            """([video, poster]) => Promise.all([
+                new Promise(done => { const v = document.createElement('video'); v.muted = true;
+                  v.onloadeddata = () => done(v.videoWidth); v.onerror = () => done(0);
+                  v.src = 'data:video/mp4;base64,' + video; }),
+                new Promise(done => { const i = new Image(); i.onload = () => done(i.naturalWidth);
+                  i.onerror = () => done(0); i.src = 'data:image/png;base64,' + poster; }),
+            ])""",
+            [video, poster],
+        )
+        assert all(size > 0 for size in sizes), (clip.get_degradation_display(), sizes)

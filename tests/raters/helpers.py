@@ -122,3 +122,11 @@ def judge(assignment: Any, quality: str = "left", faithfulness: str = "left") ->
     q = answer(quality, ("equally_good",) if quality == "tie" else ("pixel_sharpness",))
     f = faith(faithfulness, ("equally_bad",) if faithfulness == "tie" else ("spatial_alignment",))
     return services.submit_judgment(assignment=assignment, quality=q, faithfulness=f, watch=WATCHED)
+
+
+def right_quiz_answers(user: Any) -> dict[str, str]:
+    """The right answers to the quiz paper this user's next attempt shows."""
+    from raters import selectors
+
+    paper = selectors.quiz_paper(rater=services.rater_profile(user=user))
+    return {question.key: question.answer for question in paper}

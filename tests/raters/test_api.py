@@ -104,8 +104,9 @@ def test_unqualified_and_stopped_raters_get_403_with_a_readable_detail():
     services.qualify_rater(user=newcomer)
     services.stop_rater(rater=newcomer.rater, reason="gold")
     stopped = client.post(f"/api/studies/{study.slug}/next/")
-    assert stopped.status_code == 403
-    assert stopped.json()["screenout_code"] == study.screenout_code
+    assert stopped.status_code == 403 and stopped.json()["code"] == "stopped"
+    # The screen-out code is for a failed quiz, not for failing quality control.
+    assert "screenout_code" not in stopped.json()
 
 
 def test_raters_list_only_their_own_judgments_in_left_right_terms_staff_see_all():
@@ -164,3 +165,33 @@ def test_rating_round_trip_stays_within_a_fixed_number_of_queries(settings):
     print("queries per (next, submit):", counts)
     assert counts[1] == counts[2], counts
     assert counts[2][0] <= 9 and counts[2][1] <= 8, counts
+
+
+def test_a_missing_choice_names_its_question_once():
+    study = build_study(prompts=1, min_watch_ms=0)
+    client = _client(qualified_rater())
+    token = client.post(f"/api/studies/{study.slug}/next/").json()["token"]
+    # What the page sends on Enter with nothing chosen
+    empty = client.post("/api/judgments/", _body(token, quality="", faithfulness=""), format="json")
+    assert empty.status_code == 400
+    errors = empty.json()
+    assert errors["quality"] == [
+        "Quality (Which video do you prefer?): choose the left video, the right video or a tie."
+    ]
+    assert errors["faithfulness"][0].startswith("Faithfulness (Which video aligns better")
+    missing = client.post("/api/judgments/", {"token": token}, format="json").json()
+    assert missing["quality"] == errors["quality"]
+
+
+def test_the_watch_minimum_the_page_unlocks_on_is_the_one_the_server_enforces():
+    # Given a study whose minimum is 2.0 s: the task carries that number
+    study = build_study(prompts=2, raters_per_pair=1, min_watch_ms=2000)
+    client = _client(qualified_rater())
+    task = client.post(f"/api/studies/{study.slug}/next/").json()
+    assert task["min_watch_ms"] == study.min_watch_ms == 2000
+    _age(task["token"])
+    # At the boundary: 1 ms short is refused, exactly the minimum is accepted
+    short = client.post("/api/judgments/", _body(task["token"], watch_ms=1999), format="json")
+    assert short.status_code == 400 and "2 s" in short.json()["watch_ms"][0]
+    exact = client.post("/api/judgments/", _body(task["token"], watch_ms=2000), format="json")
+    assert exact.status_code == 201

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from raters import quiz, services
+from raters import services
 from raters.models import Rater
-from tests.raters.helpers import build_study, judge, qualified_rater
+from tests.raters.helpers import build_study, judge, qualified_rater, right_quiz_answers
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,10 @@ def test_start_link_creates_then_resumes_a_passwordless_rater():
     profile = Rater.objects.get(external_id="abc123")
     assert not profile.user.has_usable_password()
 
-    again = Client().get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
+    # The same browser resumes; another one is asked for the resume code (test_crowd_identity)
+    again = client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
     assert again.status_code == 302
+    assert Client().get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123").status_code == 200
     assert Rater.objects.filter(external_id="abc123").count() == 1
     assert Client().get(f"/rate/start/{study.slug}/").status_code == 400
 
@@ -45,7 +47,7 @@ def test_quiz_page_qualifies_and_then_the_rating_page_opens():
     assert b"Worked examples" in instructions.content and b"to-quiz" in instructions.content
     failed = client.post(f"/rate/{study.slug}/quiz/", {})
     assert failed.status_code == 400 and b"attempts left" in failed.content
-    answers = {q.key: q.answer for q in quiz.QUESTIONS}
+    answers = right_quiz_answers(Rater.objects.get(external_id="quiz-taker").user)
     passed = client.post(f"/rate/{study.slug}/quiz/", answers)
     assert passed.status_code == 302
     page = client.get(f"/rate/{study.slug}/")
@@ -67,14 +69,15 @@ def test_finish_page_shows_the_completion_code_only_when_done():
     assert f"https://crowd.example/complete?cc={study.completion_code}".encode() in done.content
 
 
-def test_stopped_rater_sees_the_screen_out_code():
+def test_stopped_rater_sees_why_but_no_code():
     study = build_study(prompts=1)
     rater = qualified_rater()
     services.stop_rater(rater=rater.rater, reason="gold accuracy")
     client = Client()
     client.force_login(rater)
     page = client.get(f"/rate/{study.slug}/")
-    assert page.status_code == 403 and study.screenout_code.encode() in page.content
+    assert page.status_code == 403 and b"quality checks" in page.content
+    assert study.screenout_code.encode() not in page.content
 
 
 def test_a_study_without_ties_hides_the_tie_choice():

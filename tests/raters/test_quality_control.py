@@ -8,18 +8,14 @@ import pytest
 from raters import gold, quiz, selectors, services
 from raters.models import Assignment, Comparison, GoldClip, Judgment, Rater
 from tests.factories import UserFactory
-from tests.raters.helpers import build_study, judge, qualified_rater
+from tests.raters.helpers import build_study, judge, qualified_rater, right_quiz_answers
 
 pytestmark = pytest.mark.django_db
 
 
-def _right_answers() -> dict[str, str]:
-    return {q.key: q.answer for q in quiz.QUESTIONS}
-
-
 def test_quiz_passes_with_the_right_answers_and_screens_out_after_three_failures():
     rater = UserFactory()
-    result = services.take_quiz(user=rater, answers=_right_answers())
+    result = services.take_quiz(user=rater, answers=right_quiz_answers(rater))
     assert result.passed and Rater.objects.get(user=rater).is_qualified
 
     struggling = UserFactory()
@@ -27,7 +23,7 @@ def test_quiz_passes_with_the_right_answers_and_screens_out_after_three_failures
         failed = services.take_quiz(user=struggling, answers={})
         assert not failed.passed and failed.attempts_left == quiz.MAX_ATTEMPTS - attempt - 1
     with pytest.raises(services.RatingRefused):
-        services.take_quiz(user=struggling, answers=_right_answers())
+        services.take_quiz(user=struggling, answers=right_quiz_answers(struggling))
     assert not Rater.objects.get(user=struggling).is_qualified
 
 

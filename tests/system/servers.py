@@ -25,6 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = secrets.token_urlsafe(50)
 
 
+def _secret_key() -> str:
+    """This process's Django key when it has one: simulated raters made here resume through
+    start links signed with it, so the servers started here must share it."""
+    from django.conf import settings
+
+    return str(settings.SECRET_KEY) if settings.configured else SECRET_KEY
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,7 +112,7 @@ def server_env(*, db_url: str, media_root: Path, debug: bool = False) -> dict[st
         MEDIA_ROOT=str(media_root),
         DJANGO_SETTINGS_MODULE="benchmarks.site_settings",
         DJANGO_DEBUG="1" if debug else "0",
-        DJANGO_SECRET_KEY=SECRET_KEY,
+        DJANGO_SECRET_KEY=_secret_key(),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_SECURE_SSL_REDIRECT="0",
         LOG_LEVEL="WARNING",

@@ -96,3 +96,28 @@ def test_simulated_raters_use_the_studys_start_link_parameter(live_server, _medi
     judgment = Judgment.objects.get(assignment__comparison__study=study)
     assert judgment.is_simulated
     assert judgment.assignment.rater.rater.external_id == accounts[1].external_id
+
+
+def test_wait_scale_zero_is_accepted_under_the_studys_watch_minimum(live_server, _media_root):
+    # Given a study with the default 2 s watch minimum, and simulated raters that do not wait
+    study = build_bulk_study(
+        comparisons=3,
+        pairs=1,
+        raters_per_pair=1,
+        slug="ci-no-wait",
+        media_root=_media_root,
+        min_watch_ms=2000,
+        gold_rate=0.0,
+        mirror_rate=0.0,
+    )
+    accounts = simulation.create_simulated_raters(study=study, count=1, careless_share=0.0)
+    report = simulation.run_simulation(
+        base_url=live_server.url,
+        study_slug=study.slug,
+        accounts=accounts,
+        behaviour=simulation.Behaviour(wait_scale=0.0, retry_for_s=5),
+    )
+    # Then every submit is accepted (as "no waiting" promises), and marked simulated
+    assert report.outcomes() == {"done": 1}, report.summary()
+    assert Judgment.objects.filter(is_simulated=True).count() == 3
+    assert report.seconds < 2 * 3

@@ -8,7 +8,8 @@ from raters import simulation
 class Command(BaseCommand):
     help = (
         "Create simulated raters and let them rate STUDY on a running site over HTTP. The site "
-        "must use this database: the raters are created here and resumed by its start link."
+        "must use this database and DJANGO_SECRET_KEY: the raters are created here and resumed "
+        "by signed start links."
     )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]

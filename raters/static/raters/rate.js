@@ -127,6 +127,7 @@
         f.currentTime = target;
       }
       markPlayed();
+      if (submit.disabled && !s.submitting && s.played.left && s.played.right) updateGate();
       show();
     }
     window.requestAnimationFrame(tick);
@@ -175,11 +176,28 @@
     };
   }
 
+  // The server's watch minimum (min_watch_ms in the task) is the one rule: Submit unlocks once
+  // both clips played through AND that long has been spent playing and since the task loaded
+  // (the server checks both: the reported watch time and its own clock).
+  function watchedEnough() {
+    var need = task.min_watch_ms || 0;
+    return s.watchMs >= need && Date.now() - s.started >= need;
+  }
+
   function updateGate() {
     var both = s.played.left && s.played.right;
-    submit.disabled = !both || s.submitting;
+    var enough = watchedEnough();
+    submit.disabled = !both || !enough || s.submitting;
     if (!s.ready.left || !s.ready.right) status.textContent = "Loading both videos…";
-    else if (both) status.textContent = "Both videos watched: answer both questions and submit.";
+    else if (both && enough)
+      status.textContent = "Both videos watched: answer both questions and submit.";
+    else if (both)
+      status.textContent =
+        "Keep watching: Submit unlocks after " +
+        ((task.min_watch_ms || 0) / 1000).toFixed(1) +
+        " s of playing (" +
+        (s.watchMs / 1000).toFixed(1) +
+        " s so far).";
     else
       status.textContent =
         "Watch both videos to the end once to unlock Submit (left " +

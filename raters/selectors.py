@@ -207,19 +207,11 @@ def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
     return candidates
 
 
-_GOLD_LEFT_SQL = (
-    "SELECT id, prompt_id FROM raters_comparison "  # noqa: S608 - constants
+GOLD_PICK_SQL = (
+    "SELECT id FROM raters_comparison "  # noqa: S608 - constants
     f"WHERE study_id = %s AND kind = '{Comparison.Kind.GOLD}' "
-    f"AND id NOT IN ({_SEEN_COMPARISONS_SQL})"
+    f"AND id NOT IN ({_SEEN_COMPARISONS_SQL}) ORDER BY RANDOM() LIMIT 1"
 )
-
-
-def gold_left(*, study: Study, rater: Any) -> list[tuple[int, int]]:
-    """(id, prompt id) of the study's gold comparisons this rater has not had. Written out,
-    like the claim of a real task: handing out a check must not take longer than that."""
-    with connection.cursor() as cursor:
-        cursor.execute(_GOLD_LEFT_SQL, (study.pk, rater.pk))
-        return [(int(i), int(p)) for i, p in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -254,7 +246,7 @@ _MIRROR_SOURCE_SQL = (
 
 def mirror_source(*, study: Study, rater: Any) -> MirrorSource | None:
     """A real task the rater finished at least two tasks ago and has not seen mirrored, at
-    random; one written-out statement (see gold_left)."""
+    random; one written-out statement, like the claim of a real task."""
     with connection.cursor() as cursor:
         cursor.execute(_MIRROR_SOURCE_SQL, (rater.pk, study.pk, rater.pk, study.pk, rater.pk))
         row = cursor.fetchone()

@@ -444,10 +444,12 @@ def _expiry(study: Study) -> Any:
 def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
     """Claim the best free real comparison: fewest raters so far (adaptive studies: the pairs
     whose confidence interval is widest first), skipping rows other raters are claiming."""
-    candidates = selectors.real_candidates(study=study, rater=rater)
+    # The ORM queryset is built only where it is used: building it costs a fixed-mode claim
+    # a third of a millisecond, which would also make real tasks slower to hand out than checks.
     for _attempt in range(CLAIM_ATTEMPTS):
         if study.mode == Study.Mode.ADAPTIVE:
             width = selectors.pair_ci_widths(study=study)
+            candidates = selectors.real_candidates(study=study, rater=rater)
             rows = list(
                 candidates.values_list("id", "pair_id", "is_calibration", "assigned_count")[:200]
             )
@@ -463,7 +465,7 @@ def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
                 return assignment
         # Nothing claimable: finished for this rater, or the last free rows are being
         # claimed by others right now (their transactions end within milliseconds).
-        if not candidates.exists():
+        if not selectors.real_candidates(study=study, rater=rater).exists():
             return None
         time.sleep(0.005)
     return None
@@ -575,19 +577,28 @@ def left_is_a_for_slot(*, comparison_id: int, slot: int, raters: int) -> bool:
     return order[(slot - 1) % len(order)] if order else random.random() < 0.5
 
 
+_GOLD_CLAIM_SQL = (
+    "UPDATE raters_comparison SET assigned_count = assigned_count + 1 "
+    f"WHERE id = ({selectors.GOLD_PICK_SQL}) RETURNING id, prompt_id"
+)
+
+
 def _assign_gold(*, study: Study, rater: Any) -> Assignment | None:
-    golds = selectors.gold_left(study=study, rater=rater)
-    random.shuffle(golds)
-    for comparison_id, prompt_id in golds[:5]:
-        assignment = _insert_assignment(
-            study=study,
-            rater=rater,
-            comparison={"id": comparison_id, "kind": Comparison.Kind.GOLD, "prompt_id": prompt_id},
-            left_is_a=random.random() < 0.5,
-        )
-        if assignment is not None:
-            return assignment
-    return None
+    """A gold check the rater has not had, picked, counted and inserted as a real task is:
+    the same two statements, an UPDATE that picks and an INSERT, so that handing out a check
+    costs what a real task costs (its response time is all a browser could compare)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_GOLD_CLAIM_SQL, (study.pk, rater.pk))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    comparison_id, prompt_id = row
+    return _insert_assignment(
+        study=study,
+        rater=rater,
+        comparison={"id": comparison_id, "kind": Comparison.Kind.GOLD, "prompt_id": prompt_id},
+        left_is_a=random.random() < 0.5,
+    )
 
 
 def _assign_mirror(*, study: Study, rater: Any) -> Assignment | None:

@@ -454,6 +454,9 @@ class Trainer:
             # Spatial weights come from the T2I model: a retrained one means a new video model.
             "t2i": self._t2i_recipe(recipe.schedule),
         }
+        if recipe.spatial == "frozen":
+            # Checkpoints trained before conv_in.bias was frozen (see set_trainable) lack this.
+            spec["conv_in_bias"] = "frozen"
         if recipe.hq_finetune:
             spec["parent_steps"] = p.video_steps  # a longer-trained parent means a new fine-tune
         if not self._done(name, spec):

@@ -52,8 +52,8 @@ def test_compact_checkpoint_loads_back_with_the_t2i_spatial_weights(trained):  #
     unet = checkpoints.load_video_unet(trained / "video-factorized-zero_snr-frozen", trained)
     t2i = checkpoints.load_model(UNet2DConditionModel, trained / "t2i-zero_snr" / "unet")
     back = extract_t2i(unet).state_dict()
-    # conv_in's bias trains with the new input channels (see set_trainable); all else is the T2I
-    assert all(torch.equal(back[k], v) for k, v in t2i.state_dict().items() if k != "conv_in.bias")
+    # every spatial tensor is the T2I's, conv_in's bias included (frozen, see set_trainable)
+    assert all(torch.equal(back[k], v) for k, v in t2i.state_dict().items())
     stored = load_file(
         str(trained / "video-factorized-zero_snr-frozen" / "unet" / checkpoints.TRAINED_FILE)
     )

@@ -565,6 +565,8 @@ class Trainer:
             "parent": VideoRecipe().name,
             "t2i": checkpoints.t2i_checkpoint_name("zero_snr"),
             "layout": {"in_frames": p.frames, "out_frames": out_frames, "positions": positions},
+            # How it must be sampled, whatever the variant using it (pipeline.py reads this).
+            "scheduler": checkpoints.interpolation_scheduler_card("zero_snr"),
         }
         self._finish(name, {"unet": unet}, card, losses, wall)
         checkpoints.compact_frozen(self.out_dir / name, self.out_dir)

@@ -32,6 +32,9 @@ def test_full_tiny_run_writes_fp16_checkpoints_with_cards(trained):  # type: ign
     names = {p.name for p in trained.iterdir()}
     assert {"autoencoder", "t2i-zero_snr", "video-factorized-zero_snr-frozen"} <= names
     assert {"interpolation", "classifier"} <= names
+    # the interpolator's card says how it must be sampled, whatever variant uses it
+    interp = checkpoints.read_card(trained / "interpolation")
+    assert interp["scheduler"] == {"schedule": "zero_snr", "prediction_type": "v_prediction"}
     card = checkpoints.read_card(trained / "video-factorized-zero_snr-frozen")
     assert card["data_seed"] == 0 and card["steps_done"] == card["recipe"]["steps"] == 2
     assert card["wall_seconds"] >= 0 and card["final_loss"] > 0

@@ -109,6 +109,7 @@ def write_gallery(
     image = compose(rows, prompt=prompt, seed=seed, scale=scale)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG", optimize=True)
+    # A 256-colour palette keeps the README's copy small (flat shapes lose nothing visible).
+    Image.fromarray(image).quantize(colors=256).save(tmp, format="PNG", optimize=True)
     os.replace(tmp, output)
     return rows

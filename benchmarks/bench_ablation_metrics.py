@@ -16,11 +16,13 @@ the same seeds, so the two videos of a pair differ only by the variant. Two tabl
    seed noise.
 
     python benchmarks/bench_ablation_metrics.py [--seeds 1] [--prompts 36] [--threads 1]
+        [--also guidance_text=3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -80,6 +82,13 @@ def main() -> None:
         default="default",
         help="Which variants also render a second seed set to measure seed noise.",
     )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help='One more pair, default vs these overrides, e.g. "guidance_text=3" (repeatable).',
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "bench_ablation")
@@ -93,6 +102,14 @@ def main() -> None:
     from generation.video.pipeline import load_generator
 
     torch.set_num_threads(args.threads)
+    pairs = list(PAIRS)
+    for spec in args.also:
+        try:
+            items = (item.split("=", 1) for item in spec.split(","))
+            overrides = {k: json.loads(v) for k, v in items}
+        except ValueError:
+            parser.error(f"--also {spec!r}: write KEY=VALUE pairs with JSON values.")
+        pairs.append((f"default vs {spec}", {}, overrides))
     prompts = held_out_prompts()
     if args.prompts:
         prompts = prompts[: args.prompts]
@@ -131,7 +148,7 @@ def main() -> None:
     classifier, version = metrics.load_classifier(root / checkpoints.CLASSIFIER)
     real = reference_videos(prompts, seed=0).videos
     variants: dict[str, dict[str, object]] = {}
-    for _, preferred, other in PAIRS:
+    for _, preferred, other in pairs:
         variants.setdefault(key_of(preferred), preferred)
         variants.setdefault(key_of(other), other)
     sets: dict[str, list[np.ndarray]] = {}
@@ -156,7 +173,7 @@ def main() -> None:
     # 1. Per variant.
     print(f"{n} held-out prompts × {args.seeds} seed(s) per variant; classifier {version}")
     print(
-        f"{'variant':<28}{'faith':>7}{'colour':>8}{'shape':>7}{'motion':>8}{'flicker':>9}"
+        f"{'variant':<28}{'faith':>7}{'colour':>8}{'shape':>7}{'motion':>8}{'bg':>7}{'flicker':>9}"
         f"{'FD':>8}{'steps':>7}"
     )
 
@@ -168,6 +185,7 @@ def main() -> None:
             f"{np.mean([s.color_ok for s in scores]):8.3f}"
             f"{np.mean([s.shape_ok for s in scores]):7.3f}"
             f"{np.mean([s.motion_ok for s in scores]):8.3f}"
+            f"{np.mean([s.background_ok for s in scores]):7.3f}"
             f"{np.mean([flicker(r).mean() for r in videos]):9.1f}"
             f"{metrics.frechet_distance(classifier, flat, real):8.2f}{steps:>7}"
         )
@@ -175,7 +193,7 @@ def main() -> None:
     row("real videos (ceiling)", [real], "")
     for key, runs in sets.items():
         row(key, runs[: args.seeds], steps_of(variants[key]))
-    print("chance: colour 0.167, shape 0.333, motion 0.167")
+    print("chance: colour 0.167, shape 0.333, motion 0.167; bg = background colour right")
 
     # 2. Per pair against seed noise.
     def seed_noise(key: str) -> np.ndarray | None:
@@ -197,7 +215,7 @@ def main() -> None:
         f"{'  seed noise of the default':<34}{'':>20}{fmt(mean_ci(default_noise)):>20}"
         f"{'':>20}{'':>11}"
     )
-    for title, preferred, other in PAIRS:
+    for title, preferred, other in pairs:
         a, b = key_of(preferred), key_of(other)
         if a not in sets or b not in sets:
             print(f"{title:<34}{'not available':>20}")
@@ -221,7 +239,7 @@ def main() -> None:
     print("faithfulness difference, preferred − against (mean [95% CI over prompts])")
     fa = faith["default"]
     print(f"{'  default seed 0 − seed 1':<34}{fmt(mean_ci(fa[0] - fa[1]), 3):>26}")
-    for title, preferred, other in PAIRS:
+    for title, preferred, other in pairs:
         a, b = key_of(preferred), key_of(other)
         if a not in faith or b not in faith:
             continue

@@ -89,6 +89,13 @@ def main() -> None:
         metavar="KEY=VALUE[,KEY=VALUE]",
         help='One more pair, default vs these overrides, e.g. "guidance_text=3" (repeatable).',
     )
+    parser.add_argument(
+        "--interpolation",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Also measure the interpolator (8 → 29 frames) on the first N prompts.",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "bench_ablation")
@@ -250,6 +257,43 @@ def main() -> None:
         stat = mean_ci(diff)
         verdict = "separates" if stat[1] > 0 or stat[2] < 0 else "within noise"
         print(f"{title:<34}{fmt(stat, 3):>26}  {verdict}")
+
+    if args.interpolation:
+        measure_interpolation(args, prompts[: args.interpolation], sets["default"][0])
+
+
+def measure_interpolation(args: argparse.Namespace, prompts: list[str], given: np.ndarray) -> None:
+    """Does the interpolator keep the 8 frames it is given, and does it move smoothly?"""
+    from generation.video.config import VariantConfig
+    from generation.video.data import reference_videos
+    from generation.video.pipeline import interpolation_layout, load_generator
+
+    n = len(prompts)
+    stored = args.cache / f"interpolation=True-s0-{n}.npy"
+    if stored.is_file():
+        videos = np.load(stored)
+    else:
+        gen = load_generator(VariantConfig.from_dict({"interpolation": True}), "cpu")
+        seeds = list(range(n))  # seed set 0: the same 8 frames as the default's videos
+        out = []
+        for i in range(0, n, args.batch):
+            out.extend(
+                v.frames
+                for v in gen.generate(prompts[i : i + args.batch], seeds[i : i + args.batch])
+            )
+        videos = np.stack(out)
+        np.save(stored, videos)
+    frames, positions = interpolation_layout(given.shape[1])
+    real = reference_videos(prompts, seed=0, frames=frames).videos
+    kept = pixel_distance(videos[:, positions], given[:n])
+    move, real_move = flicker(videos), flicker(real)
+    print()
+    print(f"interpolation, {n} held-out prompts, 8 → {frames} frames (levels of 255)")
+    print(f"  given frames kept: mean |out[4k] − input k| = {fmt(mean_ci(kept))}  (target ≤ 3)")
+    print(
+        f"  frame-to-frame change {fmt(mean_ci(move))}, real {frames}-frame videos "
+        f"{fmt(mean_ci(real_move))}: ratio {move.mean() / real_move.mean():.1f} (target ≤ 2)"
+    )
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ ABLATION_RECIPES: tuple[VideoRecipe, ...] = (
     VideoRecipe(multistage=True),
     VideoRecipe(spatial="finetuned"),
     VideoRecipe(schedule="standard"),
+    # The other baseline of (b): DDPM's linear betas (the product brief's "zero-SNR vs linear").
+    VideoRecipe(schedule="linear"),
 )
 
 
@@ -94,7 +96,7 @@ class TrainingPlan:
     classifier_steps: int = 1000
     save_every: int = 100
     recipes: tuple[VideoRecipe, ...] = ABLATION_RECIPES
-    schedules: tuple[str, ...] = field(default=("zero_snr", "standard"))
+    schedules: tuple[str, ...] = field(default=("zero_snr", "standard", "linear"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

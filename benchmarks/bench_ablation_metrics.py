@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,31 @@ ROUNDS = 4000
 
 def key_of(overrides: dict[str, object]) -> str:
     return "-".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
+
+
+def _value(text: str) -> object:
+    """A JSON value (3, true) or else the text itself (standard)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cache_name(overrides: dict[str, object], seed_set: int, n: int) -> str:
+    """The videos' file under --cache: names the full config (defaults included) and the
+    checkpoint's card, so a changed default or a retrained checkpoint is rendered afresh."""
+    from generation.video import checkpoints
+    from generation.video.config import VariantConfig
+
+    config = VariantConfig.from_dict(dict(overrides))
+    try:
+        card = checkpoints.read_card(
+            checkpoints.resolve_video_folder(config, checkpoints.checkpoint_dir())
+        )
+    except ValueError:
+        card = {}
+    text = json.dumps([config.to_dict(), card], sort_keys=True).encode()
+    return f"{key_of(overrides)}-{zlib.crc32(text):08x}-s{seed_set}-{n}.npy"
 
 
 def mean_ci(per_prompt: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
@@ -113,9 +139,9 @@ def main() -> None:
     for spec in args.also:
         try:
             items = (item.split("=", 1) for item in spec.split(","))
-            overrides = {k: json.loads(v) for k, v in items}
+            overrides = {k: _value(v) for k, v in items}
         except ValueError:
-            parser.error(f"--also {spec!r}: write KEY=VALUE pairs with JSON values.")
+            parser.error(f"--also {spec!r}: write KEY=VALUE pairs.")
         pairs.append((f"default vs {spec}", {}, overrides))
     prompts = held_out_prompts()
     if args.prompts:
@@ -126,7 +152,7 @@ def main() -> None:
     def render(overrides: dict[str, object], seed_set: int) -> np.ndarray | None:
         """(n, T, H, W, 3) videos of a variant, prompt i with seed 1000·seed_set + i; cached
         under var/ so a rerun only rescores them."""
-        stored = args.cache / f"{key_of(overrides)}-s{seed_set}-{n}.npy"
+        stored = args.cache / cache_name(overrides, seed_set, n)
         if stored.is_file():
             return np.load(stored)
         try:
@@ -269,7 +295,7 @@ def measure_interpolation(args: argparse.Namespace, prompts: list[str], given: n
     from generation.video.pipeline import interpolation_layout, load_generator
 
     n = len(prompts)
-    stored = args.cache / f"interpolation=True-s0-{n}.npy"
+    stored = args.cache / cache_name({"interpolation": True}, 0, n)
     if stored.is_file():
         videos = np.load(stored)
     else:

@@ -178,7 +178,9 @@ def bench_diffusers(args: argparse.Namespace) -> None:
         from tests.generation import tiny_pipelines
 
         batch_size = int(args.batch.split(",")[0])
-        prompts = [f"a {c} circle moves left, take {i}" for i, c in enumerate(["red"] * args.videos)]
+        prompts = [
+            f"a {c} circle moves left, take {i}" for i, c in enumerate(["red"] * args.videos)
+        ]
         print(
             f"{args.videos} videos per family, sampling batch {batch_size}, {args.steps} steps, "
             f"{tiny_pipelines.FRAMES} frames {tiny_pipelines.SIZE}x{tiny_pipelines.SIZE}, "
@@ -193,7 +195,9 @@ def bench_diffusers(args: argparse.Namespace) -> None:
             generator.generate(prompts[:2], [0, 1])  # warm-up
             started = time.perf_counter()
             for i in range(0, len(prompts), batch_size):
-                generator.generate(prompts[i : i + batch_size], [0] * len(prompts[i : i + batch_size]))
+                generator.generate(
+                    prompts[i : i + batch_size], [0] * len(prompts[i : i + batch_size])
+                )
             direct = (time.perf_counter() - started) / len(prompts)
             platform = _platform_seconds(services, variant, prompts, batch_size, f"{family}")
             print(f"{family:<11}{direct:16.4f}{platform:18.4f}{platform / direct:8.3f}")
@@ -227,9 +231,7 @@ def _bench_stub(args, services, prompts, batch_size) -> None:  # type: ignore[no
     from generation.video import pipeline
     from tests.generation.fakes import FakeGenerator
 
-    stub = FakeGenerator(
-        frames=9, size=32, fps=8, seconds_per_video=args.stub_ms / 1000
-    )
+    stub = FakeGenerator(frames=9, size=32, fps=8, seconds_per_video=args.stub_ms / 1000)
     videos = stub.generate(prompts, list(range(len(prompts))))
     encoders = settings.JUICE_ENCODE_WORKERS
     started = time.perf_counter()

@@ -197,7 +197,9 @@ def test_zero_snr_trains_v_prediction_to_pure_noise(trainer, vae, steps):  # typ
 
 def test_the_training_loop_reduces_the_diffusion_loss_on_a_fixed_batch(trainer, vae):  # type: ignore[no-untyped-def]
     # given the project's loop and loss on one fixed batch, noise and timesteps
-    x0 = trainer.latents("main", vae)[:4].permute(0, 2, 1, 3, 4)
+    lat = trainer.latents("main", vae)
+    assert lat.shape[1:] == (4, C, 8, 8)  # 4 frames of 16 px, two VAE levels
+    x0 = lat[:4].permute(0, 2, 1, 3, 4)
     text, _ = trainer.text_table(trainer.video_set("main").captions[:4])
     torch.manual_seed(0)
     unet = training.inflate_t2i(training.build_t2i(trainer.plan.size)).train()

@@ -88,12 +88,14 @@ def config_notes(config: AnyConfig) -> tuple[str, ...]:
         return (f"Loads {report.class_name} from {config.path}.", *report.notes)
     root = checkpoints.checkpoint_dir(settings.JUICE_CHECKPOINT_DIR)
     folder = checkpoints.resolve_video_folder(config, root)
-    if config.interpolation and not (
-        (folder / "interpolation_unet" / "config.json").is_file()
-        or (root / checkpoints.INTERPOLATION / "card.json").is_file()
-    ):
-        raise ConfigError(f"interpolation is on, but no interpolation checkpoint is in {root}.")
-    return (f"Loads the trained checkpoint {folder.name}.",)
+    notes = [f"Loads the trained checkpoint {folder.name}."]
+    if config.interpolation:
+        interp = checkpoints.find_interpolator(config, folder, root)
+        notes.append(
+            f"Interpolates with {interp.unet_folder.name}, sampled with its own "
+            f"{interp.schedule} scheduler ({interp.prediction_type})."
+        )
+    return tuple(notes)
 
 
 def variant_config(variant: ModelVariant) -> AnyConfig:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, VariantConfig
+from .config import SCHEDULES, ConfigError, VariantConfig
 
 PACKAGE_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 AUTOENCODER = "autoencoder"
@@ -72,6 +73,79 @@ def resolve_video_folder(config: VariantConfig, root: Path) -> Path:
             f"Available: {', '.join(shipped) or 'none (run manage.py train_variants)'}."
         )
     return path
+
+
+@dataclass(frozen=True)
+class Interpolator:
+    """Where a variant's interpolation U-Net is and how it must be sampled (from its card)."""
+
+    unet_folder: Path  # a diffusers folder, or a compact one loaded with `load_video_unet`
+    compact: bool
+    schedule: str
+    prediction_type: str
+    in_frames: int | None
+
+
+def interpolation_scheduler_card(schedule: str) -> dict[str, str]:
+    """What an interpolator's card records about how it was trained (and must be sampled)."""
+    from .schedules import scheduler_kwargs
+
+    return {"schedule": schedule, "prediction_type": scheduler_kwargs(schedule)["prediction_type"]}
+
+
+def find_interpolator(config: VariantConfig, folder: Path, root: Path) -> Interpolator:
+    """The interpolator a variant uses: the folder's own `interpolation_unet/`, else the shipped
+    `interpolation` checkpoint. Its card must name the schedule and prediction type it was
+    trained with, and they must be what the config's own schedule is: the interpolator makes
+    three frames in four of the video, so a `standard` variant interpolated by a zero-SNR model
+    would not be the variant its name says (and stepping a v-prediction model as an epsilon
+    one, as its scheduler would, gives noise). Raises ConfigError with the reason."""
+    from .schedules import scheduler_kwargs
+
+    own = folder / "interpolation_unet"
+    if (own / "config.json").is_file():
+        card, unet_folder, compact = read_card(own), own, False
+    else:
+        shipped = root / INTERPOLATION
+        if not (shipped / "card.json").is_file():
+            raise ConfigError(f"interpolation is on, but no interpolation checkpoint is in {root}.")
+        card, unet_folder, compact = read_card(shipped), shipped, True
+    scheduler = card.get("scheduler")
+    if not isinstance(scheduler, dict) or scheduler.get("schedule") not in SCHEDULES:
+        raise ConfigError(
+            f"The interpolation checkpoint {unet_folder} does not say in its card.json which "
+            'schedule it was trained with ("scheduler": {"schedule": ..., "prediction_type": '
+            "...}), so it cannot be sampled safely."
+        )
+    schedule = str(scheduler["schedule"])
+    expected = scheduler_kwargs(schedule)["prediction_type"]
+    if scheduler.get("prediction_type") != expected:
+        raise ConfigError(
+            f"The interpolation checkpoint {unet_folder} says schedule {schedule} with "
+            f"prediction type {scheduler.get('prediction_type')!r}; that schedule is trained "
+            f"with {expected}."
+        )
+    if schedule != config.schedule:
+        raise ConfigError(
+            f"interpolation is on, but the interpolator was trained with the {schedule} "
+            f"schedule ({expected}) and this variant's schedule is {config.schedule}: its "
+            "interpolated frames would come from another schedule. Turn interpolation off, or "
+            f"train an interpolator for {config.schedule}."
+        )
+    layout = card.get("layout") or {}
+    in_frames = layout.get("in_frames")
+    if in_frames is not None and int(in_frames) != config.frames:
+        raise ConfigError(
+            f"interpolation is on, but the interpolator was trained on {in_frames} given frames "
+            f"and this variant makes {config.frames}."
+        )
+    return Interpolator(
+        unet_folder=unet_folder,
+        compact=compact,
+        schedule=schedule,
+        prediction_type=expected,
+        in_frames=None if in_frames is None else int(in_frames),
+    )
 
 
 def read_card(folder: Path) -> dict[str, Any]:

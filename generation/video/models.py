@@ -163,7 +163,10 @@ def set_trainable(video: Any, *, spatial: str, temporal_only: bool = False) -> l
     """Freeze what the recipe keeps fixed and return the parameters to optimise.
 
     `spatial="frozen"` (the paper's choice) trains the temporal layers and the new image/mask
-    input channels of the widened `conv_in` (plus its bias, shared with the T2I channels);
+    input channels of the widened `conv_in`, nothing else: `conv_in.bias` is shared with the
+    T2I's own channels, so it stays frozen too, and every spatial tensor (bias included) stays
+    bit-identical to the T2I's. The factorized pipeline makes the first image with the T2I
+    taken back out of the video U-Net (`extract_t2i`); a trained bias would shift that image.
     `"finetuned"` trains everything. The interpolation model trains temporal layers only
     (SPEC §1). Use an optimiser without weight decay: zero gradients then change nothing.
     """
@@ -175,7 +178,7 @@ def set_trainable(video: Any, *, spatial: str, temporal_only: bool = False) -> l
         if temporal_only:
             train = is_temporal(name)
         elif spatial == "frozen":
-            train = is_temporal(name) or name.startswith("conv_in.")
+            train = is_temporal(name) or name == "conv_in.weight"
         else:
             train = True
         param.requires_grad_(train)

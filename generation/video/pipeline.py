@@ -117,13 +117,20 @@ class EmuVideoGenerator:
         else:
             self.scheduler = sampling_scheduler(config.schedule)
         self.interpolator = None
+        self.interp_schedule = config.schedule
+        self.interp_scheduler: Any = None
         if config.interpolation:
-            interp = folder / "interpolation_unet"
-            if (interp / "config.json").is_file():
-                self.interpolator = checkpoints.load_model(UNet3DConditionModel, interp, device)
+            # The interpolator is sampled with the scheduler it was trained with, from its card
+            # (checked again here: a config registered before a checkpoint changed).
+            found = checkpoints.find_interpolator(config, folder, root)
+            if found.compact:
+                self.interpolator = checkpoints.load_video_unet(found.unet_folder, root, device)
             else:
-                shipped = root / checkpoints.INTERPOLATION
-                self.interpolator = checkpoints.load_video_unet(shipped, root, device)
+                self.interpolator = checkpoints.load_model(
+                    UNet3DConditionModel, found.unet_folder, device
+                )
+            self.interp_schedule = found.schedule
+            self.interp_scheduler = sampling_scheduler(found.schedule)
         for model in (self.unet, self.t2i, self.interpolator):
             if model is not None:
                 # torch's own cast: diffusers' ModelMixin.to warns about modules to keep in
@@ -169,16 +176,29 @@ class EmuVideoGenerator:
 
     # 3. Frames from text (+ first image): Eq. 1 with three passes batched together.
     def _sample_video(
-        self, unet: Any, noise: Any, text: Any, null: Any, cond: Any, mask: Any, w_image: float
+        self,
+        unet: Any,
+        noise: Any,
+        text: Any,
+        null: Any,
+        cond: Any,
+        mask: Any,
+        w_image: float,
+        *,
+        scheduler: Any = None,
+        schedule: str | None = None,
     ) -> Any:
+        """`scheduler`/`schedule` default to the variant's own (the interpolator passes its)."""
         import torch
 
         cfg = self.config
-        rescale = cfg.guidance_rescale if uses_guidance_rescale(cfg.schedule) else 0.0
-        latents = noise * self.scheduler.init_noise_sigma
-        self.scheduler.set_timesteps(cfg.steps, device=self.device)
+        scheduler = scheduler or self.scheduler
+        schedule = schedule or cfg.schedule
+        rescale = cfg.guidance_rescale if uses_guidance_rescale(schedule) else 0.0
+        latents = noise * scheduler.init_noise_sigma
+        scheduler.set_timesteps(cfg.steps, device=self.device)
         has_image = bool(mask.abs().sum() > 0)
-        for t in self.scheduler.timesteps:
+        for t in scheduler.timesteps:
             if has_image:
                 x = torch.cat([latents] * 3)
                 c = torch.cat([torch.zeros_like(cond), cond, cond])
@@ -196,7 +216,7 @@ class EmuVideoGenerator:
             guided = guided_velocity(
                 uncond, image, full, w_image=w_image, w_text=cfg.guidance_text, rescale=rescale
             )
-            latents = self.scheduler.step(guided, t, latents).prev_sample
+            latents = scheduler.step(guided, t, latents).prev_sample
         return latents
 
     # 4. Temporal super-resolution: given frames at 4k, zero frames between, mask m'.
@@ -205,7 +225,8 @@ class EmuVideoGenerator:
 
         b, c, f, h, w = latents.shape
         out_frames, positions = interpolation_layout(f)
-        augment = training_scheduler(self.config.schedule)
+        # Noise augmentation as in the interpolator's training (its own schedule).
+        augment = training_scheduler(self.interp_schedule)
         t_aug = torch.full((b,), INTERPOLATION_NOISE_T, dtype=torch.long, device=self.device)
         noisy = augment.add_noise(latents, aug_noise, t_aug)
         cond = latents.new_zeros(b, c, out_frames, h, w)
@@ -213,7 +234,17 @@ class EmuVideoGenerator:
         cond[:, :, positions] = noisy
         mask[:, :, positions] = 1.0
         assert self.interpolator is not None
-        return self._sample_video(self.interpolator, noise, text, null, cond, mask, w_image=1.0)
+        return self._sample_video(
+            self.interpolator,
+            noise,
+            text,
+            null,
+            cond,
+            mask,
+            w_image=1.0,
+            scheduler=self.interp_scheduler,
+            schedule=self.interp_schedule,
+        )
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[GeneratedVideo]:
         """One video per (prompt, seed), sampled in micro-batches of `micro_batch` videos."""

@@ -62,6 +62,8 @@ ABLATION_RECIPES: tuple[VideoRecipe, ...] = (
     VideoRecipe(multistage=True),
     VideoRecipe(spatial="finetuned"),
     VideoRecipe(schedule="standard"),
+    # The other baseline of (b): DDPM's linear betas (the product brief's "zero-SNR vs linear").
+    VideoRecipe(schedule="linear"),
 )
 
 
@@ -94,7 +96,7 @@ class TrainingPlan:
     classifier_steps: int = 1000
     save_every: int = 100
     recipes: tuple[VideoRecipe, ...] = ABLATION_RECIPES
-    schedules: tuple[str, ...] = field(default=("zero_snr", "standard"))
+    schedules: tuple[str, ...] = field(default=("zero_snr", "standard", "linear"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -454,6 +456,9 @@ class Trainer:
             # Spatial weights come from the T2I model: a retrained one means a new video model.
             "t2i": self._t2i_recipe(recipe.schedule),
         }
+        if recipe.spatial == "frozen":
+            # Checkpoints trained before conv_in.bias was frozen (see set_trainable) lack this.
+            spec["conv_in_bias"] = "frozen"
         if recipe.hq_finetune:
             spec["parent_steps"] = p.video_steps  # a longer-trained parent means a new fine-tune
         if not self._done(name, spec):
@@ -562,6 +567,8 @@ class Trainer:
             "parent": VideoRecipe().name,
             "t2i": checkpoints.t2i_checkpoint_name("zero_snr"),
             "layout": {"in_frames": p.frames, "out_frames": out_frames, "positions": positions},
+            # How it must be sampled, whatever the variant using it (pipeline.py reads this).
+            "scheduler": checkpoints.interpolation_scheduler_card("zero_snr"),
         }
         self._finish(name, {"unet": unet}, card, losses, wall)
         checkpoints.compact_frozen(self.out_dir / name, self.out_dir)

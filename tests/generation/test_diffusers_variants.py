@@ -153,8 +153,8 @@ def test_each_refusal_has_its_own_message_and_writes_no_row(tiny_pipelines, tmp_
             "attention_backend must be one of",
         ),
         "emu recipe with no checkpoint": (
-            {"kind": "emu", "schedule": "linear"},
-            "No trained checkpoint for this recipe \\(video-factorized-linear-frozen\\)",
+            {"kind": "emu", "schedule": "linear", "mode": "direct"},
+            "No trained checkpoint for this recipe \\(video-direct-linear-frozen\\)",
         ),
     }
     messages = set()

@@ -91,6 +91,7 @@ def test_frozen_spatial_params_get_no_grad_and_stay_unchanged(t2i):  # type: ign
     # then spatial weights (and the T2I's own conv_in channels) are unchanged
     spatial = [n for n, p in video.named_parameters() if not p.requires_grad]
     assert spatial and all(video.get_parameter(n).grad is None for n in spatial)
+    assert "conv_in.bias" in spatial  # shared with the T2I's own channels
     assert all(torch.equal(before[n], after[n]) for n in spatial)
     assert torch.equal(before["conv_in.weight"][:, :C], after["conv_in.weight"][:, :C])
     # while temporal layers and the new conv_in channels did learn

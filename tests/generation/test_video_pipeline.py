@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from generation.video.checkpoints import resolve_video_folder, save_model
+from generation.video.checkpoints import (
+    interpolation_scheduler_card,
+    resolve_video_folder,
+    save_model,
+    write_card,
+)
 from generation.video.config import ConfigError, VariantConfig
 from generation.video.models import TINY, build_autoencoder, build_t2i, inflate_t2i
 from generation.video.pipeline import EmuVideoGenerator, interpolation_layout
@@ -97,10 +102,50 @@ def test_interpolation_returns_four_times_the_frame_rate(tiny_folder):  # type: 
     (tiny_folder / "interpolation_unet").mkdir(exist_ok=True)
     for item in (tiny_folder / "unet").iterdir():
         (tiny_folder / "interpolation_unet" / item.name).write_bytes(item.read_bytes())
+    write_card(
+        tiny_folder / "interpolation_unet",
+        {"scheduler": interpolation_scheduler_card("zero_snr"), "layout": {"in_frames": 4}},
+    )
     gen = EmuVideoGenerator(_config(tiny_folder, interpolation=True))
     video = gen.generate(PROMPTS[:1], [3])[0]
     assert video.frames.shape[0] == interpolation_layout(4)[0] == 13
     assert video.fps == 16
+
+
+def test_the_interpolator_is_stepped_by_its_own_scheduler(tiny_folder, monkeypatch):  # type: ignore[no-untyped-def]
+    # given a variant whose own scheduler is an epsilon one (the folder's scheduler/)
+    (tiny_folder / "interpolation_unet").mkdir(exist_ok=True)
+    for item in (tiny_folder / "unet").iterdir():
+        (tiny_folder / "interpolation_unet" / item.name).write_bytes(item.read_bytes())
+    write_card(
+        tiny_folder / "interpolation_unet",
+        {"scheduler": interpolation_scheduler_card("zero_snr"), "layout": {"in_frames": 4}},
+    )
+    gen = EmuVideoGenerator(_config(tiny_folder, interpolation=True))
+    gen.scheduler = sampling_scheduler("standard")
+    stepped: list[str] = []
+    for name, sched in (("variant", gen.scheduler), ("interpolator", gen.interp_scheduler)):
+        real = sched.step
+        monkeypatch.setattr(
+            sched, "step", lambda *a, _n=name, _r=real, **k: stepped.append(_n) or _r(*a, **k)
+        )
+    # when it makes a video
+    gen.generate(PROMPTS[:1], [3])
+    # then the video steps were the variant's, the interpolation steps the interpolator's,
+    # whose card says v-prediction under zero SNR
+    assert stepped == ["variant"] * 4 + ["interpolator"] * 2  # T2I 2 + video 2, then 2
+    assert gen.interp_scheduler.config.prediction_type == "v_prediction"
+    assert gen.interp_scheduler.config.rescale_betas_zero_snr
+
+
+def test_an_interpolator_without_its_schedule_in_its_card_is_refused(tiny_folder):  # type: ignore[no-untyped-def]
+    (tiny_folder / "interpolation_unet").mkdir(exist_ok=True)
+    for item in (tiny_folder / "unet").iterdir():
+        (tiny_folder / "interpolation_unet" / item.name).write_bytes(item.read_bytes())
+    write_card(tiny_folder / "interpolation_unet", {"layout": {"in_frames": 4}})
+    with pytest.raises(ConfigError, match="which schedule it was trained with"):
+        EmuVideoGenerator(_config(tiny_folder, interpolation=True))
+    (tiny_folder / "interpolation_unet" / "card.json").unlink()
 
 
 def test_unknown_recipe_and_relative_paths_are_config_errors(tmp_path):  # type: ignore[no-untyped-def]

@@ -1,0 +1,85 @@
+"""`manage.py model_gallery` on tiny trained checkpoints: a strip per variant, same prompt, seed."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image
+
+from generation.video.training import VideoRecipe, tiny_plan, train_variants
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gallery-ckpt")
+    plan = replace(tiny_plan(), recipes=(VideoRecipe(), VideoRecipe(mode="direct")))
+    train_variants(
+        seed=0,
+        out_dir=out,
+        state_dir=tmp_path_factory.mktemp("gallery-state"),
+        plan=plan,
+        only=frozenset({VideoRecipe().name, VideoRecipe(mode="direct").name}),
+        progress=False,
+        log=lambda _: None,
+    )
+    return out
+
+
+def _strips(path: Path, rows: int, frames: int, size: int, scale: int) -> list[np.ndarray]:
+    image = np.asarray(Image.open(path).convert("RGB"))
+    line, gap, label_w = 14, 2, 230
+    assert image.shape == (
+        2 * line + rows * (size * scale + gap),
+        label_w + frames * (size * scale + gap),
+        3,
+    )
+    return [
+        image[2 * line + i * (size * scale + gap) :][: size * scale, label_w:] for i in range(rows)
+    ]
+
+
+def test_the_gallery_has_one_strip_per_trained_variant(tiny_checkpoints, tmp_path):  # type: ignore[no-untyped-def]
+    # when the command runs on two trained variants at a tiny size
+    out = tmp_path / "gallery.png"
+    call_command(
+        "model_gallery",
+        "--checkpoints",
+        str(tiny_checkpoints),
+        "--output",
+        str(out),
+        "--steps",
+        "1",
+        "--scale",
+        "1",
+        stdout=io.StringIO(),
+    )
+    # then the PNG holds two strips of 4 frames of 16 px, and they differ (different variants)
+    first, second = _strips(out, rows=2, frames=4, size=16, scale=1)
+    assert not np.array_equal(first, second)
+    # and the same prompt and seed give the same picture again
+    again = tmp_path / "again.png"
+    call_command(
+        "model_gallery",
+        "--checkpoints",
+        str(tiny_checkpoints),
+        "--output",
+        str(again),
+        "--steps",
+        "1",
+        "--scale",
+        "1",
+        stdout=io.StringIO(),
+    )
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
+
+
+def test_the_gallery_says_when_nothing_is_trained(tmp_path):  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandError, match="No trained video checkpoints"):
+        call_command(
+            "model_gallery", "--checkpoints", str(tmp_path), "--output", str(tmp_path / "g.png")
+        )

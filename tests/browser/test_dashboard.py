@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
@@ -19,27 +18,13 @@ from tests.factories import (
     VideoFactory,
 )
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def page(live_server, settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
+@pytest.fixture(autouse=True)
+def _fresh_dashboard(settings):  # type: ignore[no-untyped-def]
     settings.ANALYSIS_REFRESH_SECONDS = 1
     cache.clear()  # summaries are cached by study id and counts, which repeat across tests
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
 
 
 def _login(page, live_server, user, next_url):  # type: ignore[no-untyped-def]

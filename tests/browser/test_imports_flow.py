@@ -13,13 +13,12 @@ from generation import imports
 from generation import services as generation
 from raters import studies
 from raters.models import Judgment
-from tests.browser.test_rating import BOTH_READY, _login, _wait_submit_enabled, browser, page
+from tests.browser.helpers import BOTH_READY, login, wait_submit_enabled
 from tests.factories import UserFactory
 from tests.generation.clips import make_clip
 from tests.raters.helpers import prepare_presentations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-__all__ = ["browser", "page"]  # the fixtures this module borrows
 PROMPTS = ["a red circle moves left", "a blue square moves up"]
 
 
@@ -69,7 +68,7 @@ def test_a_manifest_and_a_vbench_folder_are_rated_against_each_other_and_exporte
     )
     assert study.comparisons.count() == 2
     prepare_presentations(study)
-    _login(page, live_server, UserFactory())
+    login(page, live_server, UserFactory())
     page.goto(f"{live_server.url}/rate/{study.slug}/")
     page.wait_for_function(BOTH_READY, timeout=15000)
     sizes = page.evaluate(
@@ -77,7 +76,7 @@ def test_a_manifest_and_a_vbench_folder_are_rated_against_each_other_and_exporte
         " return [v.videoWidth, v.videoHeight, v.duration]; })"
     )
     assert sizes[0] == pytest.approx(sizes[1], abs=1e-3), "one presentation for both"
-    _wait_submit_enabled(page)
+    wait_submit_enabled(page)
     for key in ("e", "2", "d", "7", "Enter"):
         page.keyboard.press(key)
     page.wait_for_function("() => document.body.innerText.includes('All done')", timeout=10000)

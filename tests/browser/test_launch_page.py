@@ -5,9 +5,7 @@ A real Celery worker process renders the batch (embedded broker and SQLite in th
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,27 +15,9 @@ from generation.models import GenerationBatch, Video
 from tests.factories import StaffFactory
 from tests.generation import workers
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 TINY = {"mode": "factorized", "schedule": "zero_snr", "steps": 1, "frames": 2}
 CSV = b"id,prompt,category\nc1,a red circle moves left,shapes\nc2,a blue square moves up,shapes\n"
-
-
-@pytest.fixture
-def page(live_server) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
 
 
 def test_staff_upload_a_prompt_file_launch_and_see_progress_reach_100(

@@ -7,13 +7,12 @@ import pytest
 from generation import services as generation
 from raters import studies
 from raters.models import Judgment
-from tests.browser.test_rating import BOTH_READY, _login, _wait_submit_enabled, browser, page
+from tests.browser.helpers import BOTH_READY, login, wait_submit_enabled
 from tests.factories import UserFactory
 from tests.generation.tiny_pipelines import variant_config
 from tests.raters.helpers import prepare_presentations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-__all__ = ["browser", "page"]  # the fixtures this module borrows
 
 
 def test_a_pair_of_a_diffusers_variant_and_a_built_in_one_is_rated(
@@ -47,10 +46,10 @@ def test_a_pair_of_a_diffusers_variant_and_a_built_in_one_is_rated(
     rater = UserFactory()
 
     # When a rater watches the pair and answers both questions with reasons
-    _login(page, live_server, rater)
+    login(page, live_server, rater)
     page.goto(f"{live_server.url}/rate/{study.slug}/")
     page.wait_for_function(BOTH_READY, timeout=15000)
-    _wait_submit_enabled(page)
+    wait_submit_enabled(page)
     for key in ("q", "1", "a", "6", "Enter"):
         page.keyboard.press(key)
     page.wait_for_function("() => document.body.innerText.includes('All done')", timeout=10000)

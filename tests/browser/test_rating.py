@@ -2,89 +2,27 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
 from raters import services
 from raters.models import Judgment, Rater
+from tests.browser.helpers import ARTIFACTS, BOTH_READY, TIMES, login, wait_submit_enabled
 from tests.factories import UserFactory
 from tests.raters.helpers import build_study, right_quiz_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
-BOTH_READY = (
-    "() => ['video-left','video-right'].every(id => document.getElementById(id).readyState >= 2)"
-)
-TIMES = (
-    "() => [document.getElementById('video-left').currentTime, "
-    "document.getElementById('video-right').currentTime]"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, live_server):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    outside: list[str] = []
-    page.on(
-        "request",
-        lambda request: (
-            outside.append(request.url)
-            if not request.url.startswith(live_server.url) and not request.url.startswith("data:")
-            else None
-        ),
-    )
-    page.outside_requests = outside  # type: ignore[attr-defined]
-    yield page
-    context.close()
-
-
-def _login(page, live_server, user) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-
-
-def _wait_submit_enabled(page) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_function("() => !document.getElementById('submit').disabled", timeout=15000)
 
 
 def test_rater_logs_in_sees_decoded_videos_and_submits_one_justified_judgment(page, live_server):
     study = build_study(prompts=3, raters_per_pair=1)
     rater = UserFactory()
     services.qualify_rater(user=rater)
-    _login(page, live_server, rater)
+    login(page, live_server, rater)
     page.goto(f"{live_server.url}/rate/{study.slug}/")
 
     page.wait_for_function(BOTH_READY, timeout=15000)
     assert page.locator("#progress").inner_text() == "Task 1 of 3"
-    _wait_submit_enabled(page)
+    wait_submit_enabled(page)
 
     # A choice without a reason is refused by the server, with a visible message.
     page.check("input[name=quality][value=left]")
@@ -132,7 +70,7 @@ def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(
             assert page.is_checked("input[name=quality_reasons][value=recognizable_objects]")
             page.keyboard.press("3")  # back to the answers every task gets below
         assert page.locator("#progress").inner_text() == f"Task {task + 1} of 5"
-        _wait_submit_enabled(page)
+        wait_submit_enabled(page)
         for key in ("q", "1", "a", "6", "Enter"):
             page.keyboard.press(key)
         tokens.append(token)
@@ -158,7 +96,7 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
     study = build_study(prompts=2, raters_per_pair=1, frames=24, fps=12, min_watch_ms=1500)
     rater = UserFactory()
     services.qualify_rater(user=rater)
-    _login(page, live_server, rater)
+    login(page, live_server, rater)
     page.goto(f"{live_server.url}/rate/{study.slug}/")
     page.wait_for_function(BOTH_READY, timeout=15000)
     frame = 1 / 12
@@ -200,7 +138,7 @@ def test_one_clock_gate_tie_reason_and_screenshots(page, live_server):
     assert page.evaluate(rates) == [1, 1]
 
     page.keyboard.press(" ")  # play again, through to the end
-    _wait_submit_enabled(page)
+    wait_submit_enabled(page)
     for key in ("q", "1", "2", "d", "7"):
         page.keyboard.press(key)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -238,7 +176,7 @@ def test_clips_of_different_length_are_served_cut_to_one_length_on_one_clock(pag
     study = build_study(prompts=1, frames=24, frames_b=36, fps=12, min_watch_ms=1500)
     rater = UserFactory()
     services.qualify_rater(user=rater)
-    _login(page, live_server, rater)
+    login(page, live_server, rater)
     page.goto(f"{live_server.url}/rate/{study.slug}/")
     page.wait_for_function(BOTH_READY, timeout=15000)
     durations = page.evaluate(
@@ -251,7 +189,7 @@ def test_clips_of_different_length_are_served_cut_to_one_length_on_one_clock(pag
     left, right = page.evaluate(TIMES)
     assert left == pytest.approx(1.0, abs=1 / 12) and right == pytest.approx(left, abs=1 / 12)
     page.keyboard.press(" ")
-    _wait_submit_enabled(page)  # the clock ends with both clips
+    wait_submit_enabled(page)  # the clock ends with both clips
 
 
 def test_submit_unlocks_on_the_servers_watch_minimum_and_a_submit_at_unlock_is_accepted(
@@ -261,7 +199,7 @@ def test_submit_unlocks_on_the_servers_watch_minimum_and_a_submit_at_unlock_is_a
     study = build_study(prompts=2, raters_per_pair=1, frames=8, fps=8, min_watch_ms=2000)
     rater = UserFactory()
     services.qualify_rater(user=rater)
-    _login(page, live_server, rater)
+    login(page, live_server, rater)
     page.goto(f"{live_server.url}/rate/{study.slug}/")
     page.wait_for_function(BOTH_READY, timeout=15000)
     # When both clips have played through once, Submit is still locked
@@ -273,7 +211,7 @@ def test_submit_unlocks_on_the_servers_watch_minimum_and_a_submit_at_unlock_is_a
     # Then a keyboard rater who answers the moment it unlocks is accepted
     for key in ("q", "1", "a", "6"):
         page.keyboard.press(key)
-    _wait_submit_enabled(page)
+    wait_submit_enabled(page)
     page.keyboard.press("Enter")
     page.wait_for_function(
         "() => document.getElementById('progress').innerText === 'Task 2 of 2'", timeout=10000
@@ -287,10 +225,10 @@ def test_enter_with_no_choice_names_each_question(page, live_server):
     study = build_study(prompts=1, raters_per_pair=1)
     rater = UserFactory()
     services.qualify_rater(user=rater)
-    _login(page, live_server, rater)
+    login(page, live_server, rater)
     page.goto(f"{live_server.url}/rate/{study.slug}/")
     page.wait_for_function(BOTH_READY, timeout=15000)
-    _wait_submit_enabled(page)
+    wait_submit_enabled(page)
     page.keyboard.press("Enter")
     page.wait_for_selector("#form-errors:not([hidden])")
     shown = page.locator("#form-errors").inner_text()

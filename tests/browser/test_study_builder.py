@@ -4,17 +4,13 @@ shows the judgment. No shell, no code. Screenshots of each staff page go to var/
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 
 from generation.models import GenerationBatch
 from raters.models import Judgment, Study
+from tests.browser.helpers import ARTIFACTS, BOTH_READY
 from tests.factories import (
     GenerationBatchFactory,
     ModelVariantFactory,
@@ -26,35 +22,16 @@ from tests.factories import (
 from tests.raters.helpers import mp4_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
-ARTIFACTS = Path(settings.BASE_DIR) / "var" / "artifacts"
-BOTH_READY = (
-    "() => ['video-left','video-right'].every(id => document.getElementById(id).readyState >= 2)"
-)
 SAMPLE_READY = (
     "() => ['sample-left','sample-right'].every(id => document.getElementById(id).readyState >= 2)"
 )
 
 
-@pytest.fixture
-def browser(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
+@pytest.fixture(autouse=True)
+def _fresh_dashboard(settings):  # type: ignore[no-untyped-def]
     settings.ANALYSIS_REFRESH_SECONDS = 1
     cache.clear()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 def _finished_batch() -> GenerationBatch:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import shutil
 import tempfile
@@ -22,14 +21,10 @@ from django.db.models import Q
 
 from generation.models import GenerationBatch, Video
 from generation.services import move_into_storage
-from generation.video.export import display_scale
+from generation.video.export import delivered_size
 from generation.video.presentation import ClipFormat, Presentation, common_presentation
 
 from .models import Comparison, PresentedClip
-
-logger = logging.getLogger(__name__)
-# imageio writes rendered videos in 16-pixel blocks (generation.video.export.write_mp4).
-_BLOCK = 16
 
 
 def delivered_format(video: Video) -> ClipFormat:
@@ -37,9 +32,7 @@ def delivered_format(video: Video) -> ClipFormat:
     if video.job.batch.kind == GenerationBatch.Kind.IMPORT:
         width, height = video.width, video.height
     else:
-        scale = display_scale(video.height, video.width)
-        width = -(-video.width * scale // _BLOCK) * _BLOCK
-        height = -(-video.height * scale // _BLOCK) * _BLOCK
+        height, width = delivered_size(video.height, video.width)
     return ClipFormat(width=width, height=height, fps=video.fps, frames=video.frames)
 
 

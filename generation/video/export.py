@@ -10,6 +10,20 @@ import numpy as np
 MIN_DISPLAY_SIZE = 256
 
 
+# imageio brings every side of a delivered render up to a multiple of this (x264 macroblocks).
+MACRO_BLOCK = 16
+
+
+def delivered_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the MP4 that `write_mp4` makes from frames of this size."""
+    scale = display_scale(height, width)
+
+    def padded(side: int) -> int:
+        return -(-side * scale // MACRO_BLOCK) * MACRO_BLOCK
+
+    return padded(height), padded(width)
+
+
 def display_scale(height: int, width: int) -> int:
     return max(1, -(-MIN_DISPLAY_SIZE // max(1, min(height, width))))
 
@@ -27,7 +41,7 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int, *, crf: int = 18) 
     (`crf`: x264's constant quality, 18 = visually lossless; higher is smaller)."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
-    _write_h264(upscale(frames), path, fps, ["-crf", str(crf)], macro_block_size=16)
+    _write_h264(upscale(frames), path, fps, ["-crf", str(crf)], macro_block_size=MACRO_BLOCK)
 
 
 def write_poster(frame: np.ndarray, path: str | Path) -> None:

@@ -6,8 +6,9 @@ the shorter duration around the middle, and encoded with the same settings at on
 per pixel, without audio or metadata. Formats shown unmatched inflate win rates, so this is not
 cosmetic: see docs/protocol.md.
 
-`common_presentation(a, b)` picks the format from the two delivered files' formats; `present`
-renders one clip in it. No Django here: raters/presentation.py decides when and stores the result.
+`common_presentation(a, b)` picks the format from the two delivered files' formats;
+`present` renders one clip in it. No Django here: raters/presentation.py reads the formats from
+the video rows, decides when, and stores the result.
 """
 
 from __future__ import annotations
@@ -50,25 +51,6 @@ class Presentation:
 
     def key(self) -> str:
         return f"{self.width}x{self.height}@{self.fps}x{self.frames}"
-
-
-def delivered_format(path: str | Path) -> ClipFormat:
-    """A delivered MP4's format, from its header (nothing decoded)."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        fps = round(float(rate)) if rate else 1
-        frames = stream.frames
-        if not frames and stream.duration is not None and stream.time_base is not None:
-            frames = round(float(stream.duration * stream.time_base) * fps)
-        return ClipFormat(
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
-            fps=max(1, fps),
-            frames=max(1, frames),
-        )
 
 
 def common_presentation(a: ClipFormat, b: ClipFormat) -> Presentation | None:

@@ -11,7 +11,6 @@ from generation.video.presentation import (
     Presentation,
     common_presentation,
     crop_box,
-    delivered_format,
     frame_indices,
     present,
 )
@@ -57,7 +56,7 @@ def test_crops_are_centred(size, aspect, box):
 def test_two_clips_of_different_formats_come_out_alike(tmp_path: Path):
     a = make_clip(tmp_path / "a.mp4", frames=8, width=256, height=256, fps=4)
     b = make_clip(tmp_path / "b.mp4", frames=49, width=480, height=720, fps=8, seed=1)
-    target = common_presentation(delivered_format(a), delivered_format(b))
+    target = common_presentation(ClipFormat(256, 256, 4, 8), ClipFormat(480, 720, 8, 49))
     assert target is not None
 
     shown = []

@@ -252,19 +252,8 @@ def mirror_source(*, study: Study, rater: Any) -> MirrorSource | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    left_is_a, comparison_id, pair_id, prompt_id, video_a_id, video_b_id, *rest = row
-    shown_a_id, shown_b_id, mirror_id = rest
-    return MirrorSource(
-        left_is_a=bool(left_is_a),
-        comparison_id=comparison_id,
-        pair_id=pair_id,
-        prompt_id=prompt_id,
-        video_a_id=video_a_id,
-        video_b_id=video_b_id,
-        shown_a_id=shown_a_id,
-        shown_b_id=shown_b_id,
-        mirror_id=mirror_id,
-    )
+    # The columns are selected in the order of MirrorSource's fields.
+    return MirrorSource(bool(row[0]), *row[1:])
 
 
 def first_candidate_sql(*, study: Study, rater: Any) -> tuple[str, list[Any]]:

@@ -173,7 +173,7 @@ staff, _ = get_user_model().objects.get_or_create(
 )
 session = SessionStore()
 session["_auth_user_id"] = str(staff.pk)
-session["_auth_user_backend"] = "evalsite.auth.ProfileBackend"
+session["_auth_user_backend"] = "raters.auth.ProfileBackend"
 session["_auth_user_hash"] = staff.get_session_auth_hash()
 session.create()
 print(session.session_key)

@@ -21,9 +21,9 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from evalsite import accel, auth, ratelimit
+from evalsite import accel, ratelimit
 
-from . import juice, quiz, selectors, services
+from . import auth, juice, quiz, selectors, services
 from .models import Rater, Study
 
 CHUNK_BYTES = 64 * 1024

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from evalsite.auth import ProfileBackend
 from raters import selectors, services
+from raters.auth import ProfileBackend
 from raters.models import Assignment, Comparison, Rater
 from tests.factories import UserFactory
 from tests.raters.helpers import build_study, qualified_rater

@@ -43,7 +43,7 @@ JudgmentOut = inline_serializer(
 
 def _study_state(study: Study, user: Any) -> dict[str, Any]:
     """Finished (the completion code earned) / stopped, with the one code earned if any."""
-    profile = services.rater_profile(user=user)
+    profile = selectors.rater_profile_or_blank(user=user)
     code = selectors.crowd_code(study=study, rater=user)
     state: dict[str, Any] = {
         "finished": code is not None and code.kind == "completion",

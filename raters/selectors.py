@@ -294,6 +294,16 @@ def quiz_paper(*, rater: Rater) -> tuple[quiz.PaperQuestion, ...]:
     return quiz.paper(seed)
 
 
+def rater_profile_or_blank(*, user: Any) -> Rater:
+    """The user's rater profile, or an unsaved blank one (not qualified, no quiz taken) for a
+    user who has none yet: what pages shown on a GET read, creating nothing."""
+    try:
+        profile: Rater = user.rater  # loaded with the user by raters.auth, or one query
+    except Rater.DoesNotExist:
+        return Rater(user=user)
+    return profile
+
+
 @dataclass(frozen=True)
 class CrowdCode:
     """A code the crowd platform pays on: 'completion' for work done, 'screenout' for a

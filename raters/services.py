@@ -232,6 +232,14 @@ def _check_profile(*, study: Study, profile: Rater) -> None:
         )
 
 
+def check_may_rate(*, study: Study, user: Any) -> Rater:
+    """What next_task checks before it claims, for pages shown on a GET: the user's profile
+    (unsaved and blank when they have none yet), or RatingRefused. It writes nothing."""
+    profile = selectors.rater_profile_or_blank(user=user)
+    _check_profile(study=study, profile=profile)
+    return profile
+
+
 @transaction.atomic
 def stop_rater(*, rater: Rater, reason: str) -> None:
     """Stop a rater: judgments kept but flagged, their slots go back to the pool."""

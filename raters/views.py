@@ -77,20 +77,18 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def rate(request: HttpRequest, slug: str) -> HttpResponse:
+    """The rating page, without a task: its script claims one with a POST to the API's
+    `next` (an open task again after a reload), so showing the page claims nothing."""
     study = get_object_or_404(Study, slug=slug)
     if not study.is_active:  # paused or closed: say so (a submit refused by it reloads here)
         return render(request, "raters/paused.html", {"study": study})
-    try:
-        task = services.next_task(study=study, rater=request.user)
-    except services.RatingRefused as refused:
-        if refused.code == "not_qualified" and _quiz_left(request):
-            return redirect("raters:instructions", slug=slug)
-        return _screened_out(request, study, refused.message)
-    if task.payload is None:
+    refused = _refusal(request, study)
+    if refused is not None:
+        return refused
+    if selectors.rater_finished(study=study, rater=request.user):
         return redirect("raters:done", slug=slug)
     context = {
         "study": study,
-        "payload": task.payload,
         "questions": _questions(),
         "tie_reasons": list(juice.TIE_REASONS.items()),
         "reasons_prompt": juice.REASONS_PROMPT,
@@ -105,7 +103,7 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def instructions(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug, is_active=True)
-    profile = services.rater_profile(user=request.user)
+    profile = selectors.rater_profile_or_blank(user=request.user)
     context = {
         "study": study,
         "questions": _questions(),
@@ -131,7 +129,7 @@ def take_quiz(request: HttpRequest, slug: str) -> HttpResponse:
         if result.attempts_left == 0:
             return _screened_out(request, study, "You did not pass the qualification quiz.")
     # The paper of the next attempt: its own variants and option order.
-    paper = selectors.quiz_paper(rater=services.rater_profile(user=request.user))
+    paper = selectors.quiz_paper(rater=selectors.rater_profile_or_blank(user=request.user))
     context = {"study": study, "questions": paper, "result": result}
     return render(request, "raters/quiz.html", context, status=200 if result is None else 400)
 
@@ -142,13 +140,11 @@ def done(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     # A paused or closed study hands out nothing more: what was done is done.
     if study.is_active:
-        try:
-            if services.next_assignment(study=study, rater=request.user) is not None:
-                return redirect("raters:rate", slug=slug)
-        except services.RatingRefused as refused:
-            if refused.code == "not_qualified" and _quiz_left(request):
-                return redirect("raters:instructions", slug=slug)
-            return _screened_out(request, study, refused.message)
+        refused = _refusal(request, study)
+        if refused is not None:
+            return refused
+        if not selectors.rater_finished(study=study, rater=request.user):
+            return redirect("raters:rate", slug=slug)
     code = selectors.crowd_code(study=study, rater=request.user)
     completion = code.code if code is not None and code.kind == "completion" else ""
     context = {
@@ -260,8 +256,17 @@ def _resume_code(request: HttpRequest) -> str:
     return services.resume_code(rater=profile) if profile.external_id else ""
 
 
-def _quiz_left(request: HttpRequest) -> bool:
-    return services.rater_profile(user=request.user).quiz_attempts < quiz.MAX_ATTEMPTS
+def _refusal(request: HttpRequest, study: Study) -> HttpResponse | None:
+    """Where a rater who may not rate this study goes instead (read only): the instructions
+    while quiz attempts are left, else the screen-out page; None for a rater who may rate."""
+    try:
+        services.check_may_rate(study=study, user=request.user)
+    except services.RatingRefused as refused:
+        attempts = selectors.rater_profile_or_blank(user=request.user).quiz_attempts
+        if refused.code == "not_qualified" and attempts < quiz.MAX_ATTEMPTS:
+            return redirect("raters:instructions", slug=study.slug)
+        return _screened_out(request, study, refused.message)
+    return None
 
 
 def _screened_out(request: HttpRequest, study: Study, message: str) -> HttpResponse:

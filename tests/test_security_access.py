@@ -6,7 +6,8 @@ is added. What must hold everywhere:
 - raters never get a 2xx from the admin or staff pages, and no 2xx body or header they get
   names a variant, another rater, or another rater's assignment tokens;
 - rater B reaches none of rater A's assignments, clips or judgments;
-- staff get no 5xx anywhere.
+- staff get no 5xx anywhere;
+- no GET writes a row, whoever asks (claims go through POST).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
@@ -337,3 +339,28 @@ def test_media_files_have_no_url_in_production():
         timeout=120,
     )
     assert result.stdout.strip().splitlines()[-1] == "no route", result.stdout + result.stderr
+
+
+WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|MERGE)\b", re.IGNORECASE)
+
+
+def test_no_get_writes_a_row(routes, world):
+    # Everyone who can GET: anonymous, raters (one with an open task, one signed in for the
+    # first time with no profile yet), staff. Page views and polling must not claim tasks,
+    # create profiles or touch anything else: claims and profiles come from POSTs.
+    newcomer = UserFactory(username="rater-newcomer")
+    writes: list[tuple[str, str, str]] = []
+    for user in (None, world.rater_a, newcomer, world.staff):
+        client = client_for(user)
+        who = getattr(user, "username", "anonymous")
+        for _route, url in routes:
+
+            def record(execute, sql, params, many, context, url=url, who=who):  # type: ignore[no-untyped-def]
+                if WRITES.match(sql):
+                    writes.append((who, url, sql[:80]))
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(record):
+                response = client.get(url)
+            assert response.status_code < 500, (who, url, response.status_code)
+    assert not writes, writes

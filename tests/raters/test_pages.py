@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from raters import services
-from raters.models import Rater
+from raters.models import Assignment, Rater
+from tests.factories import UserFactory
 from tests.raters.helpers import build_study, judge, qualified_rater, right_quiz_answers
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +89,47 @@ def test_a_study_without_ties_hides_the_tie_choice():
     assert 'value="tie"' not in page and "equally_good" not in page
     with_ties = build_study(prompts=1, slug="ties")
     assert 'value="tie"' in client.get(f"/rate/{with_ties.slug}/").content.decode()
+
+
+def test_showing_the_rating_pages_claims_nothing_and_creates_no_profile():
+    # Given a signed-in user who has never rated (no rater profile yet) and one with a profile
+    study = build_study(prompts=2, min_watch_ms=0)
+    newcomer = UserFactory()
+    rater = qualified_rater()
+    pages = [
+        f"/rate/{study.slug}/",
+        f"/rate/{study.slug}/done/",
+        f"/rate/{study.slug}/instructions/",
+        f"/rate/{study.slug}/quiz/",
+        "/rate/",
+        "/api/studies/",
+        f"/api/studies/{study.slug}/",
+        "/api/raters/me/",
+    ]
+    for user in (newcomer, rater):
+        client = Client()
+        client.force_login(user)
+        before = (Assignment.objects.count(), Rater.objects.count())
+        # When they open every rating page and poll the API, twice
+        for url in pages * 2:
+            assert client.get(url).status_code in (200, 302), url
+        # Then no task was claimed and no profile created
+        assert (Assignment.objects.count(), Rater.objects.count()) == before
+    assert not Rater.objects.filter(user=newcomer).exists()
+
+
+def test_the_rating_page_script_claims_with_a_post_and_a_reload_gets_the_same_task():
+    study = build_study(prompts=2, min_watch_ms=0)
+    client = Client()
+    client.force_login(UserFactory())
+    page = client.get(f"/rate/{study.slug}/")
+    # The page is the shell: no task in it, only where to claim one.
+    assert page.status_code == 200 and b'id="token" value=""' in page.content
+    assert f"/api/studies/{study.slug}/next/".encode() in page.content
+    assert Assignment.objects.count() == 0
+    first = client.post(f"/api/studies/{study.slug}/next/")
+    assert first.status_code == 200 and Rater.objects.count() == 1  # the profile, on a POST
+    client.get(f"/rate/{study.slug}/")  # a reload ...
+    again = client.post(f"/api/studies/{study.slug}/next/")
+    assert again.json()["token"] == first.json()["token"]  # ... keeps the open task
+    assert Assignment.objects.count() == 1

@@ -1,4 +1,6 @@
 // Rating page: two videos on one clock, JUICE questions, keyboard first. No dependencies.
+// The page comes without a task: the script claims one (POST to the API's next), so that
+// showing or reloading the page claims nothing; a reload gets the same open task back.
 (function () {
   "use strict";
   var root = document.getElementById("rate");
@@ -17,7 +19,8 @@
   var breakBox = document.getElementById("break");
   var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
 
-  var task = JSON.parse(document.getElementById("task-data").textContent);
+  // Until the first claim answers: no token (nothing to submit or keep a draft for).
+  var task = { token: "", fps: 8, min_watch_ms: 0 };
   var s = {};
   var rowCount = 0;
   var sessionStart = Date.now();
@@ -253,6 +256,7 @@
     return "juice-draft-" + task.token;
   }
   function saveDraft() {
+    if (!task.token) return;
     try {
       var draft = {};
       form.querySelectorAll("input[type=radio]:checked, input[type=checkbox]:checked").forEach(
@@ -380,7 +384,7 @@
     pause();
     reset();
     form.reset();
-    ["quality", "faithfulness"].forEach(syncReasons);
+    restoreDraft();
     showErrors([]);
     document.getElementById("token").value = task.token;
     document.getElementById("prompt-text").textContent = task.prompt;
@@ -512,7 +516,6 @@
   document.addEventListener("keydown", onKey);
   form.addEventListener("submit", send);
   form.addEventListener("change", saveDraft);
-  restoreDraft();
   ["quality", "faithfulness"].forEach(function (question) {
     form.querySelectorAll("input[name=" + question + "]").forEach(function (radio) {
       radio.addEventListener("change", function () {
@@ -543,6 +546,10 @@
   });
   updateGate();
   window.requestAnimationFrame(tick);
+  next().catch(function () {
+    status.textContent = "The server could not be reached. Please reload the page.";
+    status.classList.add("error");
+  });
   // Tests and tools read the clock through this, never through the videos' sources.
   window.juicePlayer = {
     play: play,

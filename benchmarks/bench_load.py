@@ -39,6 +39,7 @@ from raters.simulation import (  # noqa: E402
     SimulatedAccount,
     percentile,
     run_simulation,
+    start_button,
 )
 
 
@@ -112,9 +113,9 @@ def _signed_in_loop(
     def loop(account: SimulatedAccount) -> None:
         mine: list[float] = []
         with requests.Session() as http:
-            arrived = http.get(
-                f"{base_url}rate/start/{slug}/", params=account.start_params(), timeout=30
-            )
+            start, params = f"{base_url}rate/start/{slug}/", account.start_params()
+            page = http.get(start, params=params, timeout=30)
+            arrived = http.post(start, params=params, timeout=30, **start_button(http, page.url))
             assert arrived.status_code < 400, arrived.status_code
             while time.monotonic() < deadline:
                 started = time.perf_counter()

@@ -302,10 +302,14 @@ class SimulatedRater:
     # Each step below is what the rating page's JavaScript does.
 
     def arrive(self) -> None:
+        """The start link's page (it sets the CSRF cookie), then its Start button (a POST)."""
         url = self._url(f"rate/start/{self.study_slug}/")
-        response = self._request(
-            "start", "GET", url, params=self.account.start_params(self.id_param)
-        )
+        params = self.account.start_params(self.id_param)
+        response = self._request("start", "GET", url, params=params)
+        if response.status_code < 400 and not response.history:  # not signed in as it yet
+            response = self._request(
+                "start", "POST", url, params=params, **start_button(self.http, response.url)
+            )
         if response.status_code >= 400:
             raise RaterGone(f"start link answered {response.status_code}")
 
@@ -443,6 +447,13 @@ class SimulatedRater:
             self.result.retries += 1
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
+
+
+def start_button(http: requests.Session, page_url: str) -> dict[str, Any]:
+    """What pressing the start page's Start button sends besides the link's parameters: the
+    CSRF token the page set, and the page as Referer (Django checks it over HTTPS)."""
+    token = http.cookies.get("csrftoken") or ""
+    return {"data": {"csrfmiddlewaretoken": token}, "headers": {"Referer": page_url}}
 
 
 def _expect(response: requests.Response, *codes: int) -> None:

@@ -43,12 +43,25 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def start(request: HttpRequest, slug: str) -> HttpResponse:
-    """Crowd start link: ?PROLIFIC_PID=… (parameter set per study) creates a rater; an id that
-    already has one needs `sig` (a signed link), the signed-in browser, or its resume code."""
+    """Crowd start link: ?PROLIFIC_PID=… (parameter set per study). Its GET shows a Start
+    button and writes nothing (a link preview or mail scanner opening it must not take the
+    worker id); the POST creates the rater, or resumes one that has this id through `sig` (a
+    signed link), the signed-in browser or its resume code."""
     study = get_object_or_404(Study, slug=slug)
     if not study.is_active:
         return render(request, "raters/paused.html", {"study": study})
     external_id = request.GET.get(study.external_id_param, "")
+    if request.method == "GET":
+        try:
+            external_id = services.check_external_id(study=study, external_id=external_id)
+        except ValidationError as exc:
+            return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain")
+        signed_in = request.user.is_authenticated and (
+            selectors.rater_profile_or_blank(user=request.user).external_id == external_id
+        )
+        if signed_in:  # this browser is that worker already: straight back to work
+            return redirect("raters:rate", slug=study.slug)
+        return render(request, "raters/start.html", {"study": study})
     code = request.POST.get("resume_code", "") if request.method == "POST" else ""
     # Resume codes are guessed like passwords: failures count as failed sign-ins.
     limit_key = f"crowd-resume:{external_id}"

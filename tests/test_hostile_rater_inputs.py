@@ -66,9 +66,10 @@ def test_ordinary_json_still_parses():
 
 def _nul_start_link_is_refused() -> None:
     study = build_study(prompts=1)
-    response = Client().get(f"/rate/start/{study.slug}/?PROLIFIC_PID=a%00b")
-    assert response.status_code == 400
-    assert "worker id" in response.content.decode().lower()
+    for method in ("get", "post"):  # the page, and its Start button
+        response = getattr(Client(), method)(f"/rate/start/{study.slug}/?PROLIFIC_PID=a%00b")
+        assert response.status_code == 400
+        assert "worker id" in response.content.decode().lower()
     assert not Rater.objects.filter(external_id__contains="a").exists()
 
 

@@ -49,6 +49,7 @@ def test_new_crowd_rater_quiz_five_tasks_by_keyboard_resume_and_completion_code(
     study.break_every = 2
     study.save()
     page.goto(f"{live_server.url}/rate/start/{study.slug}/?PROLIFIC_PID=worker-77")
+    page.click("#start-submit")
     page.click("#to-quiz")
     worker = Rater.objects.get(external_id="worker-77").user
     for key, value in right_quiz_answers(worker).items():

@@ -103,7 +103,7 @@ def test_a_rater_stopped_by_quality_control_gets_no_code():
 def test_the_screen_out_code_goes_only_to_a_worker_who_failed_the_quiz():
     study = build_study(prompts=2, require_qualification=True)
     client = Client()
-    client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=quiz-failer")
+    client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=quiz-failer")
     assert _codes_anywhere(client, study) == set()
     for attempt in range(quiz.MAX_ATTEMPTS):
         response = client.post(f"/rate/{study.slug}/quiz/", {})

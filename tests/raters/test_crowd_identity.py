@@ -25,7 +25,7 @@ def _fresh_cache():  # type: ignore[no-untyped-def]
 
 def _start(client: Client, study, pid: str, **extra: str):  # type: ignore[no-untyped-def]
     query = "&".join(f"{k}={v}" for k, v in {"PROLIFIC_PID": pid, **extra}.items())
-    return client.get(f"/rate/start/{study.slug}/?{query}")
+    return client.post(f"/rate/start/{study.slug}/?{query}")
 
 
 def _worker_with_a_judgment(study, pid: str = "victim-1"):  # type: ignore[no-untyped-def]
@@ -132,4 +132,6 @@ def test_start_links_command_prints_links_that_resume_their_worker():
     (link,) = out.getvalue().split()
     assert link.startswith(f"https://x.test/rate/start/{study.slug}/?PROLIFIC_PID=victim-1&sig=")
     path = link.removeprefix("https://x.test")
-    assert Client().get(path).status_code == 302
+    browser = Client()
+    assert browser.get(path).status_code == 200  # the start page: Start posts back to the link
+    assert browser.post(path).status_code == 302

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_start_link_creates_then_resumes_a_passwordless_rater():
     study = build_study(prompts=2, require_qualification=True)
     client = Client()
-    first = client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
+    first = client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
     assert first.status_code == 302 and first["Location"] == f"/rate/{study.slug}/"
     assert client.get(first["Location"])["Location"] == f"/rate/{study.slug}/instructions/"
     profile = Rater.objects.get(external_id="abc123")
@@ -25,9 +25,27 @@ def test_start_link_creates_then_resumes_a_passwordless_rater():
     # The same browser resumes; another one is asked for the resume code (test_crowd_identity)
     again = client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
     assert again.status_code == 302
-    assert Client().get(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123").status_code == 200
+    assert client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123").status_code == 302
+    other = Client().post(f"/rate/start/{study.slug}/?PROLIFIC_PID=abc123")
+    assert other.status_code == 200 and b'name="resume_code"' in other.content
     assert Rater.objects.filter(external_id="abc123").count() == 1
     assert Client().get(f"/rate/start/{study.slug}/").status_code == 400
+
+
+def test_opening_a_start_link_writes_nothing_until_start_is_pressed():
+    # A link preview or a mail scanner opening a worker's link must not take their id.
+    study = build_study(prompts=1)
+    url = f"/rate/start/{study.slug}/?PROLIFIC_PID=fresh-worker"
+    client = Client()
+    page = client.get(url)
+    assert page.status_code == 200 and b'id="start-form"' in page.content
+    assert not Rater.objects.exists() and "_auth_user_id" not in client.session
+    # The worker presses Start (the form posts back to the link, worker id included)
+    started = client.post(url)
+    assert started.status_code == 302 and started["Location"] == f"/rate/{study.slug}/"
+    assert Rater.objects.get().external_id == "fresh-worker"
+    # ... and can still start: nobody took the id meanwhile
+    assert Client().get(url).status_code == 200
 
 
 def test_start_parameter_name_is_configurable_per_study():
@@ -36,14 +54,14 @@ def test_start_parameter_name_is_configurable_per_study():
     study.save()
     client = Client()
     assert client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=x").status_code == 400
-    assert client.get(f"/rate/start/{study.slug}/?workerId=A1B2").status_code == 302
+    assert client.post(f"/rate/start/{study.slug}/?workerId=A1B2").status_code == 302
     assert Rater.objects.filter(external_id="A1B2").exists()
 
 
 def test_quiz_page_qualifies_and_then_the_rating_page_opens():
     study = build_study(prompts=2, require_qualification=True)
     client = Client()
-    client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=quiz-taker")
+    client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=quiz-taker")
     instructions = client.get(f"/rate/{study.slug}/instructions/")
     assert b"Worked examples" in instructions.content and b"to-quiz" in instructions.content
     failed = client.post(f"/rate/{study.slug}/quiz/", {})

@@ -30,7 +30,7 @@ def test_always_answering_the_same_position_fails_every_attempt(position):
     study = build_study(prompts=1, require_qualification=True)
     for worker in range(8):
         client = Client()
-        client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=pos{position}-{worker}")
+        client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=pos{position}-{worker}")
         for _attempt in range(quiz.MAX_ATTEMPTS):
             shown = _shown(client.get(f"/rate/{study.slug}/quiz/").content.decode())
             assert len(shown) == len(quiz.QUESTIONS)
@@ -60,7 +60,7 @@ def test_options_are_shuffled_per_rater_and_drawn_from_more_than_one_variant():
 def test_a_reload_shows_the_same_paper_and_the_next_attempt_a_new_one():
     study = build_study(prompts=1, require_qualification=True)
     client = Client()
-    client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=reloader")
+    client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=reloader")
     first = client.get(f"/rate/{study.slug}/quiz/").content.decode()
     assert _shown(first) == _shown(client.get(f"/rate/{study.slug}/quiz/").content.decode())
     failed = client.post(f"/rate/{study.slug}/quiz/", {}).content.decode()
@@ -70,7 +70,7 @@ def test_a_reload_shows_the_same_paper_and_the_next_attempt_a_new_one():
 def test_a_failed_attempt_explains_each_wrong_answer():
     study = build_study(prompts=1, require_qualification=True)
     client = Client()
-    client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=learner")
+    client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=learner")
     user = Rater.objects.get(external_id="learner").user
     paper = selectors.quiz_paper(rater=user.rater)
     answers = right_quiz_answers(user)
@@ -92,7 +92,7 @@ def test_a_failed_attempt_explains_each_wrong_answer():
 def test_the_right_answers_of_the_shown_paper_pass():
     study = build_study(prompts=1, require_qualification=True)
     client = Client()
-    client.get(f"/rate/start/{study.slug}/?PROLIFIC_PID=good-student")
+    client.post(f"/rate/start/{study.slug}/?PROLIFIC_PID=good-student")
     user = Rater.objects.get(external_id="good-student").user
     passed = client.post(f"/rate/{study.slug}/quiz/", right_quiz_answers(user))
     assert passed.status_code == 302

@@ -89,7 +89,12 @@ class StudyDetail(APIView):
 
 
 class NextAssignment(APIView):
+    """The one call that claims a task (GETs claim nothing): the rater's open task if they have
+    one, else a new one. Repeating it returns the same open task, so a retry is safe."""
+
     @extend_schema(
+        description="Claim the next task, or get back the one already open: repeating the "
+        "call (a retry, a reloaded page) returns the same task until it is answered.",
         request=None,
         responses={
             200: TaskSerializer,

@@ -84,6 +84,25 @@ class Interpolator:
     schedule: str
     prediction_type: str
     in_frames: int | None
+    # SDEdit strength of the in-between frames' start (card "sampling": {"strength": s}); 1
+    # (pure noise) where the card does not say. pipeline.py documents the sampler.
+    strength: float = 1.0
+    # Its text guidance weight (card "sampling": {"guidance_text": w}); None: the variant's.
+    guidance_text: float | None = None
+
+
+def interpolation_sampling_card(
+    strength: float, guidance_text: float | None = None
+) -> dict[str, object]:
+    """What an interpolator's card records about how its sampler keeps and starts frames."""
+    card: dict[str, object] = {
+        "key_frames": "replaced",
+        "start": "blend of neighbouring given frames",
+        "strength": strength,
+    }
+    if guidance_text is not None:
+        card["guidance_text"] = guidance_text
+    return card
 
 
 def interpolation_scheduler_card(schedule: str) -> dict[str, str]:
@@ -139,12 +158,33 @@ def find_interpolator(config: VariantConfig, folder: Path, root: Path) -> Interp
             f"interpolation is on, but the interpolator was trained on {in_frames} given frames "
             f"and this variant makes {config.frames}."
         )
+    sampling = card.get("sampling") or {}
+    strength = sampling.get("strength", 1.0) if isinstance(sampling, dict) else None
+    if (
+        isinstance(strength, bool)
+        or not isinstance(strength, int | float)
+        or not 0.0 <= strength <= 1.0
+    ):
+        raise ConfigError(
+            f"The interpolation checkpoint {unet_folder} says sampling strength {strength!r} "
+            "in its card.json; it must be a number from 0 to 1."
+        )
+    guidance = sampling.get("guidance_text") if isinstance(sampling, dict) else None
+    if guidance is not None and (
+        isinstance(guidance, bool) or not isinstance(guidance, int | float) or guidance < 0
+    ):
+        raise ConfigError(
+            f"The interpolation checkpoint {unet_folder} says text guidance {guidance!r} in its "
+            "card.json; it must be a number of at least 0."
+        )
     return Interpolator(
         unet_folder=unet_folder,
         compact=compact,
         schedule=schedule,
         prediction_type=expected,
         in_frames=None if in_frames is None else int(in_frames),
+        strength=float(strength),
+        guidance_text=None if guidance is None else float(guidance),
     )
 
 

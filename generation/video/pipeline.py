@@ -9,7 +9,16 @@ The built-in family's steps follow the paper's factorized generation:
   image; the video U-Net makes the frames conditioned on text and that image (Eq. 1 guidance);
 - direct: the video U-Net alone, image channels empty and mask zero;
 - interpolation (optional): 8 frames → 29 (input frame k at output index 4k), temporal
-  super-resolution with the given frames noise-augmented at t=100.
+  super-resolution with the given frames noise-augmented at t=100 as the U-Net's conditioning.
+  The sampler keeps the given frames and starts the others from them (docs/interpolation.md):
+  the in-between latents start as a linear blend of their two neighbouring given latents,
+  forward-noised (with the same blend of their noise) to the interpolator card's
+  `sampling.strength` (SDEdit: 1 starts from pure noise, 0 returns the blend unchanged), and
+  are guided by the card's `sampling.guidance_text`; before every denoising step the given
+  frames' latents are replaced by the given latents forward-noised to that step's timestep
+  with fixed noise (RePaint), and after the last step by the given latents themselves. The
+  model works on the autoencoder's latents and decoding is per frame, so frame 4k of the
+  output decodes from exactly the latent that frame k of the 8-frame video decodes from.
 """
 
 from __future__ import annotations
@@ -56,6 +65,64 @@ def interpolation_layout(frames: int, factor: int = INTERPOLATION_FACTOR) -> tup
     model only fills the gaps between given frames.
     """
     return factor * (frames - 1) + 1, [factor * k for k in range(frames)]
+
+
+def key_frame_blend(latents: Any, positions: Sequence[int], out_frames: int) -> Any:
+    """(B, C, F, h, w) given latents → (B, C, out_frames, h, w): the given frames at their
+    positions and each frame between two of them the linear blend of the two, by distance."""
+    b, c, _, h, w = latents.shape
+    out = latents.new_zeros(b, c, out_frames, h, w)
+    for k, (left, right) in enumerate(zip(positions, positions[1:], strict=False)):
+        for j in range(left, right + 1):
+            weight = (j - left) / (right - left)
+            out[:, :, j] = (1 - weight) * latents[:, :, k] + weight * latents[:, :, k + 1]
+    return out
+
+
+def key_frame_noise(noise: Any, positions: Sequence[int]) -> Any:
+    """Noise for the interpolator's frames: the given frames keep their own, and each frame
+    between two of them gets the blend of theirs, rescaled to unit variance. Noised with it, the
+    blend of two given latents is the blend of the two noised given latents, so the start does
+    not boil from one frame to the next."""
+    own = noise[:, :, list(positions)]
+    blended = key_frame_blend(own, positions, noise.shape[2])
+    out = noise.clone()
+    for left, right in zip(positions, positions[1:], strict=False):
+        for j in range(left, right + 1):
+            weight = (j - left) / (right - left)
+            scale = ((1 - weight) ** 2 + weight**2) ** 0.5
+            out[:, :, j] = blended[:, :, j] / scale
+    return out
+
+
+def sdedit_timesteps(timesteps: Any, strength: float) -> Any:
+    """The last `round(strength · steps)` of a scheduler's timesteps (SDEdit: strength 1 is the
+    whole schedule from pure noise, 0 none of it)."""
+    count = min(len(timesteps), round(strength * len(timesteps)))
+    return timesteps[len(timesteps) - count :]
+
+
+@dataclass(frozen=True)
+class KnownFrames:
+    """Frames the sampler must keep (the interpolator's given frames), in latent space."""
+
+    positions: list[int]
+    latents: Any  # (B, C, len(positions), h, w), clean
+    start: Any  # (B, C, out_frames, h, w): where sampling starts, before noising
+    strength: float
+
+    def put_back(
+        self, latents: Any, scheduler: Any = None, noise: Any = None, t: Any = None
+    ) -> Any:
+        """The known frames written into `latents`: forward-noised to timestep `t` with their
+        own fixed share of `noise` (before a step), or clean (with no scheduler: the end)."""
+        out = latents.clone()
+        if scheduler is None:
+            out[:, :, self.positions] = self.latents
+        else:
+            own = noise[:, :, self.positions]
+            out[:, :, self.positions] = scheduler.add_noise(self.latents, own, t.reshape(1))
+        return out
 
 
 def image_condition(image_latents: Any, frames: int) -> tuple[Any, Any]:
@@ -119,6 +186,8 @@ class EmuVideoGenerator:
         self.interpolator = None
         self.interp_schedule = config.schedule
         self.interp_scheduler: Any = None
+        self.interp_strength = 1.0
+        self.interp_guidance_text: float | None = None  # None: the variant's own
         if config.interpolation:
             # The interpolator is sampled with the scheduler it was trained with, from its card
             # (checked again here: a config registered before a checkpoint changed).
@@ -131,6 +200,8 @@ class EmuVideoGenerator:
                 )
             self.interp_schedule = found.schedule
             self.interp_scheduler = sampling_scheduler(found.schedule)
+            self.interp_strength = found.strength
+            self.interp_guidance_text = found.guidance_text
         for model in (self.unet, self.t2i, self.interpolator):
             if model is not None:
                 # torch's own cast: diffusers' ModelMixin.to warns about modules to keep in
@@ -187,18 +258,34 @@ class EmuVideoGenerator:
         *,
         scheduler: Any = None,
         schedule: str | None = None,
+        known: KnownFrames | None = None,
+        w_text: float | None = None,
     ) -> Any:
-        """`scheduler`/`schedule` default to the variant's own (the interpolator passes its)."""
+        """`scheduler`/`schedule` default to the variant's own (the interpolator passes its).
+
+        With `known` (the interpolator), sampling starts from its blend at its strength and
+        its frames are put back before every step and after the last one.
+        """
         import torch
 
         cfg = self.config
         scheduler = scheduler or self.scheduler
         schedule = schedule or cfg.schedule
         rescale = cfg.guidance_rescale if uses_guidance_rescale(schedule) else 0.0
-        latents = noise * scheduler.init_noise_sigma
+        w_text = cfg.guidance_text if w_text is None else w_text
         scheduler.set_timesteps(cfg.steps, device=self.device)
+        timesteps = scheduler.timesteps
+        if known is None:
+            latents = noise * scheduler.init_noise_sigma
+        else:
+            timesteps = sdedit_timesteps(timesteps, known.strength)
+            latents = known.start
+            if len(timesteps):
+                latents = scheduler.add_noise(known.start, noise, timesteps[:1])
         has_image = bool(mask.abs().sum() > 0)
-        for t in scheduler.timesteps:
+        for t in timesteps:
+            if known is not None:
+                latents = known.put_back(latents, scheduler, noise, t)
             if has_image:
                 x = torch.cat([latents] * 3)
                 c = torch.cat([torch.zeros_like(cond), cond, cond])
@@ -214,9 +301,11 @@ class EmuVideoGenerator:
                 uncond, full = out.chunk(2)
                 image = uncond
             guided = guided_velocity(
-                uncond, image, full, w_image=w_image, w_text=cfg.guidance_text, rescale=rescale
+                uncond, image, full, w_image=w_image, w_text=w_text, rescale=rescale
             )
             latents = scheduler.step(guided, t, latents).prev_sample
+        if known is not None:
+            latents = known.put_back(latents)
         return latents
 
     # 4. Temporal super-resolution: given frames at 4k, zero frames between, mask m'.
@@ -234,9 +323,15 @@ class EmuVideoGenerator:
         cond[:, :, positions] = noisy
         mask[:, :, positions] = 1.0
         assert self.interpolator is not None
+        known = KnownFrames(
+            positions=positions,
+            latents=latents,
+            start=key_frame_blend(latents, positions, out_frames),
+            strength=self.interp_strength,
+        )
         return self._sample_video(
             self.interpolator,
-            noise,
+            key_frame_noise(noise, positions),
             text,
             null,
             cond,
@@ -244,6 +339,8 @@ class EmuVideoGenerator:
             w_image=1.0,
             scheduler=self.interp_scheduler,
             schedule=self.interp_schedule,
+            known=known,
+            w_text=self.interp_guidance_text,
         )
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[GeneratedVideo]:
@@ -262,6 +359,40 @@ class EmuVideoGenerator:
             frames.extend(chunk)
         per_video = (time.perf_counter() - started) / len(prompts)
         return [GeneratedVideo(frames=video, fps=fps, seconds=per_video) for video in frames]
+
+    def interpolate(
+        self, frames: np.ndarray, prompts: Sequence[str], seeds: Sequence[int]
+    ) -> np.ndarray:
+        """(B, F, H, W, 3) uint8 given frames → (B, 4(F−1)+1, H, W, 3): the interpolation step
+        alone, on frames from anywhere (the benchmark gives it real videos' frames). Each video's
+        noise comes from its seed as in `generate`."""
+        import torch
+
+        if self.interpolator is None:
+            raise ValueError("This variant has no interpolator (interpolation is off).")
+        b, f = frames.shape[:2]
+        c = self.unet.config.out_channels
+        h, w = frames.shape[2] // self.latent_scale, frames.shape[3] // self.latent_scale
+        out_frames, _ = interpolation_layout(f)
+        with torch.inference_mode():
+            text, null = self._encode(prompts)
+            pixels = torch.from_numpy(frames).float().div(127.5).sub(1.0)
+            pixels = pixels.reshape(b * f, *frames.shape[2:]).permute(0, 3, 1, 2).to(self.device)
+            latents = self.vae.encode(pixels).latent_dist.mode() * self.scaling
+            latents = latents.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+            noise, aug = [], []
+            for seed in seeds:
+                gen = torch.Generator("cpu").manual_seed(int(seed))
+                noise.append(torch.randn((c, out_frames, h, w), generator=gen))
+                aug.append(torch.randn((c, f, h, w), generator=gen))
+            out = self._interpolate(
+                latents,
+                torch.stack(noise).to(self.device),
+                torch.stack(aug).to(self.device),
+                text,
+                null,
+            )
+            return decode_frames(self.vae, out, self.scaling)
 
     def _generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> tuple[np.ndarray, int]:
         import torch

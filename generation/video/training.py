@@ -93,6 +93,11 @@ class TrainingPlan:
     interp_videos: int = 600
     interp_steps: int = 60
     interp_batch: int = 2
+    # How its card tells the sampler to run it (docs/interpolation.md); measured, not trained:
+    # from a start this close to the blend of the given frames, without text guidance, it boiled
+    # least of the settings that still run the model (bench_ablation_metrics --interpolation).
+    interp_strength: float = 0.1
+    interp_guidance_text: float = 1.0
     classifier_steps: int = 1000
     save_every: int = 100
     recipes: tuple[VideoRecipe, ...] = ABLATION_RECIPES
@@ -569,6 +574,9 @@ class Trainer:
             "layout": {"in_frames": p.frames, "out_frames": out_frames, "positions": positions},
             # How it must be sampled, whatever the variant using it (pipeline.py reads this).
             "scheduler": checkpoints.interpolation_scheduler_card("zero_snr"),
+            "sampling": checkpoints.interpolation_sampling_card(
+                p.interp_strength, p.interp_guidance_text
+            ),
         }
         self._finish(name, {"unet": unet}, card, losses, wall)
         checkpoints.compact_frozen(self.out_dir / name, self.out_dir)

@@ -10,11 +10,28 @@ from django.core.exceptions import ValidationError
 from generation import services
 from generation.video import checkpoints
 from generation.video.config import ConfigError, VariantConfig
+from generation.video.training import TrainingPlan
 
 
 def test_the_shipped_interpolator_card_names_its_scheduler():
     card = checkpoints.read_card(checkpoints.PACKAGE_CHECKPOINT_DIR / checkpoints.INTERPOLATION)
     assert card["scheduler"] == {"schedule": "zero_snr", "prediction_type": "v_prediction"}
+
+
+def test_the_shipped_interpolator_card_says_how_its_sampler_runs():
+    card = checkpoints.read_card(checkpoints.PACKAGE_CHECKPOINT_DIR / checkpoints.INTERPOLATION)
+    found = checkpoints.find_interpolator(
+        VariantConfig(interpolation=True),
+        checkpoints.PACKAGE_CHECKPOINT_DIR,
+        checkpoints.PACKAGE_CHECKPOINT_DIR,
+    )
+    assert card["sampling"]["key_frames"] == "replaced"
+    # what train_variants writes into the card is what ships
+    plan = TrainingPlan()
+    assert (found.strength, found.guidance_text) == (
+        plan.interp_strength,
+        plan.interp_guidance_text,
+    )
 
 
 def test_interpolation_with_the_interpolators_schedule_is_accepted_with_a_note():

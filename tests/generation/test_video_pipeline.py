@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from generation.video.checkpoints import (
+    interpolation_sampling_card,
     interpolation_scheduler_card,
     resolve_video_folder,
     save_model,
@@ -17,7 +18,12 @@ from generation.video.checkpoints import (
 )
 from generation.video.config import ConfigError, VariantConfig
 from generation.video.models import TINY, build_autoencoder, build_t2i, inflate_t2i
-from generation.video.pipeline import EmuVideoGenerator, interpolation_layout
+from generation.video.pipeline import (
+    EmuVideoGenerator,
+    interpolation_layout,
+    key_frame_blend,
+    sdedit_timesteps,
+)
 from generation.video.schedules import sampling_scheduler
 
 SIZE = replace(TINY, cross_attention_dim=384)  # MiniLM's hidden size
@@ -136,6 +142,83 @@ def test_the_interpolator_is_stepped_by_its_own_scheduler(tiny_folder, monkeypat
     assert stepped == ["variant"] * 4 + ["interpolator"] * 2  # T2I 2 + video 2, then 2
     assert gen.interp_scheduler.config.prediction_type == "v_prediction"
     assert gen.interp_scheduler.config.rescale_betas_zero_snr
+
+
+def _own_interpolator(folder: Path, **card: object) -> None:
+    """The folder's own video U-Net as its interpolation model, with this card."""
+    (folder / "interpolation_unet").mkdir(exist_ok=True)
+    for item in (folder / "unet").iterdir():
+        (folder / "interpolation_unet" / item.name).write_bytes(item.read_bytes())
+    write_card(
+        folder / "interpolation_unet",
+        {"scheduler": interpolation_scheduler_card("zero_snr"), "layout": {"in_frames": 4}, **card},
+    )
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_interpolation_keeps_the_given_frames(tiny_folder, strength):  # type: ignore[no-untyped-def]
+    # given an untrained interpolator, which on its own would redraw every frame
+    _own_interpolator(tiny_folder, sampling=interpolation_sampling_card(strength))
+    plain = EmuVideoGenerator(_config(tiny_folder)).generate(PROMPTS, [3, 4])
+    gen = EmuVideoGenerator(_config(tiny_folder, interpolation=True))
+    assert gen.interp_strength == strength and gen.interp_guidance_text is None
+    # when it interpolates the same seeds' videos
+    videos = gen.generate(PROMPTS, [3, 4])
+    # then frame 4k of the output is frame k of the video without interpolation
+    _, positions = interpolation_layout(4)
+    for got, given in zip(videos, plain, strict=True):
+        kept = got.frames[positions].astype(int) - given.frames.astype(int)
+        assert np.abs(kept).max() <= 1
+        # and the frames between are new ones, not copies of a neighbour
+        assert np.abs(got.frames[1].astype(int) - given.frames[0].astype(int)).mean() > 0.5
+
+
+def test_interpolation_at_strength_zero_runs_no_step(tiny_folder, monkeypatch):  # type: ignore[no-untyped-def]
+    _own_interpolator(tiny_folder, sampling=interpolation_sampling_card(0.0))
+    gen = EmuVideoGenerator(_config(tiny_folder, interpolation=True))
+    plain = EmuVideoGenerator(_config(tiny_folder)).generate(PROMPTS, [5, 6])
+    monkeypatch.setattr(gen, "interpolator", _Refuse())
+    # the model refuses calls, so no denoising step ran; the given frames are kept
+    videos = gen.generate(PROMPTS, [5, 6])
+    _, positions = interpolation_layout(4)
+    for got, given in zip(videos, plain, strict=True):
+        assert np.abs(got.frames[positions].astype(int) - given.frames.astype(int)).max() <= 1
+    # and interpolating frames from elsewhere gives the same layout
+    out = gen.interpolate(np.stack([v.frames for v in plain]), PROMPTS, [5, 6])
+    assert out.shape == (2, 13, 16, 16, 3) and out.dtype == np.uint8
+
+
+class _Refuse:
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("the interpolator ran at strength 0")
+
+
+def test_key_frame_blend_and_sdedit_timesteps():
+    latents = torch.arange(2.0).reshape(1, 1, 2, 1, 1)  # given frames 0 and 1
+    blend = key_frame_blend(latents, [0, 4], 5)
+    assert blend.flatten().tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    steps = torch.tensor([999, 899, 799, 699, 599, 499, 399, 299, 199, 99])
+    assert sdedit_timesteps(steps, 1.0).tolist() == steps.tolist()
+    assert sdedit_timesteps(steps, 0.3).tolist() == [299, 199, 99]
+    assert sdedit_timesteps(steps, 0.0).tolist() == []
+
+
+@pytest.mark.parametrize(
+    ("sampling", "reason"),
+    [
+        ({"strength": 1.5}, "sampling strength"),
+        ({"strength": -0.1}, "sampling strength"),
+        ({"strength": "half"}, "sampling strength"),
+        ({"strength": True}, "sampling strength"),
+        ({"strength": 0.5, "guidance_text": -1}, "text guidance"),
+        ({"strength": 0.5, "guidance_text": "none"}, "text guidance"),
+    ],
+)
+def test_an_interpolator_card_with_bad_sampling_is_refused(tiny_folder, sampling, reason):  # type: ignore[no-untyped-def]
+    _own_interpolator(tiny_folder, sampling=sampling)
+    with pytest.raises(ConfigError, match=reason):
+        EmuVideoGenerator(_config(tiny_folder, interpolation=True))
+    (tiny_folder / "interpolation_unet" / "card.json").unlink()
 
 
 def test_an_interpolator_without_its_schedule_in_its_card_is_refused(tiny_folder):  # type: ignore[no-untyped-def]

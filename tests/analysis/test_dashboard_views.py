@@ -195,12 +195,11 @@ def test_one_rater_is_not_plural_and_missing_kappa_says_why(staff_client):
 
 
 def test_progress_axis_spans_whole_periods_when_judgments_fall_in_one_hour():
+    from analysis.counts import progress
     from analysis.figures import progress_figure
-    from analysis.summary import progress
 
     stamps = pd.Timestamp("2026-01-01 10:00", tz="UTC") + pd.to_timedelta([1, 2, 3], unit="ms")
-    frame = pd.DataFrame({"judged_at": stamps})
-    layout = progress_figure(progress(frame)).layout
+    layout = progress_figure(progress(pd.Series(stamps))).layout
     start, end = (pd.Timestamp(t) for t in layout.xaxis.range)
     assert end - start == pd.Timedelta(hours=2)
     assert layout.xaxis.tickformat == "%b %d\n%H:%M"

@@ -64,25 +64,41 @@ def majority_sizes(table: np.ndarray) -> pd.DataFrame:
 
 
 def rater_agreement(
-    *, rater: np.ndarray, rater_labels: np.ndarray, own: np.ndarray, votes: np.ndarray
+    *,
+    rater: np.ndarray,
+    rater_labels: np.ndarray,
+    own: np.ndarray,
+    judgment_comparison: np.ndarray,
+    votes: np.ndarray,
 ) -> pd.DataFrame:
     """Per rater: agreement with the majority, with and without the rater's own vote.
 
     One entry per judgment: `rater` indexes `rater_labels`, `own` is the judgment's choice
-    (0 = a, 1 = b, 2 = tie) and `votes` its comparison's (a, b, tie) counts. `agreement` counts
-    judgments in comparisons that have a strict majority; `agreement_others` compares each vote
-    with the strict majority of the other raters of that comparison, which a single rater
-    cannot tilt towards themself.
+    (0 = a, 1 = b, 2 = tie) and `judgment_comparison` its row of `votes`, the (a, b, tie)
+    counts per comparison. `agreement` counts judgments in comparisons that have a strict
+    majority; `agreement_others` compares each vote with the strict majority of the other
+    raters of that comparison, which a single rater cannot tilt towards themself.
     """
     own = np.asarray(own, dtype=np.int64)
-    votes = np.asarray(votes).reshape(-1, 3)
-    decided = 2 * votes.max(axis=1) > votes.sum(axis=1)
-    agrees = decided & (votes.argmax(axis=1) == own)
-    # Leave one out: the comparison's counts minus this judgment's own vote.
-    others = votes.copy()
-    others[np.arange(len(own)), own] -= 1
-    others_decided = (2 * others.max(axis=1) > others.sum(axis=1)) & (others.sum(axis=1) > 0)
-    others_agree = others_decided & (others.argmax(axis=1) == own)
+    table = np.asarray(votes).reshape(-1, 3)
+    # Per comparison and possible own vote (a, b, tie), then looked up per judgment: a million
+    # judgments share a few hundred thousand comparisons.
+    decided = 2 * table.max(axis=1) > table.sum(axis=1)
+    agrees_if = decided[:, None] & (table.argmax(axis=1)[:, None] == np.arange(3))
+    others_decided_if = np.empty(table.shape, dtype=bool)
+    others_agree_if = np.empty(table.shape, dtype=bool)
+    for choice in range(3):
+        # Leave one out: the comparison's counts minus this judgment's own vote.
+        others = table.copy()
+        others[:, choice] -= 1
+        strict = (2 * others.max(axis=1) > others.sum(axis=1)) & (others.sum(axis=1) > 0)
+        others_decided_if[:, choice] = strict
+        others_agree_if[:, choice] = strict & (others.argmax(axis=1) == choice)
+    comparison = np.asarray(judgment_comparison, dtype=np.int64)
+    decided = decided[comparison]
+    agrees = agrees_if[comparison, own]
+    others_decided = others_decided_if[comparison, own]
+    others_agree = others_agree_if[comparison, own]
     size = len(rater_labels)
     out = pd.DataFrame(
         {

@@ -63,8 +63,8 @@ def study_counts(frame: pd.DataFrame, *, include_simulated: bool = False) -> Stu
     kept = np.ones(n, dtype=bool)
     if not include_simulated:
         kept &= ~frame["is_simulated"].to_numpy(dtype=bool)
-    kind = frame["kind"].to_numpy()
-    real_rows = np.flatnonzero(kept & (kind == "real"))
+    kind = frame["kind"]
+    real_rows = np.flatnonzero(kept & (kind == "real").to_numpy(dtype=bool))
 
     def real(column: str) -> np.ndarray:
         return np.asarray(frame[column].to_numpy()[real_rows])
@@ -83,15 +83,15 @@ def study_counts(frame: pd.DataFrame, *, include_simulated: bool = False) -> Stu
     one_of_pair[pair] = real_rows
     pair_variants = pd.DataFrame(
         {
-            "variant_a": frame["variant_a"].to_numpy()[one_of_pair].astype(str),
-            "variant_b": frame["variant_b"].to_numpy()[one_of_pair].astype(str),
+            "variant_a": frame["variant_a"].iloc[one_of_pair].to_numpy().astype(str),
+            "variant_b": frame["variant_b"].iloc[one_of_pair].to_numpy().astype(str),
         },
         index=pairs,
     )
     rater, rater_ids = pd.factorize(real("rater"))
     rater_labels = np.asarray(rater_ids).astype(str)
     left_is_a = real("left_is_a").astype(bool)
-    gold_rows = frame.iloc[np.flatnonzero(kept & (kind == "gold"))]
+    gold_rows = frame.iloc[np.flatnonzero(kept & (kind == "gold").to_numpy(dtype=bool))]
 
     questions = {}
     for question in QUESTIONS:
@@ -117,7 +117,11 @@ def study_counts(frame: pd.DataFrame, *, include_simulated: bool = False) -> Stu
                 np.int64
             ),
             raters=agreement.rater_agreement(
-                rater=rater, rater_labels=rater_labels, own=codes, votes=votes[comparison]
+                rater=rater,
+                rater_labels=rater_labels,
+                own=codes,
+                judgment_comparison=comparison,
+                votes=votes,
             ),
             left_won=int(left_won.sum()),
             decisive=int(decisive.sum()),

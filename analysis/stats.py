@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 from scipy import stats as sps
 from threadpoolctl import threadpool_limits
 
@@ -141,17 +140,6 @@ def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int 
             out[done : done + len(weights)] = weights @ x
             done += len(weights)
     return out
-
-
-def sum_by_unit(
-    units: np.ndarray, columns: np.ndarray, values: np.ndarray, *, shape: tuple[int, int]
-) -> np.ndarray:
-    """Dense (units, columns) sums of `values` scattered at (units, columns); duplicates add."""
-    matrix = sparse.coo_matrix(
-        (np.asarray(values, dtype=np.float64), (np.asarray(units), np.asarray(columns))),
-        shape=shape,
-    )
-    return np.asarray(matrix.toarray())
 
 
 def percentile_interval(

@@ -22,7 +22,6 @@ from .stats import (
     percentile_interval,
     ratio,
     sign_test,
-    sum_by_unit,
     wilson_interval,
 )
 
@@ -83,12 +82,12 @@ def summarise_counts(
 
     # 1. Per-prompt sums of every count, in one (prompts × columns) matrix.
     layout = _Layout(n_pairs=n_pairs)
-    triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    per_prompt = np.zeros((n_prompts, layout.width))
     majorities = []
     for question, got in counts.questions.items():
         majority = got.majority
-        triplets += _count_triplets(got.votes, majority, counts, layout, question)
-        triplets += _reason_triplets(got, majority, counts, layout, question)
+        _add_counts(per_prompt, got.votes, majority, counts, layout, question)
+        _add_reasons(per_prompt, got, majority, counts, layout, question)
         majorities.append(
             pd.DataFrame(
                 {
@@ -100,8 +99,6 @@ def summarise_counts(
                 }
             )
         )
-    rows, cols, vals = (np.concatenate(parts) for parts in zip(*triplets, strict=True))
-    per_prompt = sum_by_unit(rows, cols, vals, shape=(n_prompts, layout.width))
 
     # 2. Row 0 the data, rows 1.. the bootstrap rounds.
     observed = per_prompt.sum(axis=0, keepdims=True)
@@ -222,9 +219,31 @@ class _Layout:
         return base + np.arange(self.n_pairs) * len(_SIDES) * block
 
 
-def _count_triplets(
-    votes: np.ndarray, majority: np.ndarray, counts: StudyCounts, layout: _Layout, question: str
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _by_prompt(
+    counts: StudyCounts, values: np.ndarray, where: np.ndarray | None = None
+) -> np.ndarray:
+    """(prompts, pairs) sums of per-comparison `values` (over the comparisons `where`)."""
+    prompt, pair = counts.prompt_index, counts.pair_index
+    if where is not None:
+        prompt, pair = prompt[where], pair[where]
+    n_pairs = len(counts.pairs)
+    shape = (max(counts.n_prompts, 1), n_pairs)
+    sums = np.bincount(
+        prompt * n_pairs + pair,
+        weights=np.asarray(values, dtype=float),
+        minlength=shape[0] * n_pairs,
+    )
+    return sums.reshape(shape)
+
+
+def _add_counts(
+    per_prompt: np.ndarray,
+    votes: np.ndarray,
+    majority: np.ndarray,
+    counts: StudyCounts,
+    layout: _Layout,
+    question: str,
+) -> None:
     values = {
         "comparisons": np.ones(len(majority)),
         "majority_a": majority == 0,
@@ -233,36 +252,26 @@ def _count_triplets(
         "votes": votes.sum(axis=1),
         "judgment_score_a": votes[:, 0] + 0.5 * votes[:, 2],
     }
-    out = []
     for name, value in values.items():
-        columns = layout.counts(question, name)[counts.pair_index]
-        out.append((counts.prompt_index, columns, np.asarray(value, dtype=float)))
-    return out
+        per_prompt[:, layout.counts(question, name)] = _by_prompt(counts, value)
 
 
-def _reason_triplets(
-    got: QuestionCounts, majority: np.ndarray, counts: StudyCounts, layout: _Layout, question: str
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _add_reasons(
+    per_prompt: np.ndarray,
+    got: QuestionCounts,
+    majority: np.ndarray,
+    counts: StudyCounts,
+    layout: _Layout,
+    question: str,
+) -> None:
     # Fig. 6: reasons given by the judgments that make up a win (they agree with the majority).
-    won = np.flatnonzero(majority < 2)
-    sides = majority[won]
-    rows, pairs = counts.prompt_index[won], counts.pair_index[won]
-    out = []
     for side in range(len(_SIDES)):
-        mine = sides == side
-        columns = layout.reasons(question, side, None)[pairs[mine]]
-        out.append((rows[mine], columns, got.votes[won[mine], side].astype(float)))
-    cited = got.side_reasons[won, sides]  # (won comparisons, reasons)
-    block = layout.reason_block(question)
-    columns = (
-        layout.offsets[f"reasons:{question}"]
-        + pairs[:, None] * len(_SIDES) * block
-        + sides[:, None] * block
-        + 1
-        + np.arange(cited.shape[1])[None, :]
-    )
-    out.append((np.repeat(rows, cited.shape[1]), columns.ravel(), cited.ravel().astype(float)))
-    return out
+        won = np.flatnonzero(majority == side)
+        wins = got.votes[won, side]
+        per_prompt[:, layout.reasons(question, side, None)] = _by_prompt(counts, wins, won)
+        for reason in range(got.side_reasons.shape[2]):
+            cited = got.side_reasons[won, side, reason]
+            per_prompt[:, layout.reasons(question, side, reason)] = _by_prompt(counts, cited, won)
 
 
 def _win_rates(

@@ -56,13 +56,23 @@ class StudyCounts:
     progress: pd.DataFrame
 
 
-def study_counts(frame: pd.DataFrame, *, include_simulated: bool = False) -> StudyCounts:
+def study_counts(
+    frame: pd.DataFrame, *, include_simulated: bool = False, without_flagged: bool = False
+) -> StudyCounts:
     """The counts of a canonical judgments frame: real comparisons for the results, gold and
-    mirrored ones for quality control, simulated judgments only when asked for."""
+    mirrored ones for quality control, simulated judgments only when asked for.
+
+    `without_flagged` counts as `frames.without_flagged(frame)` would, without copying it.
+    """
     n = len(frame)
     kept = np.ones(n, dtype=bool)
     if not include_simulated:
         kept &= ~frame["is_simulated"].to_numpy(dtype=bool)
+    if without_flagged:
+        kept &= ~(
+            frame["is_flagged"].to_numpy(dtype=bool)
+            | frame["rater_is_flagged"].to_numpy(dtype=bool)
+        )
     kind = frame["kind"]
     real_rows = np.flatnonzero(kept & (kind == "real").to_numpy(dtype=bool))
 

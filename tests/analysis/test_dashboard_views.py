@@ -214,3 +214,41 @@ def test_reason_labels_sit_on_the_axis_that_has_room_for_them(study):
     assert bars and all(trace.orientation == "h" for trace in bars)
     assert "Pixel sharpness" in bars[0].y
     assert figure.layout.yaxis.automargin
+
+
+@pytest.mark.services
+def test_dashboard_counts_from_postgresql_equal_the_summary_of_every_judgment():
+    # The dashboard reads lean columns (reason masks and choices computed by PostgreSQL) and
+    # counts them without copying; summarising the full judgments frame must give the same
+    # numbers, bootstrap intervals included, with and without flagged raters.
+    from analysis import frames
+    from analysis.summary import summarise
+
+    study = build_study(prompts=6, seed=3)
+    rows = Judgment.objects.filter(assignment__comparison__study=study).order_by("id")
+    ids = list(rows.values_list("id", flat=True))
+    Judgment.objects.filter(pk__in=ids[::3]).update(
+        quality_reasons=["pixel_sharpness", "amount_of_motion"],
+        faithfulness_reasons=["temporal_alignment"],
+    )
+    Judgment.objects.filter(pk__in=ids[1::7]).update(
+        quality="tie", quality_reasons=["equally_bad"], faithfulness="b"
+    )
+    Judgment.objects.filter(pk__in=ids[2::11]).update(is_flagged=True, time_spent_ms=777)
+    comparison = Comparison.objects.filter(study=study).order_by("id").last()
+    Comparison.objects.filter(pk=comparison.pk).update(kind="gold", gold_question="faithfulness")
+    Judgment.objects.filter(assignment__comparison=comparison).update(gold_correct=True)
+
+    data = queries.study_summary(study=study, rounds=100)
+    frame = queries.judgment_frame(study=study)
+    for got, rows_ in ((data.summary, frame), (data.unflagged, frames.without_flagged(frame))):
+        expected = summarise(rows_, rounds=100, scores=queries.score_frame(study=study))
+        for name in ("win_rates", "reasons", "agreement", "majority_sizes", "raters"):
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+        for name in ("position_bias", "metric_pairs", "metric_correlation", "progress"):
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+        for question, table in expected.ratings.items():
+            pd.testing.assert_frame_equal(got.ratings[question], table)
+        assert got.totals == expected.totals
+    assert data.summary.totals["qc_judgments"] == 5
+    assert data.summary.win_rates["lo"].notna().all()

@@ -222,7 +222,9 @@ def test_dashboard_counts_from_postgresql_equal_the_summary_of_every_judgment():
     # counts them without copying; summarising the full judgments frame must give the same
     # numbers, bootstrap intervals included, with and without flagged raters.
     from analysis import frames
+    from analysis.metrics import scores_from_json
     from analysis.summary import summarise
+    from generation.models import Video
 
     study = build_study(prompts=6, seed=3)
     rows = Judgment.objects.filter(assignment__comparison__study=study).order_by("id")
@@ -239,8 +241,25 @@ def test_dashboard_counts_from_postgresql_equal_the_summary_of_every_judgment():
     Comparison.objects.filter(pk=comparison.pk).update(kind="gold", gold_question="faithfulness")
     Judgment.objects.filter(assignment__comparison=comparison).update(gold_correct=True)
 
+    videos = Video.objects.filter(job__batch__in=study.batches.all()).order_by("id")
+    for k, video in enumerate(videos):
+        video.scores = {"clip": k / 7, "faithfulness": 1 - k % 3 / 4, "label": "x", "ok": True}
+        if k % 5 == 0:
+            video.scores = {"clip": 2**60 + k, "big": 1e308}
+        video.save(update_fields=["scores"])
+
     data = queries.study_summary(study=study, rounds=100)
     frame = queries.judgment_frame(study=study)
+    # scores paired in SQL, as metrics.scores_from_json pairs them in Python
+    records = pd.DataFrame(
+        list(study.comparisons.values_list("id", "video_a__scores", "video_b__scores")),
+        columns=["comparison_id", "scores_a", "scores_b"],
+    )
+    pd.testing.assert_frame_equal(
+        queries.score_frame(study=study),
+        scores_from_json(records).sort_values(["comparison_id", "metric"], ignore_index=True),
+    )
+    assert not data.summary.metric_pairs.empty
     for got, rows_ in ((data.summary, frame), (data.unflagged, frames.without_flagged(frame))):
         expected = summarise(rows_, rounds=100, scores=queries.score_frame(study=study))
         for name in ("win_rates", "reasons", "agreement", "majority_sizes", "raters"):

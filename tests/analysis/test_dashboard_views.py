@@ -271,3 +271,30 @@ def test_dashboard_counts_from_postgresql_equal_the_summary_of_every_judgment():
         assert got.totals == expected.totals
     assert data.summary.totals["qc_judgments"] == 5
     assert data.summary.win_rates["lo"].notna().all()
+
+
+def test_loading_the_urls_leaves_pandas_scipy_and_plotly_unimported():
+    # A web worker that serves raters never pays for the analysis stack: the dashboard's
+    # views import it on the first analysis request (benchmarks/bench_export.py measures the
+    # worker's memory before and after one).
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, django; django.setup(); import evalsite.wsgi; "
+        "from django.urls import get_resolver, reverse; get_resolver().url_patterns; "
+        "reverse('analysis:dashboard', args=['x']); "
+        "print(sorted(m for m in ('pandas', 'scipy', 'plotly') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "evalsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

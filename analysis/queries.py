@@ -520,8 +520,9 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
             expressions.append(f"(extract(epoch FROM {column}) * 1000000)::bigint")
         else:
             expressions.append(column)
-    # judgment order: the summary numbers prompts in the order of their first judgment
-    sql = f"SELECT {', '.join(expressions)} FROM ({inner_sql}) AS e ORDER BY e.cid"
+    # Sorted by judgment here rather than by PostgreSQL (whose sort of a million rows spilled
+    # to disk): the summary numbers prompts in the order of their first judgment.
+    sql = f"SELECT e.cid, {', '.join(expressions)} FROM ({inner_sql}) AS e"
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
         copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
@@ -531,9 +532,10 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
     buffer.seek(0)
     choices = pd.CategoricalDtype(list(frames.CHOICES))
     small = {"comparison_id": "int64", "prompt_id": "int64", "pair_id": "int64", "rater": "int64"}
+    small["judgment_id"] = "int64"
     rows = pd.read_csv(
         buffer,
-        names=[name for name, _ in fields],
+        names=["judgment_id", *[name for name, _ in fields]],
         dtype={
             **small,
             "kind": "category",
@@ -551,6 +553,8 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
         false_values=["f"],
     )
     del buffer
+    order = np.argsort(rows["judgment_id"].to_numpy(), kind="stable")
+    rows = rows.take(order).reset_index(drop=True)
     rows["judged_at"] = pd.to_datetime(rows["judged_at"], unit="us", utc=True)
     if "gold_question" in rows:
         rows["gold_question"] = rows["gold_question"].replace("", "quality")

@@ -474,9 +474,10 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
     """The study's judgments with only what `counts.study_counts` reads, in lean dtypes.
 
     The dashboard's loader: choices, kinds and pairs as categoricals, reasons as bit masks and
-    times as microseconds, all computed by PostgreSQL in one COPY, so a million judgments
-    arrive in a few seconds and a fraction of `judgment_frame`'s memory. Counts from it equal
-    those from `judgment_frame` (tests/analysis/test_dashboard_views.py).
+    times as microseconds, computed by PostgreSQL in one COPY, so pandas parses integers and a
+    few short codes per judgment instead of JSON and strings. Counts from it equal those from
+    `judgment_frame` (tests/analysis/test_dashboard_views.py). Elsewhere than on PostgreSQL it
+    is `judgment_frame`.
     """
     if connection.vendor != "postgresql":
         return judgment_frame(study=study, include_simulated=include_simulated)

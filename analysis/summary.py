@@ -1,9 +1,12 @@
 """The study summary behind the ablation table, its figures and its exports.
 
-One pass builds, per prompt, every count a headline number is a ratio of (majority votes,
-single judgments, reasons behind wins, per pair and question); one bootstrap over prompts then
-gives the other confidence intervals and the Bradley–Terry refits together. The headline
-interval is `intervals.clustered_wilson` on the same per-prompt counts.
+`counts.study_counts` reduces the judgments to per-comparison counts once; from them one pass
+builds, per prompt, every count a headline number is a ratio of (majority votes, single
+judgments, reasons behind wins, per pair and question), and one bootstrap over prompts gives
+the other confidence intervals and the Bradley–Terry refits together. The headline interval is
+`intervals.clustered_wilson` on the same per-prompt counts. `summarise` takes the judgments
+frame; `summarise_counts` takes counts (the dashboard counts its lean frame twice, with and
+without flagged raters, without copying it).
 """
 
 from __future__ import annotations

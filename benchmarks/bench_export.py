@@ -245,10 +245,12 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 def _worker_memory(url: str, *, study: str) -> None:
     """One gunicorn worker's resident memory: started, after a rater page, after analysis."""
     import requests
+    from django.conf import settings
 
-    from tests.system.servers import SECRET_KEY, family, start_gunicorn
+    from tests.system.servers import family, start_gunicorn
 
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SECRET_KEY": SECRET_KEY}
+    # the key start_gunicorn gives the server (this process's): the session must verify there
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SECRET_KEY": str(settings.SECRET_KEY)}
     made = subprocess.run(
         [sys.executable, "-c", _WORKER_SESSION],
         cwd=ROOT,
@@ -284,6 +286,8 @@ def _worker_memory(url: str, *, study: str) -> None:
             timeout=300,
             allow_redirects=False,
         )
+        if page.status_code != 200:
+            raise SystemExit(f"the dashboard answered HTTP {page.status_code}, not 200")
         print(
             f"gunicorn worker after a dashboard (HTTP {page.status_code}): {rss():.0f} MB "
             f"(heavy libraries: {loaded()})"

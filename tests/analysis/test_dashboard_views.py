@@ -148,8 +148,10 @@ def test_summary_cache_is_keyed_by_the_latest_judgment_and_flagged_raters(study,
     # given a computed summary (each computation instant, so the big-study throttle is over)
     monkeypatch.setattr(queries, "_now", lambda: 1000.0)
     calls = []
-    real = queries.summarise
-    monkeypatch.setattr(queries, "summarise", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = queries.summarise_counts
+    monkeypatch.setattr(
+        queries, "summarise_counts", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     first = queries.study_summary(study=study)
     assert len(calls) == 2  # all raters, and without flagged ones
 

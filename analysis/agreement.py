@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
 
-from .stats import choice_codes, majority_vote, sign_test, wilson_interval
+from .stats import majority_vote, sign_test, wilson_interval
 
 
 def vote_table(frame: pd.DataFrame, *, question: str) -> np.ndarray:
@@ -51,55 +51,78 @@ def majority_sizes(table: np.ndarray) -> pd.DataFrame:
     ordered = ordered[ordered.sum(axis=1) > 0]
     if len(ordered) == 0:
         return pd.DataFrame(columns=["split", "top", "count", "share"])
-    splits, counts = np.unique(ordered, axis=0, return_counts=True)
+    # one integer per split (np.unique over rows sorts a million of them far more slowly)
+    base = int(ordered.max()) + 1
+    keys, counts = np.unique(
+        (ordered[:, 0] * base + ordered[:, 1]) * base + ordered[:, 2], return_counts=True
+    )
+    splits = np.stack([keys // (base * base), keys // base % base, keys % base], axis=1)
     labels = ["–".join(str(v) for v in row[: max(2, int((row > 0).sum()))]) for row in splits]
     out = pd.DataFrame({"split": labels, "top": splits[:, 0], "count": counts})
     out["share"] = out["count"] / out["count"].sum()
     return out.sort_values(["top", "split"], ascending=[False, True]).reset_index(drop=True)
 
 
-def rater_agreement(frame: pd.DataFrame, *, question: str) -> pd.DataFrame:
+def rater_agreement(
+    *,
+    rater: np.ndarray,
+    rater_labels: np.ndarray,
+    own: np.ndarray,
+    judgment_comparison: np.ndarray,
+    votes: np.ndarray,
+) -> pd.DataFrame:
     """Per rater: agreement with the majority, with and without the rater's own vote.
 
-    `agreement` counts judgments in comparisons that have a majority; `agreement_others`
-    compares each vote with the strict majority of the other raters of that comparison, which
-    a single rater cannot tilt towards themself.
+    One entry per judgment: `rater` indexes `rater_labels`, `own` is the judgment's choice
+    (0 = a, 1 = b, 2 = tie) and `judgment_comparison` its row of `votes`, the (a, b, tie)
+    counts per comparison. `agreement` counts judgments in comparisons that have a strict
+    majority; `agreement_others` compares each vote with the strict majority of the other
+    raters of that comparison, which a single rater cannot tilt towards themself.
     """
-    votes = majority_vote(frame, question=question)
-    majority = frame["comparison_id"].map(votes.set_index("comparison_id")["majority"])
-    decided = (majority != "none").to_numpy()
-    agrees = (frame[question].to_numpy() == majority.to_numpy()) & decided
-    # Leave one out: the comparison's counts minus this judgment's own vote.
-    codes = choice_codes(frame[question])
-    counts = votes[["votes_a", "votes_b", "votes_tie"]].to_numpy()
-    position = pd.Index(votes["comparison_id"]).get_indexer(frame["comparison_id"])
-    others = counts[position]
-    others[np.arange(len(codes)), codes] -= 1
-    strict = 2 * others.max(axis=1) > others.sum(axis=1)
-    others_decided = strict & (others.sum(axis=1) > 0)
-    others_agree = others_decided & (others.argmax(axis=1) == codes)
-    per_rater = pd.DataFrame(
+    own = np.asarray(own, dtype=np.int64)
+    table = np.asarray(votes).reshape(-1, 3)
+    # Per comparison and possible own vote (a, b, tie), then looked up per judgment: a million
+    # judgments share a few hundred thousand comparisons.
+    decided = 2 * table.max(axis=1) > table.sum(axis=1)
+    agrees_if = decided[:, None] & (table.argmax(axis=1)[:, None] == np.arange(3))
+    others_decided_if = np.empty(table.shape, dtype=bool)
+    others_agree_if = np.empty(table.shape, dtype=bool)
+    for choice in range(3):
+        # Leave one out: the comparison's counts minus this judgment's own vote.
+        others = table.copy()
+        others[:, choice] -= 1
+        strict = (2 * others.max(axis=1) > others.sum(axis=1)) & (others.sum(axis=1) > 0)
+        others_decided_if[:, choice] = strict
+        others_agree_if[:, choice] = strict & (others.argmax(axis=1) == choice)
+    comparison = np.asarray(judgment_comparison, dtype=np.int64)
+    decided = decided[comparison]
+    agrees = agrees_if[comparison, own]
+    others_decided = others_decided_if[comparison, own]
+    others_agree = others_agree_if[comparison, own]
+    size = len(rater_labels)
+    out = pd.DataFrame(
         {
-            "rater": frame["rater"].to_numpy(),
-            "n": decided,
-            "agree": agrees,
-            "n_others": others_decided,
-            "agree_others": others_agree,
+            "rater": np.asarray(rater_labels, dtype=object),
+            **{
+                name: np.bincount(rater, weights=values, minlength=size).astype(np.int64)
+                for name, values in (
+                    ("n", decided),
+                    ("agree", agrees),
+                    ("n_others", others_decided),
+                    ("agree_others", others_agree),
+                )
+            },
         }
     )
-    out = per_rater.groupby("rater", sort=True).sum()
+    out = out.sort_values("rater", kind="stable").reset_index(drop=True)
     out["agreement"] = out["agree"] / out["n"].where(out["n"] > 0)
     out["agreement_others"] = out["agree_others"] / out["n_others"].where(out["n_others"] > 0)
-    return out.reset_index()
+    return out
 
 
-def position_bias(frame: pd.DataFrame, *, question: str) -> dict[str, float]:
+def position_bias(*, left_won: int, decisive: int) -> dict[str, float]:
     """Share of decisive judgments won by the video shown on the left, with Wilson CI and p."""
-    codes = choice_codes(frame[question])
-    decisive = codes < 2
-    left_is_a = frame["left_is_a"].to_numpy()
-    left_won = decisive & ((codes == 0) == left_is_a)
-    k, n = int(left_won.sum()), int(decisive.sum())
+    k, n = left_won, decisive
     lo, hi = wilson_interval(np.array([k]), np.array([n]))
     return {
         "left_share": k / n if n else float("nan"),

@@ -28,7 +28,14 @@ from django.db.models.functions import Cast, Coalesce
 from raters.models import Assignment, Comparison, Judgment, Rater, Study, VariantPair
 
 from . import frames, metrics
-from .summary import StudySummary, ablation_table, side_by_side, summarise
+from .counts import study_counts
+from .summary import (
+    StudySummary,
+    ablation_table,
+    side_by_side,
+    summarise,
+    summarise_counts,
+)
 
 _A = "assignment__comparison__pair__variant_a__"
 _B = "assignment__comparison__pair__variant_b__"
@@ -463,17 +470,153 @@ def _copy_out(queryset: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
     )
 
 
+def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFrame:
+    """The study's judgments with only what `counts.study_counts` reads, in lean dtypes.
+
+    The dashboard's loader: choices, kinds and pairs as categoricals, reasons as bit masks and
+    times as microseconds, computed by PostgreSQL in one COPY, so pandas parses integers and a
+    few short codes per judgment instead of JSON and strings. Counts from it equal those from
+    `judgment_frame` (tests/analysis/test_dashboard_views.py). Elsewhere than on PostgreSQL it
+    is `judgment_frame`.
+    """
+    if connection.vendor != "postgresql":
+        return judgment_frame(study=study, include_simulated=include_simulated)
+    gold = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS[:2] if _has(model, field)]
+    fields = [
+        ("comparison_id", "assignment__comparison_id"),
+        ("prompt_id", "assignment__comparison__prompt_id"),
+        ("pair_id", "assignment__comparison__pair_id"),
+        ("kind", "assignment__comparison__kind"),
+        ("rater", "assignment__rater_id"),
+        ("left_is_a", "assignment__left_is_a"),
+        ("quality", "quality"),
+        ("faithfulness", "faithfulness"),
+        ("quality_reasons", "quality_reasons"),
+        ("faithfulness_reasons", "faithfulness_reasons"),
+        ("time_spent_ms", "time_spent_ms"),
+        ("is_flagged", "is_flagged"),
+        ("rater_is_flagged", "rater_flagged"),
+        ("is_simulated", "is_simulated"),
+        ("judged_at", "created_at"),
+        *gold,
+    ]
+    alias = {name: f"c{k}" for k, (name, _) in enumerate(fields)}
+    inner = (
+        judgments(study=study, include_simulated=include_simulated)
+        .annotate(rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False)))
+        .order_by()
+        .values(cid=F("id"), **{alias[name]: F(path) for name, path in fields})
+    )
+    inner_sql, inner_params = inner.query.sql_with_params()
+    expressions, params = [], []
+    for name, _ in fields:
+        column = f"e.{alias[name]}"
+        if name.endswith("_reasons"):
+            bits = []
+            for bit, code in enumerate(frames.REASON_CODES[name.removesuffix("_reasons")]):
+                params.append(json.dumps([code]))
+                bits.append(f"CASE WHEN {column} @> %s::jsonb THEN {1 << bit} ELSE 0 END")
+            expressions.append(" + ".join(bits))
+        elif name == "judged_at":
+            expressions.append(f"(extract(epoch FROM {column}) * 1000000)::bigint")
+        else:
+            expressions.append(column)
+    # Sorted by judgment here rather than by PostgreSQL (whose sort of a million rows spilled
+    # to disk): the summary numbers prompts in the order of their first judgment.
+    sql = f"SELECT e.cid, {', '.join(expressions)} FROM ({inner_sql}) AS e"
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
+        with cursor.cursor.copy(copy_sql, [*params, *inner_params]) as copy:
+            for block in copy:
+                buffer.write(block)
+    buffer.seek(0)
+    choices = pd.CategoricalDtype(list(frames.CHOICES))
+    small = {"comparison_id": "int64", "prompt_id": "int64", "pair_id": "int64", "rater": "int64"}
+    small["judgment_id"] = "int64"
+    rows = pd.read_csv(
+        buffer,
+        names=["judgment_id", *[name for name, _ in fields]],
+        dtype={
+            **small,
+            "kind": "category",
+            "quality": choices,
+            "faithfulness": choices,
+            "quality_reasons": "int64",
+            "faithfulness_reasons": "int64",
+            "time_spent_ms": "int64",
+            "judged_at": "Int64",
+            **({"gold_question": str} if gold else {}),
+        },
+        keep_default_na=False,
+        na_values={"gold_correct": [""], "judged_at": [""]},
+        true_values=["t"],
+        false_values=["f"],
+    )
+    del buffer
+    order = np.argsort(rows["judgment_id"].to_numpy(), kind="stable")
+    rows = rows.take(order).reset_index(drop=True)
+    rows["judged_at"] = pd.to_datetime(rows["judged_at"], unit="us", utc=True)
+    if "gold_question" in rows:
+        rows["gold_question"] = rows["gold_question"].replace("", "quality")
+    pairs = {
+        pair.pk: (_label(pair.variant_a), _label(pair.variant_b))
+        for pair in study.pairs.select_related("variant_a", "variant_b")
+    }
+    ids = np.array(sorted(pairs, key=lambda pk: " vs ".join(pairs[pk])), dtype=np.int64)
+    position = pd.Index(ids).get_indexer(rows["pair_id"].to_numpy())
+    for column, labels in (
+        ("pair", [" vs ".join(pairs[pk]) for pk in ids]),
+        ("variant_a", [pairs[pk][0] for pk in ids]),
+        ("variant_b", [pairs[pk][1] for pk in ids]),
+    ):
+        codes, uniques = pd.factorize(pd.Index(labels, dtype=object), sort=True)
+        rows[column] = pd.Categorical.from_codes(codes[position], categories=uniques)
+    return rows
+
+
 def _label(variant: Any) -> str:
     return f"{variant.slug}@v{variant.version}"
 
 
 def score_frame(*, study: Study) -> pd.DataFrame:
-    """Automatic metrics of both videos of each comparison, long form (`metrics.SCORE_COLUMNS`)."""
-    records = pd.DataFrame(
-        list(study.comparisons.values_list("id", "video_a__scores", "video_b__scores")),
-        columns=["comparison_id", "scores_a", "scores_b"],
-    )
-    return metrics.scores_from_json(records)
+    """Automatic metrics of both videos of each comparison, long form (`metrics.SCORE_COLUMNS`).
+
+    On PostgreSQL the numeric keys both videos share are paired in SQL (a million-judgment
+    study has 400,000 score dicts, which took seconds to decode in Python); elsewhere
+    `metrics.scores_from_json` pairs them. Both keep finite numbers only.
+    """
+    if connection.vendor != "postgresql":
+        records = pd.DataFrame(
+            list(study.comparisons.values_list("id", "video_a__scores", "video_b__scores")),
+            columns=["comparison_id", "scores_a", "scores_b"],
+        )
+        return metrics.scores_from_json(records)
+    comparison = Comparison._meta.db_table
+    video = Comparison._meta.get_field("video_a").related_model._meta.db_table
+    largest = "1.7976931348623157e308"
+
+    def scores(side: str) -> str:
+        return f"CASE WHEN jsonb_typeof(v{side}.scores) = 'object' THEN v{side}.scores END"
+
+    def number(side: str) -> str:
+        value = f"s{side}.value"
+        return f"jsonb_typeof({value}) = 'number' AND abs(({value})::text::numeric) <= {largest}"
+
+    sql = f"""
+        SELECT c.id, sa.key, (sa.value)::text::float8, (sb.value)::text::float8
+        FROM {comparison} c
+        JOIN {video} va ON va.id = c.video_a_id
+        JOIN {video} vb ON vb.id = c.video_b_id
+        CROSS JOIN LATERAL jsonb_each({scores("a")}) sa
+        JOIN LATERAL jsonb_each({scores("b")}) sb ON sb.key = sa.key
+        WHERE c.study_id = %s AND {number("a")} AND {number("b")}
+        ORDER BY c.id, sa.key COLLATE "C"
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [study.pk])
+        rows = cursor.fetchall()
+    return pd.DataFrame(rows, columns=list(metrics.SCORE_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -515,12 +658,16 @@ def study_summary(
     if latest is not None and _now() < latest[0]:
         return latest[1]  # type: ignore[no-any-return]
     started = _now()
-    frame = judgment_frame(study=study, include_simulated=include_simulated)
+    frame = summary_frame(study=study, include_simulated=include_simulated)
+    every, kept = (
+        study_counts(frame, include_simulated=include_simulated, without_flagged=flag)
+        for flag in (False, True)
+    )
+    del frame
     scores = score_frame(study=study)
-    kwargs: dict[str, Any] = dict(rounds=rounds, include_simulated=include_simulated, scores=scores)
     data = DashboardData(
-        summary=summarise(frame, **kwargs),
-        unflagged=summarise(frames.without_flagged(frame), **kwargs),
+        summary=summarise_counts(every, rounds=rounds, scores=scores),
+        unflagged=summarise_counts(kept, rounds=rounds, scores=scores),
         include_simulated=include_simulated,
     )
     finished = _now()

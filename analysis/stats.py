@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 from scipy import stats as sps
+from threadpoolctl import threadpool_limits
 
 from .frames import CHOICES, QUESTIONS
 
@@ -111,35 +111,35 @@ def sign_test(wins_a: np.ndarray, wins_b: np.ndarray) -> np.ndarray:
 def bootstrap_weights(
     n_units: int, *, rounds: int, seed: int, chunk: int = 64
 ) -> Iterator[np.ndarray]:
-    """How often each unit is drawn in each round (multinomial counts), `chunk` rounds at once."""
+    """How often each unit is drawn in each round (multinomial counts), `chunk` rounds at once.
+
+    One count per round keeps the counting within the cache (a million-judgment study has
+    40,000 prompts); the draws are the same as counting the whole chunk at once.
+    """
     rng = np.random.default_rng(seed)
     for start in range(0, rounds, chunk):
         r = min(chunk, rounds - start)
         draws = rng.integers(0, n_units, size=(r, n_units))
-        flat = (np.arange(r)[:, None] * n_units + draws).ravel()
-        yield np.bincount(flat, minlength=r * n_units).reshape(r, n_units).astype(np.float32)
+        weights = np.empty((r, n_units), dtype=np.float32)
+        for k in range(r):
+            weights[k] = np.bincount(draws[k], minlength=n_units)
+        yield weights
 
 
 def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int = 64) -> np.ndarray:
-    """(rounds, columns) sums over units resampled with replacement; `unit_sums` is per unit."""
+    """(rounds, columns) sums over units resampled with replacement; `unit_sums` is per unit.
+
+    The products run on one BLAS thread: on two shared cores OpenBLAS's threads wait on each
+    other, and one thread was 10–15 times faster than two (benchmarks/bench_analysis.py).
+    """
     x = np.asarray(unit_sums, dtype=np.float32)
     out = np.empty((rounds, x.shape[1]), dtype=np.float64)
     done = 0
-    for weights in bootstrap_weights(x.shape[0], rounds=rounds, seed=seed, chunk=chunk):
-        out[done : done + len(weights)] = weights @ x
-        done += len(weights)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for weights in bootstrap_weights(x.shape[0], rounds=rounds, seed=seed, chunk=chunk):
+            out[done : done + len(weights)] = weights @ x
+            done += len(weights)
     return out
-
-
-def sum_by_unit(
-    units: np.ndarray, columns: np.ndarray, values: np.ndarray, *, shape: tuple[int, int]
-) -> np.ndarray:
-    """Dense (units, columns) sums of `values` scattered at (units, columns); duplicates add."""
-    matrix = sparse.coo_matrix(
-        (np.asarray(values, dtype=np.float64), (np.asarray(units), np.asarray(columns))),
-        shape=shape,
-    )
-    return np.asarray(matrix.toarray())
 
 
 def percentile_interval(

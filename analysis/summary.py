@@ -1,9 +1,12 @@
 """The study summary behind the ablation table, its figures and its exports.
 
-One pass builds, per prompt, every count a headline number is a ratio of (majority votes,
-single judgments, reasons behind wins, per pair and question); one bootstrap over prompts then
-gives the other confidence intervals and the Bradley–Terry refits together. The headline
-interval is `intervals.clustered_wilson` on the same per-prompt counts.
+`counts.study_counts` reduces the judgments to per-comparison counts once; from them one pass
+builds, per prompt, every count a headline number is a ratio of (majority votes, single
+judgments, reasons behind wins, per pair and question), and one bootstrap over prompts gives
+the other confidence intervals and the Bradley–Terry refits together. The headline interval is
+`intervals.clustered_wilson` on the same per-prompt counts. `summarise` takes the judgments
+frame; `summarise_counts` takes counts (the dashboard counts its lean frame twice, with and
+without flagged raters, without copying it).
 """
 
 from __future__ import annotations
@@ -14,24 +17,14 @@ import numpy as np
 import pandas as pd
 
 from . import agreement, intervals, metrics, ratings
-from .frames import (
-    QUESTIONS,
-    REASON_CODES,
-    REASON_LABELS,
-    real_only,
-    reason_matrix,
-    without_flagged,
-)
+from .counts import QuestionCounts, StudyCounts, study_counts
+from .frames import QUESTIONS, REASON_CODES, REASON_LABELS, without_flagged
 from .stats import (
     MAJORITY_LABELS,
-    Votes,
     bootstrap_sums,
-    choice_codes,
-    count_votes,
     percentile_interval,
     ratio,
     sign_test,
-    sum_by_unit,
     wilson_interval,
 )
 
@@ -69,47 +62,53 @@ def summarise(
     scores: pd.DataFrame | None = None,
 ) -> StudySummary:
     """All headline numbers of a study from its canonical judgments frame (`frames.prepare`)."""
-    everything = frame if include_simulated else frame[~frame["is_simulated"]]
-    real = real_only(everything).reset_index(drop=True)
-    pair_index, pairs = pd.factorize(real["pair"], sort=True)
-    prompt_index, prompts = pd.factorize(real["prompt_id"])
-    n_pairs, n_prompts = len(pairs), max(len(prompts), 1)
-    pair_variants = (
-        real.groupby("pair", sort=True)[["variant_a", "variant_b"]].first().reindex(pairs)
+    return summarise_counts(
+        study_counts(frame, include_simulated=include_simulated),
+        rounds=rounds,
+        seed=seed,
+        confidence=confidence,
+        scores=scores,
     )
+
+
+def summarise_counts(
+    counts: StudyCounts,
+    *,
+    rounds: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    scores: pd.DataFrame | None = None,
+) -> StudySummary:
+    """All headline numbers of a study from its counts (`counts.study_counts`)."""
+    pairs, pair_variants = counts.pairs, counts.pair_variants
+    n_pairs, n_prompts = len(pairs), max(counts.n_prompts, 1)
 
     # 1. Per-prompt sums of every count, in one (prompts × columns) matrix.
     layout = _Layout(n_pairs=n_pairs)
-    triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    per_prompt = np.zeros((n_prompts, layout.width))
     majorities = []
-    for question in QUESTIONS:
-        votes = count_votes(
-            real, question=question, pair_index=pair_index, prompt_index=prompt_index
-        )
-        triplets += _count_triplets(votes, layout, question)
-        triplets += _reason_triplets(real, votes, layout, question, prompt_index, pair_index)
+    for question, got in counts.questions.items():
+        majority = got.majority
+        _add_counts(per_prompt, got.votes, majority, counts, layout, question)
+        _add_reasons(per_prompt, got, majority, counts, layout, question)
         majorities.append(
             pd.DataFrame(
                 {
-                    "comparison_id": votes.comparison_id,
-                    "pair": np.asarray(pairs)[votes.pair_index] if n_pairs else [],
+                    "comparison_id": counts.comparison_id,
+                    "pair": np.asarray(pairs)[counts.pair_index] if n_pairs else [],
                     "question": question,
-                    "majority": np.asarray(MAJORITY_LABELS)[votes.majority],
-                    "size": votes.counts.max(axis=1),
+                    "majority": np.asarray(MAJORITY_LABELS)[majority],
+                    "size": got.votes.max(axis=1),
                 }
             )
         )
-    rows, cols, vals = (np.concatenate(parts) for parts in zip(*triplets, strict=True))
-    per_prompt = sum_by_unit(rows, cols, vals, shape=(n_prompts, layout.width))
 
     # 2. Row 0 the data, rows 1.. the bootstrap rounds.
     observed = per_prompt.sum(axis=0, keepdims=True)
     resampled = bootstrap_sums(per_prompt, rounds=rounds, seed=seed) if rounds else observed[:0]
     sums = np.vstack([observed, resampled])
 
-    win_rates = _win_rates(
-        sums, per_prompt, layout, pairs, pair_variants, confidence, real, pair_index
-    )
+    win_rates = _win_rates(sums, per_prompt, layout, counts, confidence)
     reasons = _reasons(sums, layout, pairs, confidence)
     rating_tables = {q: _ratings(sums, layout, pair_variants, q, confidence) for q in QUESTIONS}
     majority_frame = pd.concat(majorities, ignore_index=True)
@@ -117,23 +116,26 @@ def summarise(
         majority_frame, scores if scores is not None else pd.DataFrame()
     )
     agreement_rows, sizes, raters, bias = [], [], [], []
-    for question in QUESTIONS:
-        table = agreement.vote_table(real, question=question)
-        kappa, kappa_items = agreement.fleiss_kappa(table)
-        gold = agreement.gold_accuracy(everything, question=question)
+    for question, got in counts.questions.items():
+        kappa, kappa_items = agreement.fleiss_kappa(got.votes)
         agreement_rows.append(
             {
                 "question": question,
                 "fleiss_kappa": kappa,
                 "kappa_items": kappa_items,
-                "krippendorff_alpha": agreement.krippendorff_alpha(table),
-                "gold_accuracy": gold["accuracy"] if gold else np.nan,
-                "gold_n": gold["n"] if gold else 0,
+                "krippendorff_alpha": agreement.krippendorff_alpha(got.votes),
+                "gold_accuracy": got.gold["accuracy"] if got.gold else np.nan,
+                "gold_n": got.gold["n"] if got.gold else 0,
             }
         )
-        sizes.append(agreement.majority_sizes(table).assign(question=question))
-        raters.append(agreement.rater_agreement(real, question=question).assign(question=question))
-        bias.append({"question": question, **agreement.position_bias(real, question=question)})
+        sizes.append(agreement.majority_sizes(got.votes).assign(question=question))
+        raters.append(got.raters.assign(question=question))
+        bias.append(
+            {
+                "question": question,
+                **agreement.position_bias(left_won=got.left_won, decisive=got.decisive),
+            }
+        )
     return StudySummary(
         win_rates=win_rates,
         reasons=reasons,
@@ -144,15 +146,8 @@ def summarise(
         position_bias=pd.DataFrame(bias),
         metric_pairs=metric_pairs,
         metric_correlation=metric_correlation,
-        progress=progress(everything),
-        totals={
-            "judgments": len(real),
-            "comparisons": int(real["comparison_id"].nunique()),
-            "prompts": len(prompts),
-            "raters": int(real["rater"].nunique()),
-            "qc_judgments": len(everything) - len(real),
-            "median_time_ms": agreement.median_time_ms(real),
-        },
+        progress=counts.progress,
+        totals=dict(counts.totals),
         rounds=rounds,
         confidence=confidence,
     )
@@ -198,19 +193,6 @@ def side_by_side(every: pd.DataFrame, unflagged: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def progress(frame: pd.DataFrame) -> pd.DataFrame:
-    """Judgments per hour (per day past two weeks), with the running total."""
-    stamps = frame["judged_at"].dropna()
-    if stamps.empty:
-        return pd.DataFrame(columns=["time", "judgments", "cumulative"])
-    span = stamps.max() - stamps.min()
-    unit = "D" if span > pd.Timedelta(days=14) else "h"
-    counts = stamps.dt.floor(unit).value_counts().sort_index()
-    return pd.DataFrame(
-        {"time": counts.index, "judgments": counts.to_numpy(), "cumulative": counts.cumsum()}
-    ).reset_index(drop=True)
-
-
 class _Layout:
     """Column offsets of the per-prompt count matrix."""
 
@@ -240,67 +222,69 @@ class _Layout:
         return base + np.arange(self.n_pairs) * len(_SIDES) * block
 
 
-def _count_triplets(
-    votes: Votes, layout: _Layout, question: str
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    majority, counts = votes.majority, votes.counts
+def _by_prompt(
+    counts: StudyCounts, values: np.ndarray, where: np.ndarray | None = None
+) -> np.ndarray:
+    """(prompts, pairs) sums of per-comparison `values` (over the comparisons `where`)."""
+    prompt, pair = counts.prompt_index, counts.pair_index
+    if where is not None:
+        prompt, pair = prompt[where], pair[where]
+    n_pairs = len(counts.pairs)
+    shape = (max(counts.n_prompts, 1), n_pairs)
+    sums = np.bincount(
+        prompt * n_pairs + pair,
+        weights=np.asarray(values, dtype=float),
+        minlength=shape[0] * n_pairs,
+    )
+    return sums.reshape(shape)
+
+
+def _add_counts(
+    per_prompt: np.ndarray,
+    votes: np.ndarray,
+    majority: np.ndarray,
+    counts: StudyCounts,
+    layout: _Layout,
+    question: str,
+) -> None:
     values = {
         "comparisons": np.ones(len(majority)),
         "majority_a": majority == 0,
         "majority_b": majority == 1,
         "majority_tie": majority == 2,
-        "votes": counts.sum(axis=1),
-        "judgment_score_a": counts[:, 0] + 0.5 * counts[:, 2],
+        "votes": votes.sum(axis=1),
+        "judgment_score_a": votes[:, 0] + 0.5 * votes[:, 2],
     }
-    out = []
     for name, value in values.items():
-        columns = layout.counts(question, name)[votes.pair_index]
-        out.append((votes.prompt_index, columns, np.asarray(value, dtype=float)))
-    return out
+        per_prompt[:, layout.counts(question, name)] = _by_prompt(counts, value)
 
 
-def _reason_triplets(
-    real: pd.DataFrame,
-    votes: Votes,
+def _add_reasons(
+    per_prompt: np.ndarray,
+    got: QuestionCounts,
+    majority: np.ndarray,
+    counts: StudyCounts,
     layout: _Layout,
     question: str,
-    prompt_index: np.ndarray,
-    pair_index: np.ndarray,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> None:
     # Fig. 6: reasons given by the judgments that make up a win (they agree with the majority).
-    majority = votes.majority[votes.judgment_comparison]
-    codes = choice_codes(real[question])
-    winning = (codes == majority) & (majority < 2)
-    rows, pairs, sides = prompt_index[winning], pair_index[winning], codes[winning]
-    out = []
     for side in range(len(_SIDES)):
-        mine = sides == side
-        columns = layout.reasons(question, side, None)[pairs[mine]]
-        out.append((rows[mine], columns, np.ones(int(mine.sum()))))
-    cited = reason_matrix(real[f"{question}_reasons"].to_numpy()[winning], question=question)
-    hit_rows, hit_reasons = np.nonzero(cited)
-    block = layout.reason_block(question)
-    columns = (
-        layout.offsets[f"reasons:{question}"]
-        + pairs[hit_rows] * len(_SIDES) * block
-        + sides[hit_rows] * block
-        + 1
-        + hit_reasons
-    )
-    out.append((rows[hit_rows], columns, np.ones(len(hit_rows))))
-    return out
+        won = np.flatnonzero(majority == side)
+        wins = got.votes[won, side]
+        per_prompt[:, layout.reasons(question, side, None)] = _by_prompt(counts, wins, won)
+        for reason in range(got.side_reasons.shape[2]):
+            cited = got.side_reasons[won, side, reason]
+            per_prompt[:, layout.reasons(question, side, reason)] = _by_prompt(counts, cited, won)
 
 
 def _win_rates(
     sums: np.ndarray,
     per_prompt: np.ndarray,
     layout: _Layout,
-    pairs: pd.Index,
-    pair_variants: pd.DataFrame,
+    counts: StudyCounts,
     confidence: float,
-    real: pd.DataFrame,
-    pair_index: np.ndarray,
 ) -> pd.DataFrame:
+    pairs, pair_variants = counts.pairs, counts.pair_variants
     frames = []
     for question in QUESTIONS:
         get = {name: sums[:, layout.counts(question, name)] for name in _COUNTS}
@@ -315,11 +299,9 @@ def _win_rates(
         w_lo, w_hi = wilson_interval(
             get["majority_a"][0], get["comparisons"][0], confidence=confidence
         )
+        votes = counts.questions[question].votes
         kappas = [
-            agreement.fleiss_kappa(agreement.vote_table(real[pair_index == g], question=question))[
-                0
-            ]
-            for g in range(len(pairs))
+            agreement.fleiss_kappa(votes[counts.pair_index == g])[0] for g in range(len(pairs))
         ]
         frames.append(
             pd.DataFrame(

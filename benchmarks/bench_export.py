@@ -2,14 +2,16 @@
 dashboard's cold and warm loads, and a gunicorn worker's memory before and after analysis.
 
 Builds a dedicated database (default `juice_eval_bench`, dropped and re-created unless --reuse),
-migrates it, bulk-loads a 5-pair study of 40,000 prompts × 5 raters with COPY, plus a 10,000-
-judgment study, and runs the real management command in a fresh process per export. Peak memory
-is the child's maximum resident set (os.wait4): a streaming export should use about the same
-for 10,000 judgments as for 1,000,000. The baseline is `COPY (the export's query) TO STDOUT
-WITH CSV` run in the same kind of child process; the ratio is the export's speed as a share of
-it. The dashboard rows time `queries.study_summary` in a fresh process (cold), then again in
-the same process (warm, from the cache). The last lines start gunicorn with one worker and
-report its resident memory after a page for raters and after a dashboard request.
+migrates it, bulk-loads a 5-pair study of 40,000 prompts × 5 raters with COPY (fewer prompts for
+fewer --judgments), plus a one-pair study of up to 2,000 prompts × 5 raters (10,000 judgments;
+as many prompts as the big study has when it has fewer), and runs the real management command
+in a fresh process per export. Peak memory is the child's maximum resident set (os.wait4): a
+streaming export should use about the same for 10,000 judgments as for 1,000,000. The baseline
+is `COPY (the export's query) TO STDOUT WITH CSV` run in the same kind of child process; the
+ratio is the export's speed as a share of it. The dashboard rows time `queries.study_summary`
+in a fresh process (cold), then again in the same process (warm, from the cache). The last
+lines start gunicorn with one worker and report its resident memory after a page for raters
+and after a dashboard request.
 
     .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--database NAME]
         [--reuse] [--keep]
@@ -49,6 +51,7 @@ PAIRS = [
     SimulatedPair("frozen-spatial", "all-finetuned", 0.52, 0.53),
 ]
 RATERS, RATER_POOL, NOW = 5, 2000, "2026-01-01T00:00:00+00:00"
+SMALL_PROMPTS = 2000  # the small study's prompts: 10,000 judgments
 FILL = {
     "character varying": "",
     "text": "",
@@ -74,7 +77,8 @@ def main() -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 
-    loaded = args.reuse and _count(url) == args.judgments + 10_000
+    small = _small_judgments(args.judgments)
+    loaded = args.reuse and _count(url) == args.judgments + small
     if not loaded:
         _recreate(args.database)
     import django
@@ -94,7 +98,7 @@ def main() -> None:
             f"{'study':<12} {'what':<10} {'judgments':>10} {'time':>8} {'rows/s':>9} "
             f"{'peak RSS':>9} {'file':>9}"
         )
-        for study, n in (("bench-small", 10_000), ("bench", args.judgments)):
+        for study, n in (("bench-small", small), ("bench", args.judgments)):
             baseline = Path(folder) / f"{study}.copy.csv"
             copy_seconds, peak_kb = _run([sys.executable, "-c", _COPY, study, str(baseline)], url)
             print(
@@ -110,7 +114,7 @@ def main() -> None:
                     f"{peak_kb / 1024:>7.0f}MB {out.stat().st_size / 2**20:>7.0f}MB  "
                     f"{copy_seconds / seconds:.2f} of COPY's speed"
                 )
-        for study, n in (("bench-small", 10_000), ("bench", args.judgments)):
+        for study, n in (("bench-small", small), ("bench", args.judgments)):
             seconds, peak_kb, timings = _run_timed([sys.executable, "-c", _DASHBOARD, study], url)
             cold, warm = timings
             print(
@@ -241,14 +245,16 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 def _worker_memory(url: str, *, study: str) -> None:
     """One gunicorn worker's resident memory: started, after a rater page, after analysis."""
     import requests
+    from django.conf import settings
 
-    from tests.system.servers import SECRET_KEY, family, start_gunicorn
+    from tests.system.servers import family, start_gunicorn
 
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SECRET_KEY": SECRET_KEY}
+    # the key start_gunicorn gives the server (this process's): the session must verify there
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SECRET_KEY": str(settings.SECRET_KEY)}
     made = subprocess.run(
         [sys.executable, "-c", _WORKER_SESSION],
         cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "evalsite.bench_settings"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks.site_settings"},
         capture_output=True,
         text=True,
     )
@@ -280,6 +286,8 @@ def _worker_memory(url: str, *, study: str) -> None:
             timeout=300,
             allow_redirects=False,
         )
+        if page.status_code != 200:
+            raise SystemExit(f"the dashboard answered HTTP {page.status_code}, not 200")
         print(
             f"gunicorn worker after a dashboard (HTTP {page.status_code}): {rss():.0f} MB "
             f"(heavy libraries: {loaded()})"
@@ -307,12 +315,23 @@ def _count(url: str) -> int:
         return -1
 
 
+def _prompts(judgments: int) -> int:
+    return judgments // (len(PAIRS) * RATERS)
+
+
+def _small_judgments(judgments: int) -> int:
+    """The small study: one pair, 2,000 prompts × 5 raters, or all the big study's prompts."""
+    return min(SMALL_PROMPTS, _prompts(judgments)) * RATERS
+
+
 def _load(url: str, *, judgments: int) -> None:
-    prompts = judgments // (len(PAIRS) * RATERS)
+    prompts = _prompts(judgments)
     big = simulate_judgments(
         pairs=PAIRS, prompts=prompts, raters=RATERS, rater_pool=RATER_POOL, seed=0
     )
-    small = simulate_judgments(pairs=PAIRS[:1], prompts=2000, raters=RATERS, seed=1)
+    small = simulate_judgments(
+        pairs=PAIRS[:1], prompts=_small_judgments(judgments) // RATERS, raters=RATERS, seed=1
+    )
     variants = sorted({p.variant_a for p in PAIRS} | {p.variant_b for p in PAIRS})
     variant_id = {name: k + 1 for k, name in enumerate(variants)}
     with psycopg.connect(url) as connection, connection.cursor() as cursor:

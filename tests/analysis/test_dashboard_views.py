@@ -148,8 +148,10 @@ def test_summary_cache_is_keyed_by_the_latest_judgment_and_flagged_raters(study,
     # given a computed summary (each computation instant, so the big-study throttle is over)
     monkeypatch.setattr(queries, "_now", lambda: 1000.0)
     calls = []
-    real = queries.summarise
-    monkeypatch.setattr(queries, "summarise", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = queries.summarise_counts
+    monkeypatch.setattr(
+        queries, "summarise_counts", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     first = queries.study_summary(study=study)
     assert len(calls) == 2  # all raters, and without flagged ones
 
@@ -195,12 +197,11 @@ def test_one_rater_is_not_plural_and_missing_kappa_says_why(staff_client):
 
 
 def test_progress_axis_spans_whole_periods_when_judgments_fall_in_one_hour():
+    from analysis.counts import progress
     from analysis.figures import progress_figure
-    from analysis.summary import progress
 
     stamps = pd.Timestamp("2026-01-01 10:00", tz="UTC") + pd.to_timedelta([1, 2, 3], unit="ms")
-    frame = pd.DataFrame({"judged_at": stamps})
-    layout = progress_figure(progress(frame)).layout
+    layout = progress_figure(progress(pd.Series(stamps))).layout
     start, end = (pd.Timestamp(t) for t in layout.xaxis.range)
     assert end - start == pd.Timedelta(hours=2)
     assert layout.xaxis.tickformat == "%b %d\n%H:%M"
@@ -215,3 +216,87 @@ def test_reason_labels_sit_on_the_axis_that_has_room_for_them(study):
     assert bars and all(trace.orientation == "h" for trace in bars)
     assert "Pixel sharpness" in bars[0].y
     assert figure.layout.yaxis.automargin
+
+
+@pytest.mark.services
+def test_dashboard_counts_from_postgresql_equal_the_summary_of_every_judgment():
+    # The dashboard reads lean columns (reason masks and choices computed by PostgreSQL) and
+    # counts them without copying; summarising the full judgments frame must give the same
+    # numbers, bootstrap intervals included, with and without flagged raters.
+    from analysis import frames
+    from analysis.metrics import scores_from_json
+    from analysis.summary import summarise
+    from generation.models import Video
+
+    study = build_study(prompts=6, seed=3)
+    rows = Judgment.objects.filter(assignment__comparison__study=study).order_by("id")
+    ids = list(rows.values_list("id", flat=True))
+    Judgment.objects.filter(pk__in=ids[::3]).update(
+        quality_reasons=["pixel_sharpness", "amount_of_motion"],
+        faithfulness_reasons=["temporal_alignment"],
+    )
+    Judgment.objects.filter(pk__in=ids[1::7]).update(
+        quality="tie", quality_reasons=["equally_bad"], faithfulness="b"
+    )
+    Judgment.objects.filter(pk__in=ids[2::11]).update(is_flagged=True, time_spent_ms=777)
+    comparison = Comparison.objects.filter(study=study).order_by("id").last()
+    Comparison.objects.filter(pk=comparison.pk).update(kind="gold", gold_question="faithfulness")
+    Judgment.objects.filter(assignment__comparison=comparison).update(gold_correct=True)
+
+    videos = Video.objects.filter(job__batch__in=study.batches.all()).order_by("id")
+    for k, video in enumerate(videos):
+        video.scores = {"clip": k / 7, "faithfulness": 1 - k % 3 / 4, "label": "x", "ok": True}
+        if k % 5 == 0:
+            video.scores = {"clip": 2**60 + k, "big": 1e308}
+        video.save(update_fields=["scores"])
+
+    data = queries.study_summary(study=study, rounds=100)
+    frame = queries.judgment_frame(study=study)
+    # scores paired in SQL, as metrics.scores_from_json pairs them in Python
+    records = pd.DataFrame(
+        list(study.comparisons.values_list("id", "video_a__scores", "video_b__scores")),
+        columns=["comparison_id", "scores_a", "scores_b"],
+    )
+    pd.testing.assert_frame_equal(
+        queries.score_frame(study=study),
+        scores_from_json(records).sort_values(["comparison_id", "metric"], ignore_index=True),
+    )
+    assert not data.summary.metric_pairs.empty
+    for got, rows_ in ((data.summary, frame), (data.unflagged, frames.without_flagged(frame))):
+        expected = summarise(rows_, rounds=100, scores=queries.score_frame(study=study))
+        for name in ("win_rates", "reasons", "agreement", "majority_sizes", "raters"):
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+        for name in ("position_bias", "metric_pairs", "metric_correlation", "progress"):
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+        for question, table in expected.ratings.items():
+            pd.testing.assert_frame_equal(got.ratings[question], table)
+        assert got.totals == expected.totals
+    assert data.summary.totals["qc_judgments"] == 5
+    assert data.summary.win_rates["lo"].notna().all()
+
+
+def test_loading_the_urls_leaves_pandas_scipy_and_plotly_unimported():
+    # A web worker that serves raters never pays for the analysis stack: the dashboard's
+    # views import it on the first analysis request (benchmarks/bench_export.py measures the
+    # worker's memory before and after one).
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, django; django.setup(); import evalsite.wsgi; "
+        "from django.urls import get_resolver, reverse; get_resolver().url_patterns; "
+        "reverse('analysis:dashboard', args=['x']); "
+        "print(sorted(m for m in ('pandas', 'scipy', 'plotly') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "evalsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

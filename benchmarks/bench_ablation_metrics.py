@@ -1,4 +1,4 @@
-"""Automatic scores of each ablation pair (SPEC §3 Table 1) on held-out prompts, against seed noise.
+"""Automatic scores of each ablation pair (docs/method.md) on held-out prompts, against seed noise.
 
 Every variant renders the held-out prompts (attribute combinations never seen in training) with
 the same seeds, so the two videos of a pair differ only by the variant. Two tables:

@@ -16,7 +16,7 @@ def poster_upload_path(instance: "Video", filename: str) -> str:
 
 
 class ModelVariant(models.Model):
-    """A named, versioned generation config (SPEC §5). Immutable once used in a batch."""
+    """A named, versioned generation config . Immutable once used in a batch."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100)

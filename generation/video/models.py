@@ -2,7 +2,7 @@
 
 - `build_autoencoder`: the per-frame image autoencoder (`AutoencoderKL`).
 - `build_t2i`: the text-to-image U-Net (`UNet2DConditionModel`).
-- `inflate_t2i`: the video U-Net (`UNet3DConditionModel`) made from the T2I U-Net (SPEC §1):
+- `inflate_t2i`: the video U-Net (`UNet3DConditionModel`) made from the T2I U-Net (docs/method.md):
   spatial weights copied in, `conv_in` widened to `[noisy, image latents, mask]` = 2C+1 channels
   with zero weights on the new channels (InstructPix2Pix), a `TemporalConvLayer` after every
   spatial resnet (identity at init: diffusers zeroes its last conv) and a
@@ -47,7 +47,7 @@ class ModelSize:
         return cls(**values)
 
 
-# The shipped family (32×32 px → 8×8 latents) and the tiny size for unit tests (SPEC §4).
+# The shipped family (32×32 px → 8×8 latents) and the tiny size for unit tests.
 SHIPPED = ModelSize()
 TINY = ModelSize(
     block_out_channels=(4, 8),
@@ -168,7 +168,7 @@ def set_trainable(video: Any, *, spatial: str, temporal_only: bool = False) -> l
     bit-identical to the T2I's. The factorized pipeline makes the first image with the T2I
     taken back out of the video U-Net (`extract_t2i`); a trained bias would shift that image.
     `"finetuned"` trains everything. The interpolation model trains temporal layers only
-    (SPEC §1). Use an optimiser without weight decay: zero gradients then change nothing.
+    (docs/method.md). Use an optimiser without weight decay: zero gradients then change nothing.
     """
     import torch
 

@@ -126,7 +126,7 @@ class KnownFrames:
 
 
 def image_condition(image_latents: Any, frames: int) -> tuple[Any, Any]:
-    """Zero-pad (B, C, h, w) image latents in time and build the frame-0 mask (SPEC §1)."""
+    """Zero-pad (B, C, h, w) image latents in time and build the frame-0 mask (docs/method.md)."""
     b, c, h, w = image_latents.shape
     padded = image_latents.new_zeros(b, c, frames, h, w)
     padded[:, :, 0] = image_latents

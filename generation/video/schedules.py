@@ -1,4 +1,4 @@
-"""Noise schedules of the ablation (b): zero terminal SNR vs the standard LDM schedule (SPEC §2).
+"""Noise schedules of ablation (b): zero terminal SNR vs the standard LDM schedule (docs/method.md).
 
 - `zero_snr`: scaled-linear betas rescaled so `alphas_cumprod[-1] == 0`, v-prediction (an
   epsilon step at t=999 is non-finite under zero SNR), trailing timesteps (sampling starts at

@@ -5,7 +5,7 @@ its recipe is skipped, an interrupted one resumes from its last saved step):
 
 1. `autoencoder`: the per-frame `AutoencoderKL` (reconstruction + small KL).
 2. `t2i-<schedule>`: the T2I U-Net on single frames, once per schedule.
-3. `video-...`: the video U-Net inflated from the T2I, one per ablation row of SPEC §3:
+3. `video-...`: the video U-Net inflated from the T2I, one per ablation row (docs/method.md):
    factorized vs direct, zero-SNR vs standard, frozen vs fine-tuned spatial, multi-stage
    (low resolution and higher fps first, then target; same number of steps) vs single-stage,
    and HQ fine-tuning (extra steps on the high-motion subset) vs not.
@@ -54,7 +54,7 @@ class VideoRecipe:
         return checkpoints.video_checkpoint_name(**asdict(self))
 
 
-# The ablation rows of SPEC §3, each against the default (first) recipe.
+# The ablation rows (docs/method.md), each against the default (first) recipe.
 ABLATION_RECIPES: tuple[VideoRecipe, ...] = (
     VideoRecipe(),
     VideoRecipe(mode="direct"),
@@ -419,8 +419,8 @@ class Trainer:
 
         p = self.plan
         name = checkpoints.t2i_checkpoint_name(schedule)
-        # The T2I model makes the *first* image of a video (SPEC §1): it learns on first frames,
-        # so "moves left" puts the shape where a leftward move starts, and the video model,
+        # The T2I model makes the *first* image of a video (docs/method.md): it learns on first
+        # frames, so "moves left" puts the shape where a leftward move starts, and the video model,
         # conditioned on that image, can carry the motion on.
         recipe = self._t2i_recipe(schedule)
         if not self._done(name, recipe):
@@ -554,7 +554,7 @@ class Trainer:
             vid = torch.randint(len(lat), (p.interp_batch,), generator=gen, device=self.device)
             x0 = lat[vid].permute(0, 2, 1, 3, 4)
             b, c, _, h, w = x0.shape
-            # Noise augmentation of the given frames, t ≤ 250 in training (SPEC §1).
+            # Noise augmentation of the given frames, t ≤ 250 in training (docs/method.md).
             given = x0[:, :, pos]
             t_aug = torch.randint(0, 251, (b,), generator=gen, device=self.device)
             noise = torch.randn(given.shape, generator=gen, device=self.device)
@@ -681,7 +681,7 @@ def _drop(text: Any, null: Any, p: float, gen: Any) -> Any:
 
 
 def _first_frame_condition(x0: Any, factorized: bool, gen: Any) -> Any:
-    """[zero-padded first-frame latents, mask] (SPEC §1); all zeros for direct or dropped rows."""
+    """[zero-padded first-frame latents, mask]; all zeros for direct or dropped rows."""
     import torch
 
     b, c, t, h, w = x0.shape

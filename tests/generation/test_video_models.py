@@ -1,4 +1,4 @@
-"""The inflated video U-Net (SPEC §1) on tiny diffusers configs."""
+"""The inflated video U-Net (docs/method.md) on tiny diffusers configs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Zero terminal SNR vs the standard and linear schedules (SPEC §2)."""
+"""Zero terminal SNR vs the standard and linear schedules (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -370,6 +370,8 @@ def _create_prompts(prompt_set: PromptSet, texts: Iterable[str]) -> dict[str, Pr
 # Staff uploads ----------------------------------------------------------------------------
 
 MANIFEST_NAME = "manifest.csv"
+# Beside the unpacked files (`<upload>/files/`): what `release_uploads` may delete.
+UPLOAD_MARKER = "juice-upload"
 
 
 def import_upload(
@@ -383,7 +385,8 @@ def import_upload(
 ) -> ImportReport:
     """A zip (a folder of videos, or a manifest.csv with its files) or a manifest with its
     files, uploaded by staff: unpacked safely under JUICE_IMPORT_DIR, then imported as above.
-    The unpacked files stay there for the transcoding workers unless nothing was imported."""
+    The unpacked files stay there for the transcoding workers unless nothing was imported;
+    `release_uploads` deletes them once every file is transcoded."""
     total = sum(f.size or 0 for f in files)
     limit = settings.JUICE_IMPORT_UPLOAD_MAX_MB * 1024 * 1024
     if total > limit:
@@ -394,22 +397,24 @@ def import_upload(
     if not files:
         raise ValidationError("Choose a zip, or a manifest.csv with its video files.")
     target = Path(settings.JUICE_IMPORT_DIR) / uuid.uuid4().hex
-    target.mkdir(parents=True)
+    unpacked = target / "files"
+    unpacked.mkdir(parents=True)
+    (target / UPLOAD_MARKER).touch()
     try:
         zips = [f for f in files if (f.name or "").lower().endswith(".zip")]
         if zips:
             if len(files) != 1:
                 raise ValidationError("Upload one zip on its own, or a manifest with its files.")
-            _unzip(zips[0], target, limit=limit)
+            _unzip(zips[0], unpacked, limit=limit)
         else:
             for upload in files:
                 name = Path(upload.name or "").name
                 if not name or name.startswith("."):
                     raise ValidationError(f"Unusable file name {upload.name!r}.")
-                with (target / name).open("wb") as handle:
+                with (unpacked / name).open("wb") as handle:
                     for chunk in upload.chunks():
                         handle.write(chunk)
-        root = _single_folder(target)
+        root = _single_folder(unpacked)
         manifest = root / MANIFEST_NAME
         report = import_videos(
             variant=variant,
@@ -426,6 +431,29 @@ def import_upload(
     if not report.written:
         shutil.rmtree(target, ignore_errors=True)
     return report
+
+
+def release_uploads(*, sources: Iterable[str]) -> list[Path]:
+    """Delete the staff-upload folders (under JUICE_IMPORT_DIR) that these job sources came from
+    once every job importing from a folder is done; a folder with a failed, cancelled or waiting
+    job stays, so that retrying or resuming the batch still finds its files. Only folders that
+    `import_upload` made (they hold its marker file) are ever deleted: files an admin imports
+    from a folder of their own are theirs. The deleted folders are returned."""
+    root = Path(settings.JUICE_IMPORT_DIR).resolve()
+    folders = set()
+    for source in sources:
+        path = Path(source).resolve()
+        if path.is_relative_to(root) and path != root:
+            folders.add(root / path.relative_to(root).parts[0])
+    released = []
+    for folder in sorted(folders):
+        pending = GenerationJob.objects.filter(source__startswith=f"{folder}{os.sep}").exclude(
+            status=GenerationJob.Status.DONE
+        )
+        if (folder / UPLOAD_MARKER).is_file() and not pending.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            released.append(folder)
+    return released
 
 
 def _unzip(upload: UploadedFile[Any], target: Path, *, limit: int) -> None:

@@ -534,7 +534,7 @@ def render_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
 def import_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
     """Transcode a chunk of imported files into the delivery format and record them; safe to run
     twice, like `render_chunk`. A file that no longer probes fails its job at once, with why."""
-    from .imports import import_limits
+    from .imports import import_limits, release_uploads
     from .video.probe import ProbeError, probe
 
     jobs = _claim(job_ids=job_ids, worker=worker)
@@ -563,7 +563,9 @@ def import_chunk(*, job_ids: Sequence[int], worker: str = "") -> ChunkOutcome:
             recorder.record_finished()
         recorder.record_all()
     skipped = len(set(job_ids)) - len(jobs)
-    return _conclude(jobs, recorder, failures, permanent=permanent, skipped=skipped)
+    outcome = _conclude(jobs, recorder, failures, permanent=permanent, skipped=skipped)
+    release_uploads(sources=[job.source for job in jobs])
+    return outcome
 
 
 def _conclude(

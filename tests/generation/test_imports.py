@@ -248,3 +248,49 @@ def test_staff_upload_a_zip_and_see_each_file_s_outcome(
     sources = list(GenerationJob.objects.values_list("source", "seed"))
     assert sorted(seed for _, seed in sources) == [0, 1]
     assert all(Path(source).is_file() for source, _ in sources)
+
+
+def test_an_upload_s_files_go_once_every_file_is_transcoded_and_stay_while_one_may_retry(
+    imported, prompt_set, tmp_path, settings, _media_root
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.JUICE_IMPORT_DIR = tmp_path / "incoming"
+    clip = make_clip(tmp_path / "c.mp4").read_bytes()
+    imports.import_upload(
+        variant=imported,
+        prompt_set=prompt_set,
+        files=[SimpleUploadedFile("k.zip", _zip({"a red circle moves left-0.mp4": clip}))],
+    )
+    imports.import_upload(
+        variant=imported,
+        prompt_set=prompt_set,
+        files=[SimpleUploadedFile("g.zip", _zip({"a blue square moves up-0.mp4": clip}))],
+    )
+    kept_job = GenerationJob.objects.get(prompt__text=PROMPTS[0])
+    gone_job = GenerationJob.objects.get(prompt__text=PROMPTS[1])
+    kept_folder = Path(kept_job.source).relative_to(tmp_path / "incoming").parts[0]
+    Path(kept_job.source).write_bytes(b"not a video any more")
+
+    services.import_chunk(job_ids=[kept_job.pk, gone_job.pk], worker="w")
+
+    gone_job.refresh_from_db()
+    kept_job.refresh_from_db()
+    assert gone_job.status == GenerationJob.Status.DONE
+    assert kept_job.status == GenerationJob.Status.FAILED
+    assert [p.name for p in (tmp_path / "incoming").iterdir()] == [kept_folder]
+    assert Path(kept_job.source).is_file(), "a failed file stays for a retry"
+
+
+def test_an_admin_s_own_folder_is_never_deleted_even_under_the_import_dir(
+    imported, prompt_set, tmp_path, settings, _media_root
+):
+    settings.JUICE_IMPORT_DIR = tmp_path / "incoming"
+    own = tmp_path / "incoming" / "team-renders"
+    make_clip(own / "a red circle moves left-0.mp4")
+
+    report = imports.import_videos(variant=imported, prompt_set=prompt_set, folder=own)
+    _transcode(report.batch)
+
+    assert report.batch.jobs.get().status == GenerationJob.Status.DONE
+    assert (own / "a red circle moves left-0.mp4").is_file()

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
 
-from evalsite import ratelimit, rawload
+from evalsite import ratelimit
 
 BACKEND = "evalsite.auth.ProfileBackend"
 # What rating reads of a profile; other fields load on first use, as with QuerySet.only().
@@ -31,6 +31,7 @@ class ProfileBackend(ModelBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_user(self, user_id: Any) -> Any:
+        from raters.hot_path import instance
         from raters.models import Rater
 
         users = get_user_model()
@@ -44,11 +45,11 @@ class ProfileBackend(ModelBackend):
             row = cursor.fetchone()
         if row is None:
             return None
-        user = rawload.instance(users, row[:width])
+        user = instance(users, row[:width])
         if not self.user_can_authenticate(user):
             return None
         if row[width] is not None:
-            profile = rawload.instance(Rater, row[width:], PROFILE_FIELDS)
+            profile = instance(Rater, row[width:], PROFILE_FIELDS)
             profile.user = user
             user.rater = profile
         return user
@@ -57,12 +58,13 @@ class ProfileBackend(ModelBackend):
 @functools.cache
 def _user_with_profile_sql() -> tuple[str, int]:
     """The statement (built once: it runs on every request) and how many user columns lead."""
+    from raters.hot_path import columns
     from raters.models import Rater
 
     users = get_user_model()
     sql = (
-        f"SELECT {rawload.columns(users, 'u')}, "  # noqa: S608
-        f"{rawload.columns(Rater, 'r', PROFILE_FIELDS)} FROM {users._meta.db_table} u "
+        f"SELECT {columns(users, 'u')}, "  # noqa: S608
+        f"{columns(Rater, 'r', PROFILE_FIELDS)} FROM {users._meta.db_table} u "
         f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = u.id WHERE u.id = %s"
     )
     return sql, len(users._meta.concrete_fields)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import math
@@ -21,14 +20,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Field
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from evalsite import rawload
 from generation.models import Video
 
-from . import juice, quiz, selectors
+from . import hot_path, juice, quiz, selectors
 from .models import Assignment, Comparison, Judgment, Rater, Study
 
 CLAIM_ATTEMPTS = 20
@@ -372,18 +370,12 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
     )
 
 
-_LOCK_PROFILE_SQL = f"SELECT {rawload.columns(Rater, 'r')} FROM raters_rater r WHERE r.user_id = %s"
-
-
 def _locked_profile(user: Any) -> Rater:
     """The rater's profile, read and row-locked until the transaction ends (created first if
     missing): a stop by quality control that committed a moment ago counts."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_PROFILE_SQL + lock, (user.pk,))
-        row = cursor.fetchone()
-    if row is not None:
-        return rawload.instance(Rater, row)
+    profile = hot_path.locked_profile(user.pk)
+    if profile is not None:
+        return profile
     rater_profile(user=user)
     return Rater.objects.select_for_update().get(user=user)
 
@@ -455,12 +447,20 @@ def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
             )
             rows.sort(key=lambda r: (not r[2], -width.get(r[1], 1.0), r[3], r[0]))
             for comparison_id, *_rest in rows[:40]:
-                assignment = _claim(study=study, rater=rater, pick=("%s", [comparison_id]))
+                claimed = hot_path.claim_comparison(
+                    comparison_id=comparison_id, raters_per_pair=study.raters_per_pair
+                )
+                assignment = _hand_out(study=study, rater=rater, claimed=claimed)
                 if assignment is not None:
                     return assignment
         else:
-            pick = selectors.first_candidate_sql(study=study, rater=rater)
-            assignment = _claim(study=study, rater=rater, pick=pick)
+            claimed = hot_path.claim_first_free(
+                study_id=study.pk,
+                raters_per_pair=study.raters_per_pair,
+                rater_id=rater.pk,
+                repeat_prompts=study.allow_repeat_prompts,
+            )
+            assignment = _hand_out(study=study, rater=rater, claimed=claimed)
             if assignment is not None:
                 return assignment
         # Nothing claimable: finished for this rater, or the last free rows are being
@@ -471,43 +471,13 @@ def _assign_real(*, study: Study, rater: Any) -> Assignment | None:
     return None
 
 
-_CLAIM_SQL = (
-    "UPDATE raters_comparison SET assigned_count = assigned_count + 1 "
-    "WHERE id = ({pick}) AND assigned_count < %s RETURNING id, assigned_count, prompt_id"
-)
-_INSERTED_COLUMNS = (
-    "comparison_id",
-    "rater_id",
-    "token",
-    "left_is_a",
-    "status",
-    "expires_at",
-    "created_at",
-)
-_INSERT_ASSIGNMENT_SQL = (
-    f"INSERT INTO raters_assignment ({', '.join(_INSERTED_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_INSERTED_COLUMNS))}) "
-    "ON CONFLICT (comparison_id, rater_id) DO NOTHING RETURNING id"
-)
-
-
-@functools.cache
-def _inserted_fields() -> list[Field[Any, Any]]:
-    by_column = {field.column: field for field in Assignment._meta.concrete_fields}
-    return [by_column[column] for column in _INSERTED_COLUMNS]
-
-
-def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignment | None:
-    """Take one slot of the comparison that the `pick` SELECT names and hand it to the rater:
-    one statement picks, locks and counts (the conditional increment never passes k, even on
-    SQLite), one inserts. Both written out: this runs for every task handed out."""
-    pick_sql, params = pick
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL.format(pick=pick_sql), (*params, study.raters_per_pair))
-        row = cursor.fetchone()
-    if row is None:
+def _hand_out(
+    *, study: Study, rater: Any, claimed: tuple[int, int, int] | None
+) -> Assignment | None:
+    """Hand the rater the real comparison slot just `claimed` (id, slot, prompt id)."""
+    if claimed is None:
         return None
-    comparison_id, slot, prompt_id = row
+    comparison_id, slot, prompt_id = claimed
     assignment = _insert_assignment(
         study=study,
         rater=rater,
@@ -517,45 +487,34 @@ def _claim(*, study: Study, rater: Any, pick: tuple[str, list[Any]]) -> Assignme
         ),
     )
     if assignment is None:
-        # SQLite only (no row locks): another request of this rater got there first.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE raters_comparison SET assigned_count = assigned_count - 1 WHERE id = %s",
-                (comparison_id,),
-            )
+        # The rater already held it: possible only without row locks (SQLite), where two
+        # requests of one rater can race. The slot goes back.
+        Comparison.objects.filter(pk=comparison_id).update(assigned_count=F("assigned_count") - 1)
     return assignment
 
 
 def _insert_assignment(
     *, study: Study, rater: Any, comparison: dict[str, Any], left_is_a: bool
 ) -> Assignment | None:
-    """Insert the rater's assignment to `comparison` (id, kind, prompt_id) in one written-out
-    statement; None if they already hold it. Real tasks and gold checks both come through
-    here, so handing out either costs the same statements (and time)."""
-    now = timezone.now()
+    """Insert the rater's assignment to `comparison` (id, kind, prompt_id) in one statement;
+    None if they already hold it. Real tasks and gold checks both come through here, so
+    handing out either costs the same statements (and time)."""
     assignment = Assignment(
         comparison_id=comparison["id"],
         rater=rater,
         left_is_a=left_is_a,
         status=Assignment.Status.ACTIVE,
         expires_at=_expiry(study),
-        created_at=now,
+        created_at=timezone.now(),
     )
-    # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
-    values = [
-        field.get_db_prep_save(getattr(assignment, field.attname), connection)
-        for field in _inserted_fields()
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ASSIGNMENT_SQL, values)
-        inserted = cursor.fetchone()
-    if inserted is None:
+    assignment_id = hot_path.insert_assignment(assignment)
+    if assignment_id is None:
         return None
-    assignment.pk = inserted[0]
+    assignment.pk = assignment_id
     assignment._state.adding = False
     assignment._state.db = connection.alias
     # What RaterState.with_new and the payload read, without loading the comparison.
-    assignment.comparison = rawload.instance(Comparison, {**comparison, "study_id": study.pk})
+    assignment.comparison = hot_path.instance(Comparison, {**comparison, "study_id": study.pk})
     return assignment
 
 
@@ -577,22 +536,14 @@ def left_is_a_for_slot(*, comparison_id: int, slot: int, raters: int) -> bool:
     return order[(slot - 1) % len(order)] if order else random.random() < 0.5
 
 
-_GOLD_CLAIM_SQL = (
-    "UPDATE raters_comparison SET assigned_count = assigned_count + 1 "
-    f"WHERE id = ({selectors.GOLD_PICK_SQL}) RETURNING id, prompt_id"
-)
-
-
 def _assign_gold(*, study: Study, rater: Any) -> Assignment | None:
     """A gold check the rater has not had, picked, counted and inserted as a real task is:
     the same two statements, an UPDATE that picks and an INSERT, so that handing out a check
     costs what a real task costs (its response time is all a browser could compare)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_GOLD_CLAIM_SQL, (study.pk, rater.pk))
-        row = cursor.fetchone()
-    if row is None:
+    claimed = hot_path.claim_gold(study_id=study.pk, rater_id=rater.pk)
+    if claimed is None:
         return None
-    comparison_id, prompt_id = row
+    comparison_id, prompt_id = claimed
     return _insert_assignment(
         study=study,
         rater=rater,

@@ -312,7 +312,7 @@ def _planned_tasks(
     study_id: int, rates: tuple[float, float], rater_id: int, real_work: int, golds: int
 ) -> int:
     """How many tasks a run with `real_work` real tasks takes, deciding each task as
-    services._new_assignment does (same check_due draws, gold while any is left, a mirror
+    assignments._new_assignment does (same check_due draws, gold while any is left, a mirror
     once a real task two or more back has none)."""
     study = Study(pk=study_id, gold_rate=rates[0], mirror_rate=rates[1])
     kinds: list[str] = []

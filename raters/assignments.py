@@ -23,6 +23,8 @@ from .models import Assignment, Comparison, Rater, Study
 from .profiles import RatingRefused, check_profile, rater_profile, stopped_message
 
 CLAIM_ATTEMPTS = 20
+# Where a new assignment keeps the page data its insert returned (hot_path.payload_row).
+PAGE_ROW = "_page_row"
 
 
 def expire_stale_assignments(*, study: Study | None = None) -> int:
@@ -102,7 +104,13 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
                 state = state.with_new(created)
         progress = selectors.rater_progress(study=study, rater=rater, state=state, room=room)
         payload = (
-            selectors.task_payload(assignment_id=assignment_id, study=study, progress=progress)
+            selectors.task_payload(
+                assignment_id=assignment_id,
+                study=study,
+                progress=progress,
+                # A new task's page data came back with its insert.
+                row=getattr(created, PAGE_ROW, None),
+            )
             if assignment_id is not None
             else None
         )
@@ -248,10 +256,11 @@ def _insert_assignment(
         expires_at=_expiry(study),
         created_at=timezone.now(),
     )
-    assignment_id = hot_path.insert_assignment(assignment)
-    if assignment_id is None:
+    inserted = hot_path.insert_assignment(assignment)
+    if inserted is None:
         return None
-    assignment.pk = assignment_id
+    assignment.pk, page_row = inserted
+    setattr(assignment, PAGE_ROW, page_row)
     assignment._state.adding = False
     assignment._state.db = connection.alias
     # What RaterState.with_new and the payload read, without loading the comparison.

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, Model
 
 from generation.models import Prompt, Video
@@ -261,18 +261,30 @@ def _insert_sql() -> tuple[str, list[Field[Any, Any]]]:
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         f"ON CONFLICT ({_a('comparison')}, {_a('rater')}) DO NOTHING RETURNING id"
     )
+    if connection.vendor == "postgresql":
+        # The page's data in the same statement, from the inserted row as RETURNING gives it
+        # (a statement does not see its own insert in the table).
+        returning = f"{_a('token')}, {_a('left_is_a')}, {_a('comparison')}"
+        sql = f"WITH new AS ({sql}, {returning}) {_payload_select('new')}"
     return sql, fields
 
 
-def insert_assignment(assignment: Assignment) -> int | None:
-    """Insert an unsaved assignment (the INSERTED_FIELDS set); its id, or None if the rater
-    already holds that comparison. ORM: Assignment.objects.bulk_create([a],
-    ignore_conflicts=True), which gives no id back on every database."""
+def insert_assignment(assignment: Assignment) -> tuple[int, tuple[Any, ...]] | None:
+    """Insert an unsaved assignment (the INSERTED_FIELDS set): its id and its page's
+    `payload_row`, or None if the rater already holds that comparison. On PostgreSQL one
+    statement inserts and reads the page's data; elsewhere two. ORM:
+    Assignment.objects.bulk_create([a], ignore_conflicts=True), then payload_row(id)."""
     sql, fields = _insert_sql()
     # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
     values = [f.get_db_prep_save(getattr(assignment, f.attname), connection) for f in fields]
     row = _row(sql, values)
-    return row[0] if row is not None else None
+    if connection.vendor == "postgresql":
+        return (row[-1], _payload(row[:-1])) if row is not None else None
+    if row is None:
+        return None
+    payload = payload_row(row[0])
+    assert payload is not None  # inserted just now, in this transaction
+    return row[0], payload
 
 
 # --- mirrors ----------------------------------------------------------------------------------
@@ -321,29 +333,36 @@ def _p(name: str) -> str:
 
 
 # Presented clips (sa, sb) stand in for both videos when the pair needed one presentation.
-_PAYLOAD_SQL = (
-    f"SELECT a.{_a('token')}, a.{_a('left_is_a')}, c.{_c('gold_clip')}, "  # noqa: S608
-    f"p.{_col(Prompt, 'text')}, COALESCE(sa.{_p('fps')}, va.{_v('fps')}), "
-    f"COALESCE(sb.{_p('fps')}, vb.{_v('fps')}), "
-    f"COALESCE(sa.{_p('poster')}, va.{_v('poster')}), "
-    f"COALESCE(sb.{_p('poster')}, vb.{_v('poster')}), g.{_col(GoldClip, 'poster')} "
-    f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
-    f"JOIN {_table(Prompt)} p ON p.id = c.{_c('prompt')} "
-    f"JOIN {_table(Video)} va ON va.id = c.{_c('video_a')} "
-    f"JOIN {_table(Video)} vb ON vb.id = c.{_c('video_b')} "
-    f"LEFT JOIN {_table(PresentedClip)} sa ON sa.id = c.{_c('shown_a')} "
-    f"LEFT JOIN {_table(PresentedClip)} sb ON sb.id = c.{_c('shown_b')} "
-    f"LEFT JOIN {_table(GoldClip)} g ON g.id = c.{_c('gold_clip')} "
-    "WHERE a.id = %s"
-)
+def _payload_select(assignments: str) -> str:
+    """The page's data of the assignments in `assignments` (a table, or a statement's RETURNING
+    rows: its id, token, left_is_a and comparison_id columns)."""
+    return (
+        f"SELECT a.{_a('token')}, a.{_a('left_is_a')}, c.{_c('gold_clip')}, "  # noqa: S608
+        f"p.{_col(Prompt, 'text')}, COALESCE(sa.{_p('fps')}, va.{_v('fps')}), "
+        f"COALESCE(sb.{_p('fps')}, vb.{_v('fps')}), "
+        f"COALESCE(sa.{_p('poster')}, va.{_v('poster')}), "
+        f"COALESCE(sb.{_p('poster')}, vb.{_v('poster')}), g.{_col(GoldClip, 'poster')}, a.id "
+        f"FROM {assignments} a JOIN {C} c ON c.id = a.{_a('comparison')} "
+        f"JOIN {_table(Prompt)} p ON p.id = c.{_c('prompt')} "
+        f"JOIN {_table(Video)} va ON va.id = c.{_c('video_a')} "
+        f"JOIN {_table(Video)} vb ON vb.id = c.{_c('video_b')} "
+        f"LEFT JOIN {_table(PresentedClip)} sa ON sa.id = c.{_c('shown_a')} "
+        f"LEFT JOIN {_table(PresentedClip)} sb ON sb.id = c.{_c('shown_b')} "
+        f"LEFT JOIN {_table(GoldClip)} g ON g.id = c.{_c('gold_clip')}"
+    )
+
+
+_PAYLOAD_SQL = f"{_payload_select(A)} WHERE a.id = %s"
 
 
 def payload_row(assignment_id: int) -> tuple[Any, ...] | None:
     """(token as str, left_is_a, gold clip id, prompt text, fps of A, fps of B, poster of A,
     poster of B, gold clip poster): what the page of a task shows, or None."""
     row = _row(_PAYLOAD_SQL, (assignment_id,))
-    if row is None:
-        return None
+    return _payload(row[:-1]) if row is not None else None
+
+
+def _payload(row: tuple[Any, ...]) -> tuple[Any, ...]:
     token = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
     return (str(token), bool(row[1]), *row[2:])
 
@@ -375,3 +394,46 @@ def assignment_for_submit(
     found = instance(Assignment, row[:width])
     comparison = instance(Comparison, row[width:-1], SUBMIT_COMPARISON_FIELDS)
     return found, comparison, row[-1]
+
+
+# --- recording a judgment ---------------------------------------------------------------------
+
+
+@functools.cache
+def _judgment_insert_sql() -> tuple[str, list[Field[Any, Any]]]:
+    fields = [f for f in Judgment._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(str(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    flip = (
+        f"UPDATE {A} SET {_a('status')} = {_DONE} "  # noqa: S608
+        f"WHERE id = %s AND {_a('status')} = {_ACTIVE}"
+    )
+    if connection.vendor == "postgresql":
+        # One statement, atomic by itself: the judgment is inserted only if the flip won. (The
+        # casts: parameters in a SELECT list would otherwise be read as text.)
+        typed = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
+        sql = (
+            f"WITH flipped AS ({flip} RETURNING id) "  # noqa: S608
+            f"INSERT INTO {J} ({names}) SELECT {typed} FROM flipped RETURNING id"
+        )
+        return sql, fields
+    return f"{flip};INSERT INTO {J} ({names}) VALUES ({marks}) RETURNING id", fields  # noqa: S608
+
+
+def insert_judgment_if_active(judgment: Judgment) -> int | None:
+    """Flip the judgment's task from active to done and insert the (unsaved) judgment, both or
+    neither: the new judgment's id, or None when the task was not active (a repeat, or
+    expired). On PostgreSQL one statement that needs no transaction around it. ORM:
+    filter(pk=..., status=ACTIVE).update(status=DONE), then judgment.save() if it won."""
+    sql, fields = _judgment_insert_sql()
+    values = [f.get_db_prep_save(f.pre_save(judgment, True), connection) for f in fields]
+    if connection.vendor == "postgresql":
+        row = _row(sql, [judgment.assignment_id, *values])
+        return row[0] if row is not None else None
+    flip, insert = sql.split(";")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(flip, (judgment.assignment_id,))
+        if cursor.rowcount != 1:
+            return None
+        cursor.execute(insert, values)
+        return int(cursor.fetchone()[0])

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import juice, selectors
+from . import hot_path, juice, selectors
 from .models import Assignment, Comparison, Judgment, Rater, Study
 from .profiles import check_open_for_submit, check_profile, rater_profile, stop_rater
 
@@ -107,19 +107,26 @@ def record_judgment(
         watch=watch,
         simulated=profile.is_simulated,
     )
-    with transaction.atomic():
-        existing = _take_for_judgment(assignment=assignment, study=study)
-        if existing is not None:
-            return existing, False
-        judgment = _new_judgment(
-            assignment=assignment,
-            quality=quality,
-            faithfulness=faithfulness,
-            watch=watch,
-            simulated=profile.is_simulated,
-        )
-        judgment.save(force_insert=True)
-        assignment.status = Assignment.Status.DONE
+    judgment = _new_judgment(
+        assignment=assignment,
+        quality=quality,
+        faithfulness=faithfulness,
+        watch=watch,
+        simulated=profile.is_simulated,
+    )
+    # The common case in one statement: the task flips to done with its judgment inserted.
+    judgment_id = hot_path.insert_judgment_if_active(judgment)
+    if judgment_id is not None:
+        judgment.pk = judgment_id
+        judgment._state.adding = False
+        judgment._state.db = connection.alias
+    else:
+        with transaction.atomic():
+            existing = _take_for_judgment(assignment=assignment, study=study)
+            if existing is not None:
+                return existing, False
+            judgment.save(force_insert=True)
+    assignment.status = Assignment.Status.DONE
     if judgment.gold_correct is not None:
         _apply_gold_threshold(study=study, profile=profile)
         judgment.refresh_from_db(fields=["is_flagged"])
@@ -151,9 +158,9 @@ def _check_submission(
 
 
 def _take_for_judgment(*, assignment: Assignment, study: Study) -> Judgment | None:
-    """Flip the task to done, inside the caller's transaction; the first judgment instead if
-    a repeated submit recorded one. The first submit holds the task's row until commit; a
-    repeat, waiting on that row, then finds it done and answers with the first judgment."""
+    """When the task was not active: flip it to done anyway, inside the caller's transaction,
+    if it expired and its comparison still has room; the first judgment instead if a repeated
+    submit recorded one (a repeat waits on the first submit's row, then finds it done)."""
     won = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE).update(
         status=Assignment.Status.DONE
     )

@@ -400,12 +400,19 @@ def clip_file(*, assignment: Assignment, side: str, kind: str) -> FieldFile | No
     return field or None
 
 
-def task_payload(*, assignment_id: int, study: Study, progress: dict[str, int]) -> dict[str, Any]:
+def task_payload(
+    *,
+    assignment_id: int,
+    study: Study,
+    progress: dict[str, int],
+    row: tuple[Any, ...] | None = None,
+) -> dict[str, Any]:
     """What the page and the API show a rater: prompt, opaque clip URLs, nothing about variants.
 
-    One statement (hot_path.payload_row): it runs on every task handed out.
+    From `row` (hot_path.payload_row's answer, as a new task's insert returns it), else one
+    statement: it runs on every task handed out.
     """
-    row = hot_path.payload_row(assignment_id)
+    row = row or hot_path.payload_row(assignment_id)
     if row is None:
         raise Assignment.DoesNotExist(assignment_id)
     token, left_is_a, gold_clip_id, prompt, fps_a, fps_b, poster_a, poster_b, gold_poster = row

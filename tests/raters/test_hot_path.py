@@ -177,8 +177,10 @@ def _check_insert_matches_the_orm() -> None:
         expires_at=now + timedelta(minutes=5),
         created_at=now,
     )
-    assignment_id = hot_path.insert_assignment(new)
-    assert assignment_id is not None
+    inserted = hot_path.insert_assignment(new)
+    assert inserted is not None
+    assignment_id, page = inserted
+    assert page == hot_path.payload_row(assignment_id)  # the page data read back with it
     names = [name for name in hot_path.INSERTED_FIELDS]
     assert _values(Assignment.objects.get(pk=assignment_id), names) == _values(new, names)
     again = Assignment(
@@ -187,6 +189,52 @@ def _check_insert_matches_the_orm() -> None:
     assert hot_path.insert_assignment(again) is None
     Assignment.objects.bulk_create([again], ignore_conflicts=True)  # the ORM's: no row either
     assert Assignment.objects.filter(comparison=comparison).count() == 1
+
+
+def _check_judgment_insert_matches_the_orm() -> None:
+    study = build_study(prompts=2, min_watch_ms=0)
+    rater = qualified_rater()
+    names = [f.attname for f in Judgment._meta.concrete_fields if not f.primary_key]
+
+    def judgment(task: Any) -> Judgment:
+        return Judgment(
+            assignment=task,
+            quality=Judgment.Choice.A,
+            quality_reasons=["pixel_sharpness"],
+            faithfulness=Judgment.Choice.TIE,
+            faithfulness_reasons=["equally_good", "equally_bad"],
+            time_spent_ms=1234,
+            watch_ms=999,
+            replays=2,
+            seeks=1,
+            played_through=True,
+            gold_correct=False,
+            is_simulated=True,
+        )
+
+    by_orm = services.next_assignment(study=study, rater=rater)
+    # The ORM's way: flip the task if it is active, then save the judgment.
+    assert Assignment.objects.filter(pk=by_orm.pk, status=ACTIVE).update(status=DONE) == 1
+    expected = judgment(by_orm)
+    expected.save()
+    by_sql = services.next_assignment(study=study, rater=rater)
+    Assignment.objects.filter(pk=by_sql.pk).update(status=ACTIVE)
+    new = judgment(by_sql)
+    judgment_id = hot_path.insert_judgment_if_active(new)
+    assert judgment_id is not None
+    saved = Judgment.objects.get(pk=judgment_id)
+    loaded = Judgment.objects.get(pk=expected.pk)
+    differs = {"assignment_id", "created_at"}
+    assert _values(saved, set(names) - differs) == _values(loaded, set(names) - differs)
+    assert saved.assignment_id == by_sql.pk and saved.created_at == new.created_at
+    assert Assignment.objects.get(pk=by_sql.pk).status == DONE
+    # Not active any more: neither flipped nor inserted (the ORM's update also finds nothing).
+    assert hot_path.insert_judgment_if_active(judgment(by_sql)) is None
+    assert Assignment.objects.filter(pk=by_sql.pk, status=ACTIVE).update(status=DONE) == 0
+    Assignment.objects.filter(pk=by_sql.pk).update(status=EXPIRED)
+    assert hot_path.insert_judgment_if_active(judgment(by_sql)) is None
+    assert Judgment.objects.filter(assignment=by_sql).count() == 1
+    assert Assignment.objects.get(pk=by_sql.pk).status == EXPIRED
 
 
 def _mirror_source_by_orm(study: Any, rater: Any) -> list[tuple[Any, ...]]:
@@ -316,6 +364,7 @@ CHECKS = [
     _check_claim_of_one_comparison_matches_the_orm,
     _check_gold_claim_matches_the_orm,
     _check_insert_matches_the_orm,
+    _check_judgment_insert_matches_the_orm,
     _check_mirror_source_matches_the_orm,
     _check_task_payload_matches_the_orm,
     _check_assignment_for_submit_matches_the_orm,

@@ -1,13 +1,13 @@
 """Handing out tasks: the rater's open assignment or a new one (a real comparison, a gold check
-or a mirrored repeat), and abandoned assignments going back to the pool.
+or a mirrored repeat).
 
-The claims' statements are in raters.hot_path; what decides which task comes next is here.
+The claims' statements are in raters.hot_path, abandoned tasks' return in raters.expiry; what
+decides which task comes next is here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import time
 from datetime import timedelta
@@ -18,35 +18,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import hot_path, selectors
+from . import expiry, hot_path, selectors
 from .models import Assignment, Comparison, Rater, Study
 from .profiles import RatingRefused, check_profile, rater_profile, stopped_message
 
 CLAIM_ATTEMPTS = 20
 # Where a new assignment keeps the page data its insert returned (hot_path.payload_row).
 PAGE_ROW = "_page_row"
-
-
-def expire_stale_assignments(*, study: Study | None = None) -> int:
-    """Abandoned assignments go back to the pool; returns how many expired."""
-    now = timezone.now()
-    stale = Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__lt=now)
-    if study is not None:
-        stale = stale.filter(comparison__study=study)
-    expired = 0
-    for assignment_id, comparison_id, kind in stale.values_list(
-        "id", "comparison_id", "comparison__kind"
-    ):
-        with transaction.atomic():
-            changed = Assignment.objects.filter(
-                pk=assignment_id, status=Assignment.Status.ACTIVE
-            ).update(status=Assignment.Status.EXPIRED)
-            if changed and kind == Comparison.Kind.REAL:
-                Comparison.objects.filter(pk=comparison_id, assigned_count__gt=0).update(
-                    assigned_count=F("assigned_count") - 1
-                )
-            expired += changed
-    return expired
 
 
 class NextTask:
@@ -85,8 +63,8 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
     """
     if not study.is_active:
         raise RatingRefused(stopped_message(study), code="closed")
-    if _sweep_due(study):
-        expire_stale_assignments(study=study)
+    if expiry.sweep_due(study):
+        expiry.expire_stale_assignments(study=study)
     with transaction.atomic():
         # One request at a time per rater: a double click must not hold two assignments.
         profile = _locked_profile(rater)
@@ -127,21 +105,6 @@ def _locked_profile(user: Any) -> Rater:
         return profile
     rater_profile(user=user)
     return Rater.objects.select_for_update().get(user=user)
-
-
-_last_sweep: dict[str, float] = {}
-
-
-def _sweep_due(study: Study) -> bool:
-    """Abandoned assignments go back lazily, at most every JUICE_EXPIRY_SWEEP_SECONDS per
-    study and web process (the beat task `raters.expire_assignments` sweeps too)."""
-    every = settings.JUICE_EXPIRY_SWEEP_SECONDS
-    key = selectors.study_identity(study)
-    now = time.monotonic()
-    if every > 0 and now - _last_sweep.get(key, -math.inf) < every:
-        return False
-    _last_sweep[key] = now
-    return True
 
 
 def _new_assignment(

@@ -10,7 +10,10 @@ Rows become instances as `QuerySet.only()` would build them (`instance`): values
 the ORM converts them, the other fields loaded on first use.
 
 Locks: `locked_profile` and the claims lock rows (FOR UPDATE, SKIP LOCKED) where the database
-has row locks; SQLite, which serialises writers, gets the same statements without them.
+has row locks; SQLite, which serialises writers, gets the same statements without them. Two
+statements write and read at once on PostgreSQL, to save a round trip each: a task's insert
+returns its page's data, and a submit's flip to done inserts the judgment (atomic by itself,
+so it needs no transaction); SQLite runs each as two statements.
 """
 
 from __future__ import annotations

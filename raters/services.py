@@ -5,7 +5,8 @@ one import and the concepts can move without every caller following:
 
 - raters.profiles: rater profiles, the quiz, quality-control stops, a study's cut-off
 - raters.crowd: crowd workers' start links and resume codes
-- raters.assignments: handing out tasks (real, gold, mirrored) and expiring abandoned ones
+- raters.assignments: handing out tasks (real, gold, mirrored)
+- raters.expiry: abandoned tasks going back to the pool
 - raters.judgments: recording a judgment and scoring the checks in it
 - raters.gold_checks: building a study's gold comparisons (video files)
 
@@ -14,11 +15,7 @@ The hand-written SQL of the rating path is in raters.hot_path; reads are in rate
 
 from __future__ import annotations
 
-from .assignments import (
-    expire_stale_assignments,
-    next_assignment,
-    next_task,
-)
+from .assignments import next_assignment, next_task
 from .crowd import (
     ResumeRefused,
     resume_code,
@@ -26,6 +23,7 @@ from .crowd import (
     start_crowd_session,
     start_link_signature,
 )
+from .expiry import expire_stale_assignments
 from .gold_checks import build_gold_comparisons
 from .judgments import Answer, WatchReport, record_judgment, submit_judgment
 from .profiles import (

@@ -1,8 +1,8 @@
 """Sign-in: Django's backend, with the rater profile loaded alongside the user.
 
 Every rating request reads the signed-in user and their rater profile (qualified? stopped?).
-Both come from one written-out statement: through the ORM, compiling the join cost more than
-running it, on every request.
+Both come from one written-out statement (`raters.hot_path.user_with_profile`): through the
+ORM, compiling the join cost more than running it, on every request.
 
 Sessions name the backend that signed them in (`_auth_user_backend`), and Django ignores a
 session whose backend is not in AUTHENTICATION_BACKENDS. This backend lived at
@@ -19,7 +19,6 @@ off), so LEGACY_BACKENDS can go once SESSION_COOKIE_AGE (two weeks) has passed s
 
 from __future__ import annotations
 
-import functools
 from functools import partial
 from typing import Any
 
@@ -28,17 +27,14 @@ from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import connection
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from evalsite import ratelimit, rawload
+from evalsite import ratelimit
 
 BACKEND = "raters.auth.ProfileBackend"
 # Where this backend was before; a session naming one of these is read as naming BACKEND.
 LEGACY_BACKENDS = frozenset({"evalsite.auth.ProfileBackend"})
-# What rating reads of a profile; other fields load on first use, as with QuerySet.only().
-PROFILE_FIELDS = ("id", "user_id", "is_flagged", "qualified_at", "is_simulated")
 
 
 class ProfileBackend(ModelBackend):
@@ -51,41 +47,16 @@ class ProfileBackend(ModelBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_user(self, user_id: Any) -> Any:
-        from raters.models import Rater
+        from raters import hot_path
 
-        users = get_user_model()
         try:
-            user_id = users._meta.pk.to_python(user_id)
+            user_id = get_user_model()._meta.pk.to_python(user_id)
         except Exception:  # noqa: BLE001 - a tampered session id is just no user
             return None
-        sql, width = _user_with_profile_sql()
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [user_id])
-            row = cursor.fetchone()
-        if row is None:
+        user = hot_path.user_with_profile(user_id)
+        if user is None or not self.user_can_authenticate(user):
             return None
-        user = rawload.instance(users, row[:width])
-        if not self.user_can_authenticate(user):
-            return None
-        if row[width] is not None:
-            profile = rawload.instance(Rater, row[width:], PROFILE_FIELDS)
-            profile.user = user
-            user.rater = profile
         return user
-
-
-@functools.cache
-def _user_with_profile_sql() -> tuple[str, int]:
-    """The statement (built once: it runs on every request) and how many user columns lead."""
-    from raters.models import Rater
-
-    users = get_user_model()
-    sql = (
-        f"SELECT {rawload.columns(users, 'u')}, "  # noqa: S608
-        f"{rawload.columns(Rater, 'r', PROFILE_FIELDS)} FROM {users._meta.db_table} u "
-        f"LEFT JOIN {Rater._meta.db_table} r ON r.user_id = u.id WHERE u.id = %s"
-    )
-    return sql, len(users._meta.concrete_fields)
 
 
 def read_legacy_backend(session: SessionBase) -> None:

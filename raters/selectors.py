@@ -6,23 +6,18 @@ import functools
 import hashlib
 import math
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
-from django.db.models.expressions import RawSQL
 from django.db.models.fields.files import FieldFile
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
-from evalsite import rawload
-
-from . import quiz
+from . import hot_path, quiz
 from .models import Assignment, Comparison, Judgment, Rater, Study
 
 
@@ -61,45 +56,25 @@ def study_for_rating(**lookup: Any) -> Study | None:
     )
 
 
-_COMPARISON_FOR_SUBMIT = ("id", "study_id", "kind", "gold_question", "mirror_of_id")
-_SUBMIT_SQL = (
-    f"SELECT {rawload.columns(Assignment, 'a')}, "
-    f"{rawload.columns(Comparison, 'c', _COMPARISON_FOR_SUBMIT)}, j.id "
-    "FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
-    "LEFT JOIN raters_judgment j ON j.assignment_id = a.id "
-    "WHERE a.token = %s AND a.rater_id = %s"
-)
-
-
 def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
     """The rater's own assignment by its token, with what recording a judgment reads: its
     comparison (kind, gold question, mirror source), study, rater and judgment if any. One
-    written-out statement (two for a repeated submit); another rater's token finds nothing."""
-    try:
-        value = Assignment._meta.get_field("token").get_db_prep_value(
-            uuid.UUID(str(token)), connection
-        )
-    except (ValueError, TypeError, AttributeError):
+    statement (two for a repeated submit); another rater's token finds nothing."""
+    found = hot_path.assignment_for_submit(token=token, rater_id=rater.pk)
+    if found is None:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_SUBMIT_SQL, (value, rater.pk))
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    width = len(Assignment._meta.concrete_fields)
-    found = rawload.instance(Assignment, row[:width])
-    comparison = rawload.instance(Comparison, row[width:-1], _COMPARISON_FOR_SUBMIT)
+    assignment, comparison, judgment_id = found
     study = study_for_rating(pk=comparison.study_id)
     if study is None:  # deleted a moment ago
         return None
     comparison.study = study
-    found.comparison = comparison
-    found.rater = rater
-    # Filled in as select_related("judgment") would: `found.judgment` needs no query to tell
-    # whether one exists (and raises DoesNotExist when none does).
-    judgment = Judgment.objects.get(pk=row[-1]) if row[-1] is not None else None
-    Assignment.judgment.related.set_cached_value(found, judgment)
-    return found
+    assignment.comparison = comparison
+    assignment.rater = rater
+    # Filled in as select_related("judgment") would: `assignment.judgment` needs no query to
+    # tell whether one exists (and raises DoesNotExist when none does).
+    judgment = Judgment.objects.get(pk=judgment_id) if judgment_id is not None else None
+    Assignment.judgment.related.set_cached_value(assignment, judgment)
+    return assignment
 
 
 def assignment_for_clip(*, token: str, rater: Any) -> Assignment | None:
@@ -146,48 +121,19 @@ class RaterState:
         )
 
 
-_KINDS = tuple(Comparison.Kind)
-_ACTIVE, _DONE, _EXPIRED = (f"'{s}'" for s in Assignment.Status)
-_REAL = f"'{Comparison.Kind.REAL}'"
-_STATE_SQL = (
-    f"SELECT MIN(CASE WHEN a.status = {_ACTIVE} THEN a.id END), "  # noqa: S608 - constants
-    f"SUM(CASE WHEN a.status = {_ACTIVE} THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN a.status = {_DONE} THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN c.kind = {_REAL} THEN 1 ELSE 0 END), "
-    f"COUNT(DISTINCT CASE WHEN c.kind = {_REAL} THEN c.prompt_id END), "
-    + ", ".join(
-        f"SUM(CASE WHEN a.status <> {_EXPIRED} AND c.kind = '{kind}' THEN 1 ELSE 0 END)"
-        for kind in _KINDS
-    )
-    + " FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
-    "WHERE a.rater_id = %s AND c.study_id = %s"
-)
-
-
 def rater_state(*, study: Study, rater: Any) -> RaterState:
-    """One written-out statement whose answer is one row however many tasks the rater did (it
-    runs on every rating request: compiling it through the ORM cost more than running it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_STATE_SQL, (rater.pk, study.pk))
-        active, open_now, done, seen_real, seen_prompts, *taken = cursor.fetchone()
+    """One row however many tasks the rater did (hot_path.rater_state_row: it runs on every
+    rating request)."""
+    row = hot_path.rater_state_row(study_id=study.pk, rater_id=rater.pk)
+    active, open_now, done, seen_real, seen_prompts, *taken = row
     return RaterState(
         active=active,
         open=open_now or 0,
-        taken_by_kind={kind: n for kind, n in zip(_KINDS, taken, strict=True) if n},
+        taken_by_kind={kind: n for kind, n in zip(hot_path.STATE_KINDS, taken, strict=True) if n},
         done=done or 0,
         seen_real=seen_real or 0,
         seen_prompts=seen_prompts or 0,
     )
-
-
-# What a rater has already seen in a study, as subqueries: PostgreSQL hashes each once and still
-# walks the (study, kind, assigned_count, id) index in order, stopping at the first free row.
-_SEEN_COMPARISONS_SQL = "SELECT comparison_id FROM raters_assignment WHERE rater_id = %s"
-_SEEN_PROMPTS_SQL = (
-    "SELECT sc.prompt_id FROM raters_assignment sa "
-    "JOIN raters_comparison sc ON sc.id = sa.comparison_id "
-    f"WHERE sa.rater_id = %s AND sc.study_id = %s AND sc.kind = {_REAL}"  # noqa: S608
-)
 
 
 def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
@@ -197,21 +143,15 @@ def real_candidates(*, study: Study, rater: Any) -> QuerySet[Comparison]:
         kind=Comparison.Kind.REAL,
         assigned_count__lt=study.raters_per_pair,
         is_ready=True,
-    ).exclude(pk__in=RawSQL(_SEEN_COMPARISONS_SQL, (rater.pk,)))
+    ).exclude(pk__in=Assignment.objects.filter(rater_id=rater.pk).values("comparison_id"))
     if not study.allow_repeat_prompts:
-        candidates = candidates.exclude(
-            prompt_id__in=RawSQL(_SEEN_PROMPTS_SQL, (rater.pk, study.pk))
-        )
+        seen_prompts = Assignment.objects.filter(
+            rater_id=rater.pk, comparison__study=study, comparison__kind=Comparison.Kind.REAL
+        ).values("comparison__prompt_id")
+        candidates = candidates.exclude(prompt_id__in=seen_prompts)
     if study.mode == Study.Mode.ADAPTIVE and adaptive_converged(study=study):
         candidates = candidates.filter(is_calibration=True)
     return candidates
-
-
-GOLD_PICK_SQL = (
-    "SELECT id FROM raters_comparison "  # noqa: S608 - constants
-    f"WHERE study_id = %s AND kind = '{Comparison.Kind.GOLD}' "
-    f"AND id NOT IN ({_SEEN_COMPARISONS_SQL}) ORDER BY RANDOM() LIMIT 1"
-)
 
 
 @dataclass(frozen=True)
@@ -229,52 +169,11 @@ class MirrorSource:
     mirror_id: int | None  # the mirror comparison, if another rater's repeat made it
 
 
-_MIRROR = f"'{Comparison.Kind.MIRROR}'"
-_MIRROR_SOURCE_SQL = (
-    "SELECT a.left_is_a, c.id, c.pair_id, c.prompt_id, c.video_a_id, c.video_b_id, "  # noqa: S608
-    "c.shown_a_id, c.shown_b_id, m.id "
-    "FROM raters_assignment a JOIN raters_comparison c ON c.id = a.comparison_id "
-    f"LEFT JOIN raters_comparison m ON m.mirror_of_id = c.id AND m.kind = {_MIRROR} "
-    f"WHERE a.rater_id = %s AND c.study_id = %s AND c.kind = {_REAL} AND a.status = {_DONE} "
-    "AND a.id NOT IN (SELECT ra.id FROM raters_assignment ra "
-    "JOIN raters_comparison rc ON rc.id = ra.comparison_id "
-    "WHERE ra.rater_id = %s AND rc.study_id = %s ORDER BY ra.id DESC LIMIT 2) "
-    f"AND (m.id IS NULL OR m.id NOT IN ({_SEEN_COMPARISONS_SQL})) "
-    "ORDER BY RANDOM() LIMIT 1"
-)
-
-
 def mirror_source(*, study: Study, rater: Any) -> MirrorSource | None:
     """A real task the rater finished at least two tasks ago and has not seen mirrored, at
-    random; one written-out statement, like the claim of a real task."""
-    with connection.cursor() as cursor:
-        cursor.execute(_MIRROR_SOURCE_SQL, (rater.pk, study.pk, rater.pk, study.pk, rater.pk))
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    # The columns are selected in the order of MirrorSource's fields.
-    return MirrorSource(bool(row[0]), *row[1:])
-
-
-def first_candidate_sql(*, study: Study, rater: Any) -> tuple[str, list[Any]]:
-    """`real_candidates` of a fixed-mode study as one written-out SELECT of the first id:
-    fewest raters so far, then oldest, skipping rows another request has locked (PostgreSQL).
-    Its text is the same for every rater, so psycopg prepares it once per connection."""
-    where = (
-        f"study_id = %s AND kind = {_REAL} AND assigned_count < %s AND is_ready "
-        f"AND id NOT IN ({_SEEN_COMPARISONS_SQL})"
-    )
-    params: list[Any] = [study.pk, study.raters_per_pair, rater.pk]
-    if not study.allow_repeat_prompts:
-        where += f" AND prompt_id NOT IN ({_SEEN_PROMPTS_SQL})"
-        params += [rater.pk, study.pk]
-    lock = (
-        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    )
-    sql = (
-        f"SELECT id FROM raters_comparison WHERE {where} ORDER BY assigned_count, id LIMIT 1{lock}"  # noqa: S608
-    )
-    return sql, params
+    random; one statement (hot_path.mirror_source_row), like the claim of a real task."""
+    row = hot_path.mirror_source_row(study_id=study.pk, rater_id=rater.pk)
+    return MirrorSource(*row) if row is not None else None
 
 
 def rater_finished(*, study: Study, rater: Any) -> bool:
@@ -423,7 +322,7 @@ def _planned_tasks(
     study_id: int, rates: tuple[float, float], rater_id: int, real_work: int, golds: int
 ) -> int:
     """How many tasks a run with `real_work` real tasks takes, deciding each task as
-    services._new_assignment does (same check_due draws, gold while any is left, a mirror
+    assignments._new_assignment does (same check_due draws, gold while any is left, a mirror
     once a real task two or more back has none)."""
     study = Study(pk=study_id, gold_rate=rates[0], mirror_rate=rates[1])
     kinds: list[str] = []
@@ -511,36 +410,22 @@ def clip_file(*, assignment: Assignment, side: str, kind: str) -> FieldFile | No
     return field or None
 
 
-# Presented clips (sa, sb) stand in for both videos when the pair needed one presentation.
-_PAYLOAD_SQL = (
-    "SELECT a.token, a.left_is_a, c.gold_clip_id, p.text, "
-    "COALESCE(sa.fps, va.fps), COALESCE(sb.fps, vb.fps), "
-    "COALESCE(sa.poster, va.poster), COALESCE(sb.poster, vb.poster), "
-    "g.poster FROM raters_assignment a "
-    "JOIN raters_comparison c ON c.id = a.comparison_id "
-    "JOIN generation_prompt p ON p.id = c.prompt_id "
-    "JOIN generation_video va ON va.id = c.video_a_id "
-    "JOIN generation_video vb ON vb.id = c.video_b_id "
-    "LEFT JOIN raters_presentedclip sa ON sa.id = c.shown_a_id "
-    "LEFT JOIN raters_presentedclip sb ON sb.id = c.shown_b_id "
-    "LEFT JOIN raters_goldclip g ON g.id = c.gold_clip_id "
-    "WHERE a.id = %s"
-)
-
-
-def task_payload(*, assignment_id: int, study: Study, progress: dict[str, int]) -> dict[str, Any]:
+def task_payload(
+    *,
+    assignment_id: int,
+    study: Study,
+    progress: dict[str, int],
+    row: tuple[Any, ...] | None = None,
+) -> dict[str, Any]:
     """What the page and the API show a rater: prompt, opaque clip URLs, nothing about variants.
 
-    One statement, written out: it runs on every task handed out.
+    From `row` (hot_path.payload_row's answer, as a new task's insert returns it), else one
+    statement: it runs on every task handed out.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_PAYLOAD_SQL, (assignment_id,))
-        row = cursor.fetchone()
+    row = row or hot_path.payload_row(assignment_id)
     if row is None:
         raise Assignment.DoesNotExist(assignment_id)
     token, left_is_a, gold_clip_id, prompt, fps_a, fps_b, poster_a, poster_b, gold_poster = row
-    token = str(token if isinstance(token, uuid.UUID) else uuid.UUID(token))
-    left_is_a = bool(left_is_a)
     # Same rule as clip_file: a gold comparison's B side is its degraded clip.
     poster_b = gold_poster if gold_clip_id is not None else poster_b
     posters = {

@@ -11,6 +11,7 @@ variants' videos are paired on the same prompt text and seed whichever source ea
 from __future__ import annotations
 
 import itertools
+import secrets
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -337,7 +338,7 @@ def create_study(
 ) -> Study:
     """A study with one comparison per (pair, prompt, seed) whose two videos both exist in
     `sources`, plus `gold_comparisons` hidden gold ones degraded from them."""
-    from . import services
+    from . import gold_checks
 
     if options.get("raters_per_pair", 5) < 1:
         raise ValidationError("raters_per_pair must be at least 1.")
@@ -346,8 +347,8 @@ def create_study(
     study = Study.objects.create(
         name=name,
         slug=slug,
-        completion_code=services._new_code(),
-        screenout_code=services._new_code(),
+        completion_code=_new_code(),
+        screenout_code=_new_code(),
         **options,
     )
     study.batches.set(sources)
@@ -355,8 +356,13 @@ def create_study(
         pair = VariantPair.objects.create(study=study, variant_a=variant_a, variant_b=variant_b)
         add_comparisons(pair=pair)
     if gold_comparisons:
-        services.build_gold_comparisons(study=study, count=gold_comparisons)
+        gold_checks.build_gold_comparisons(study=study, count=gold_comparisons)
     return study
+
+
+def _new_code() -> str:
+    """A completion or screen-out code for a crowd platform."""
+    return secrets.token_hex(4).upper()
 
 
 def add_comparisons(*, pair: VariantPair) -> int:

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from analysis import intervals
-from raters import selectors, services
+from raters import assignments, selectors, services
 from raters.models import Assignment, Comparison, Judgment, Rater, Study
 from tests.factories import UserFactory
 from tests.raters.helpers import build_study, judge, qualified_rater
@@ -87,7 +87,7 @@ def test_left_right_is_random_but_balanced_per_variant_pair():
 def test_odd_k_sides_balance_across_comparisons():
     k = 5
     per_comparison = [
-        [services.left_is_a_for_slot(comparison_id=c, slot=s, raters=k) for s in range(1, k + 1)]
+        [assignments.left_is_a_for_slot(comparison_id=c, slot=s, raters=k) for s in range(1, k + 1)]
         for c in range(1, 201)
     ]
     assert all(sum(order) in (2, 3) for order in per_comparison)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from .assignments import next_assignment, next_task
 from .crowd import (
     ResumeRefused,
+    check_external_id,
     resume_code,
     signed_start_url,
     start_crowd_session,
@@ -43,6 +44,7 @@ __all__ = [
     "ResumeRefused",
     "WatchReport",
     "build_gold_comparisons",
+    "check_external_id",
     "check_may_rate",
     "expire_stale_assignments",
     "next_assignment",

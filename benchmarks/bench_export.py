@@ -72,6 +72,11 @@ def main() -> None:
     parser.add_argument("--database", default="juice_eval_bench")
     parser.add_argument("--reuse", action="store_true", help="Keep an already loaded database.")
     parser.add_argument("--keep", action="store_true", help="Do not drop the database at the end.")
+    parser.add_argument(
+        "--dashboard-only",
+        action="store_true",
+        help="Time only the dashboard loads (no exports, no gunicorn worker).",
+    )
     args = parser.parse_args()
     url = f"{SERVER}/{args.database}"
     os.environ["DATABASE_URL"] = url
@@ -99,6 +104,8 @@ def main() -> None:
             f"{'peak RSS':>9} {'file':>9}"
         )
         for study, n in (("bench-small", small), ("bench", args.judgments)):
+            if args.dashboard_only:
+                break
             baseline = Path(folder) / f"{study}.copy.csv"
             copy_seconds, peak_kb = _run([sys.executable, "-c", _COPY, study, str(baseline)], url)
             print(
@@ -121,7 +128,8 @@ def main() -> None:
                 f"{study:<12} {'dashboard':<10} {n:>10,} {cold:>7.2f}s cold, {warm:.3f}s warm, "
                 f"peak RSS {peak_kb / 1024:.0f}MB (process {seconds:.1f}s)"
             )
-    _worker_memory(url, study="bench-small")
+    if not args.dashboard_only:
+        _worker_memory(url, study="bench-small")
     if not args.keep:
         _drop(args.database)
 

@@ -482,24 +482,10 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
     if connection.vendor != "postgresql":
         return judgment_frame(study=study, include_simulated=include_simulated)
     gold = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS[:2] if _has(model, field)]
+    # The frame's columns less the judgment id, reasons as their JSON (turned into bit masks).
     fields = [
-        ("comparison_id", "assignment__comparison_id"),
-        ("prompt_id", "assignment__comparison__prompt_id"),
-        ("pair_id", "assignment__comparison__pair_id"),
-        ("kind", "assignment__comparison__kind"),
-        ("rater", "assignment__rater_id"),
-        ("left_is_a", "assignment__left_is_a"),
-        ("quality", "quality"),
-        ("faithfulness", "faithfulness"),
-        ("quality_reasons", "quality_reasons"),
-        ("faithfulness_reasons", "faithfulness_reasons"),
-        ("time_spent_ms", "time_spent_ms"),
-        ("is_flagged", "is_flagged"),
-        ("rater_is_flagged", "rater_flagged"),
-        ("is_simulated", "is_simulated"),
-        ("judged_at", "created_at"),
-        *gold,
-    ]
+        (name, path.removesuffix("_text")) for name, path in _FRAME_FIELDS if name != "judgment_id"
+    ] + gold
     alias = {name: f"c{k}" for k, (name, _) in enumerate(fields)}
     inner = (
         judgments(study=study, include_simulated=include_simulated)

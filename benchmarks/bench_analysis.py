@@ -27,7 +27,8 @@ from analysis.frames import REASON_CODES  # noqa: E402
 from analysis.summary import ablation_table, summarise  # noqa: E402
 from analysis.synthetic import SimulatedPair, simulate_judgments  # noqa: E402
 
-# SPEC §3 Table 1 designs; per-rater preferences chosen so majorities land near the paper's.
+# The five ablation designs (docs/method.md); preferences chosen so majorities land near the
+# paper's.
 PAIRS = [
     SimulatedPair("factorized", "direct", 0.60, 0.56),
     SimulatedPair("zero-snr", "standard", 0.85, 0.75),

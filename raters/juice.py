@@ -1,4 +1,4 @@
-"""The JUICE protocol's questions and reasons (SPEC §3), as the one source for page and server."""
+"""The JUICE protocol's questions and reasons (docs/protocol.md): one source for page and server."""
 
 QUALITY_QUESTION = "Which video do you prefer?"
 FAITHFULNESS_QUESTION = "Which video aligns better with the text prompt?"

@@ -70,7 +70,7 @@ class Study(models.Model):
     break_every = models.PositiveIntegerField(
         default=15, help_text="Suggest a break after this many tasks in a row (0 = never)."
     )
-    # Adaptive mode (SPEC §3 agreement needs a k-rater overlap on a calibration subset).
+    # Adaptive mode (agreement needs a k-rater overlap on a calibration subset).
     calibration_fraction = models.FloatField(
         default=0.2, help_text="Adaptive: share of comparisons always rated by k raters."
     )

@@ -446,7 +446,7 @@ def task_payload(
         "right": side("right"),
         "progress": progress,
         "allow_ties": study.allow_ties,
-        # One clock for both: the pair is shown at the smaller frame rate (SPEC §3).
+        # One clock for both: the pair is shown at the smaller frame rate (docs/protocol.md).
         "fps": min(fps_a, fps_b),
         "min_watch_ms": study.min_watch_ms,
         "break_every": study.break_every,

@@ -203,7 +203,7 @@ def _qualify(user: Any) -> None:
 def score_oracle(token: str) -> Expectation | None:
     """What an attentive rater would prefer for one assignment, from the videos' scores.
 
-    Gold comparisons have a degraded side B (SPEC §3 quality control), so the oracle prefers A
+    Gold comparisons have a degraded side B (quality control), so the oracle prefers A
     there even without scores. Real comparisons without scores give None (a coin flip).
     """
     from .models import Assignment, Comparison

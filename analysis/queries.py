@@ -107,6 +107,29 @@ def judgments(*, study: Study | None = None, include_simulated: bool = False) ->
     return queryset
 
 
+def _export_columns(
+    *, include_rater_ids: bool
+) -> tuple[list[tuple[str, str | None]], list[str], list[str]]:
+    """An export's (column, database path) pairs, its column names and the paths it reads."""
+    optional = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
+    fields = [(name, path) for name, path in _EXPORT_FIELDS] + optional
+    columns = [name for name, _ in fields]
+    if include_rater_ids:
+        columns.insert(columns.index("rater") + 1, "rater_external_id")
+    paths = [path for _, path in fields if path is not None] + list(_HIDDEN)
+    return fields, columns, paths
+
+
+def _exported(
+    *, study: Study | None, include_simulated: bool, include_qc: bool
+) -> QuerySet[Judgment]:
+    """The judgments an export holds: real comparisons only unless `include_qc`."""
+    queryset = judgments(study=study, include_simulated=include_simulated)
+    if not include_qc:
+        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
+    return queryset
+
+
 def export_query(
     *,
     study: Study | None = None,
@@ -120,15 +143,8 @@ def export_query(
     Real comparisons only unless `include_qc` adds the gold and mirrored ones (their `kind`
     column says which).
     """
-    optional = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
-    fields = [(name, path) for name, path in _EXPORT_FIELDS] + optional
-    columns = [name for name, _ in fields]
-    if include_rater_ids:
-        columns.insert(columns.index("rater") + 1, "rater_external_id")
-    paths = [path for _, path in fields if path is not None] + list(_HIDDEN)
-    queryset = judgments(study=study, include_simulated=include_simulated)
-    if not include_qc:
-        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
+    fields, columns, paths = _export_columns(include_rater_ids=include_rater_ids)
+    queryset = _exported(study=study, include_simulated=include_simulated, include_qc=include_qc)
     return ExportQuery(
         columns=tuple(columns),
         count=queryset.count(),
@@ -140,11 +156,8 @@ def export_sql(
     *, study: Study | None = None, include_simulated: bool = False, include_qc: bool = False
 ) -> tuple[str, tuple[Any, ...]]:
     """The SELECT behind `export_query`'s rows, for benchmarks that COPY it raw."""
-    optional = [path for _, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
-    paths = [path for _, path in _EXPORT_FIELDS if path is not None] + optional + list(_HIDDEN)
-    queryset = judgments(study=study, include_simulated=include_simulated)
-    if not include_qc:
-        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
+    _, _, paths = _export_columns(include_rater_ids=False)
+    queryset = _exported(study=study, include_simulated=include_simulated, include_qc=include_qc)
     queryset = queryset.annotate(
         rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False))
     )
@@ -247,15 +260,8 @@ def export_csv_copy(
     """
     from .export import FORMULA_STARTS, flat_columns
 
-    optional = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS if _has(model, field)]
-    fields = [(name, path) for name, path in _EXPORT_FIELDS] + optional
-    columns = [name for name, _ in fields]
-    if include_rater_ids:
-        columns.insert(columns.index("rater") + 1, "rater_external_id")
-    paths = [path for _, path in fields if path is not None] + list(_HIDDEN)
-    queryset = judgments(study=study, include_simulated=include_simulated)
-    if not include_qc:
-        queryset = queryset.filter(assignment__comparison__kind=Comparison.Kind.REAL)
+    fields, columns, paths = _export_columns(include_rater_ids=include_rater_ids)
+    queryset = _exported(study=study, include_simulated=include_simulated, include_qc=include_qc)
     alias = {path: f"c{k}" for k, path in enumerate(paths)}
     inner = (
         queryset.annotate(

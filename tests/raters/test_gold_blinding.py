@@ -137,19 +137,7 @@ def _served_tasks(study, raters: int) -> list[tuple[list[float], bool, int]]:  #
             comparison = Assignment.objects.get(token=task["token"]).comparison
             rows.append((features, comparison.kind != Comparison.Kind.REAL, comparison.prompt_id))
             last_total = total
-            client.post(
-                "/api/judgments/",
-                {
-                    "token": task["token"],
-                    "quality": "left",
-                    "quality_reasons": ["pixel_sharpness"],
-                    "faithfulness": "left",
-                    "faithfulness_reasons": ["spatial_alignment"],
-                    "watch_ms": 3000,
-                    "played_through": True,
-                },
-                format="json",
-            )
+            _submit_left(client, task["token"])
     return rows
 
 
@@ -239,19 +227,7 @@ def test_the_counter_total_does_not_move_on_checks():
     while (response := client.post(f"/api/studies/{study.slug}/next/")).status_code == 200:
         task = response.json()
         totals.append(task["progress"]["total"])
-        client.post(
-            "/api/judgments/",
-            {
-                "token": task["token"],
-                "quality": "left",
-                "quality_reasons": ["pixel_sharpness"],
-                "faithfulness": "left",
-                "faithfulness_reasons": ["spatial_alignment"],
-                "watch_ms": 3000,
-                "played_through": True,
-            },
-            format="json",
-        )
+        _submit_left(client, task["token"])
 
     def kinds_in_order() -> list[str]:
         return list(Assignment.objects.order_by("id").values_list("comparison__kind", flat=True))
@@ -259,3 +235,20 @@ def test_the_counter_total_does_not_move_on_checks():
     assert "gold" in kinds_in_order()
     assert len(set(totals)) == 1, f"{totals} {kinds_in_order()}"
     assert totals[0] == len(totals)
+
+
+def _submit_left(client, token: str) -> None:
+    """A watched-through judgment preferring the left video on both questions."""
+    client.post(
+        "/api/judgments/",
+        {
+            "token": token,
+            "quality": "left",
+            "quality_reasons": ["pixel_sharpness"],
+            "faithfulness": "left",
+            "faithfulness_reasons": ["spatial_alignment"],
+            "watch_ms": 3000,
+            "played_through": True,
+        },
+        format="json",
+    )

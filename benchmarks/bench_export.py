@@ -201,29 +201,22 @@ def _run_export(study: str, fmt: str, out: Path, url: str) -> tuple[float, int]:
 
 
 def _run(command: list[str], url: str) -> tuple[float, int]:
-    env = {**os.environ, "DATABASE_URL": url}
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, *command],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seconds = time.perf_counter() - started
-    code, peak_kb = (int(v) for v in result.stdout.split())
-    if code:
-        raise SystemExit(f"{command[1:4]} failed: {result.stderr[-2000:]}")
+    seconds, peak_kb, _ = _child(_LAUNCHER, command, url)
     return seconds, peak_kb
 
 
 def _run_timed(command: list[str], url: str) -> tuple[float, int, list[float]]:
     """`_run`, plus the TIMING lines the child printed to stderr."""
+    return _child(_LAUNCHER_STDERR, command, url)
+
+
+def _child(launcher: str, command: list[str], url: str) -> tuple[float, int, list[float]]:
+    """Run `command` under `launcher` on database `url`: its wall time, peak memory (KB) and
+    the TIMING figures the launcher relayed (none for `_LAUNCHER`)."""
     env = {**os.environ, "DATABASE_URL": url}
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER_STDERR, *command],
+        [sys.executable, "-c", launcher, *command],
         cwd=ROOT,
         env=env,
         capture_output=True,

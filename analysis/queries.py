@@ -479,78 +479,65 @@ def _copy_out(queryset: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
 def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFrame:
     """The study's judgments with only what `counts.study_counts` reads, in lean dtypes.
 
-    The dashboard's loader: choices, kinds and pairs as categoricals, reasons as bit masks and
-    times as microseconds, computed by PostgreSQL in one COPY, so pandas parses integers and a
-    few short codes per judgment instead of JSON and strings. Counts from it equal those from
-    `judgment_frame` (tests/analysis/test_dashboard_views.py). Elsewhere than on PostgreSQL it
-    is `judgment_frame`.
+    The dashboard's loader. On PostgreSQL one COPY sends seven integers per judgment: the ids,
+    the time spent, the time judged in microseconds, and one bit field (`_PACKED`) that holds
+    both choices, both reason masks, the comparison's kind and gold question and every flag,
+    computed by PostgreSQL. pandas parses integers only and numpy unpacks the bits, into
+    choices, kinds and pairs as categoricals and reasons as bit masks. Counts from it equal
+    those from `judgment_frame` (tests/analysis/test_dashboard_views.py). Elsewhere than on
+    PostgreSQL it is `judgment_frame`.
     """
     if connection.vendor != "postgresql":
         return judgment_frame(study=study, include_simulated=include_simulated)
-    gold = [(name, path) for name, path, model, field in _OPTIONAL_FIELDS[:2] if _has(model, field)]
-    # The frame's columns less the judgment id, reasons as their JSON (turned into bit masks).
-    fields = [
-        (name, path.removesuffix("_text")) for name, path in _FRAME_FIELDS if name != "judgment_id"
-    ] + gold
-    alias = {name: f"c{k}" for k, (name, _) in enumerate(fields)}
+    gold = [name for name, _, model, field in _OPTIONAL_FIELDS[:2] if _has(model, field)]
     inner = (
         judgments(study=study, include_simulated=include_simulated)
         .annotate(rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False)))
         .order_by()
-        .values(cid=F("id"), **{alias[name]: F(path) for name, path in fields})
+        .values(
+            **{f"c{k}": F(path) for k, path in enumerate(_PACKED_SOURCES)},
+            **({"gq": F(_OPTIONAL_FIELDS[0][1]), "gc": F(_OPTIONAL_FIELDS[1][1])} if gold else {}),
+        )
     )
     inner_sql, inner_params = inner.query.sql_with_params()
-    expressions, params = [], []
-    for name, _ in fields:
-        column = f"e.{alias[name]}"
-        if name.endswith("_reasons"):
-            bits = []
-            for bit, code in enumerate(frames.REASON_CODES[name.removesuffix("_reasons")]):
-                params.append(json.dumps([code]))
-                bits.append(f"CASE WHEN {column} @> %s::jsonb THEN {1 << bit} ELSE 0 END")
-            expressions.append(" + ".join(bits))
-        elif name == "judged_at":
-            expressions.append(f"(extract(epoch FROM {column}) * 1000000)::bigint")
-        else:
-            expressions.append(column)
-    # Sorted by judgment here rather than by PostgreSQL (whose sort of a million rows spilled
-    # to disk): the summary numbers prompts in the order of their first judgment.
-    sql = f"SELECT e.cid, {', '.join(expressions)} FROM ({inner_sql}) AS e"
+    packed, packed_params = _packed_sql(gold=bool(gold))
+    sql = f"SELECT e.c0, e.c1, e.c2, e.c3, e.c4, e.c5, {_US}, {packed} FROM ({inner_sql}) AS e"
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
         copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-        with cursor.cursor.copy(copy_sql, [*params, *inner_params]) as copy:
+        with cursor.cursor.copy(copy_sql, [*packed_params, *inner_params]) as copy:
             for block in copy:
                 buffer.write(block)
     buffer.seek(0)
-    choices = pd.CategoricalDtype(list(frames.CHOICES))
-    small = {"comparison_id": "int64", "prompt_id": "int64", "pair_id": "int64", "rater": "int64"}
-    small["judgment_id"] = "int64"
-    rows = pd.read_csv(
+    names = ["judgment_id", "comparison_id", "prompt_id", "pair_id", "rater", "time_spent_ms"]
+    raw = pd.read_csv(
         buffer,
-        names=["judgment_id", *[name for name, _ in fields]],
-        dtype={
-            **small,
-            "kind": "category",
-            "quality": choices,
-            "faithfulness": choices,
-            "quality_reasons": "int64",
-            "faithfulness_reasons": "int64",
-            "time_spent_ms": "int64",
-            "judged_at": "Int64",
-            **({"gold_question": str} if gold else {}),
-        },
+        names=[*names, "judged_at", "packed"],
+        dtype={**dict.fromkeys(names, "int64"), "packed": "int64", "judged_at": "Int64"},
         keep_default_na=False,
-        na_values={"gold_correct": [""], "judged_at": [""]},
-        true_values=["t"],
-        false_values=["f"],
+        na_values={"judged_at": [""]},
     )
     del buffer
-    order = np.argsort(rows["judgment_id"].to_numpy(), kind="stable")
-    rows = rows.take(order).reset_index(drop=True)
-    rows["judged_at"] = pd.to_datetime(rows["judged_at"], unit="us", utc=True)
-    if "gold_question" in rows:
-        rows["gold_question"] = rows["gold_question"].replace("", "quality")
+    order = np.argsort(raw["judgment_id"].to_numpy(), kind="stable")
+    raw = raw.take(order).reset_index(drop=True)
+    rows = raw[names].copy()
+    rows["judged_at"] = pd.to_datetime(raw["judged_at"], unit="us", utc=True)
+    bits = raw["packed"].to_numpy()
+    del raw
+    for name, shift, width in _packed_layout(gold=bool(gold)):
+        value = (bits >> shift) & ((1 << width) - 1)
+        if name in frames.QUESTIONS:
+            rows[name] = pd.Categorical.from_codes(value, dtype=_CHOICES)
+        elif name == "kind":
+            rows[name] = pd.Categorical.from_codes(value, categories=list(Comparison.Kind.values))
+        elif name == "gold_question":
+            rows[name] = np.where(value == 1, "faithfulness", "quality")
+        elif name == "gold_correct":
+            rows[name] = np.where(value == 0, np.nan, value - 1.0)
+        elif name.endswith("_reasons"):
+            rows[name] = value
+        else:
+            rows[name] = value.astype(bool)
     pairs = {
         pair.pk: (_label(pair.variant_a), _label(pair.variant_b))
         for pair in study.pairs.select_related("variant_a", "variant_b")
@@ -565,6 +552,101 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
         codes, uniques = pd.factorize(pd.Index(labels, dtype=object), sort=True)
         rows[column] = pd.Categorical.from_codes(codes[position], categories=uniques)
     return rows
+
+
+_CHOICES = pd.CategoricalDtype(list(frames.CHOICES))
+# The integer columns of the dashboard's COPY, in order, then what `_PACKED` is made of.
+_PACKED_SOURCES = (
+    "id",
+    "assignment__comparison_id",
+    "assignment__comparison__prompt_id",
+    "assignment__comparison__pair_id",
+    "assignment__rater_id",
+    "time_spent_ms",
+    "created_at",
+    "quality",
+    "faithfulness",
+    "quality_reasons",
+    "faithfulness_reasons",
+    "assignment__comparison__kind",
+    "assignment__left_is_a",
+    "is_flagged",
+    "rater_flagged",
+    "is_simulated",
+)
+_US = "(extract(epoch FROM e.c6) * 1000000)::bigint"
+
+
+def _packed_layout(*, gold: bool) -> list[tuple[str, int, int]]:
+    """(frame column, first bit, width) of each field of the dashboard's packed integer."""
+    widths = [
+        ("quality", 2),
+        ("faithfulness", 2),
+        ("quality_reasons", len(frames.REASON_CODES["quality"])),
+        ("faithfulness_reasons", len(frames.REASON_CODES["faithfulness"])),
+        ("kind", 2),
+        ("left_is_a", 1),
+        ("is_flagged", 1),
+        ("rater_is_flagged", 1),
+        ("is_simulated", 1),
+        *([("gold_question", 1), ("gold_correct", 2)] if gold else []),
+    ]
+    layout, shift = [], 0
+    for name, width in widths:
+        layout.append((name, shift, width))
+        shift += width
+    assert shift < 63, "the packed fields must fit a bigint"
+    return layout
+
+
+def _packed_sql(*, gold: bool) -> tuple[str, list[Any]]:
+    """The SQL sum that packs one judgment's fields by `_packed_layout`, and its parameters."""
+    column = {
+        name: f"e.c{_PACKED_SOURCES.index(path)}"
+        for name, path in (
+            ("quality", "quality"),
+            ("faithfulness", "faithfulness"),
+            ("quality_reasons", "quality_reasons"),
+            ("faithfulness_reasons", "faithfulness_reasons"),
+            ("kind", "assignment__comparison__kind"),
+            ("left_is_a", "assignment__left_is_a"),
+            ("is_flagged", "is_flagged"),
+            ("rater_is_flagged", "rater_flagged"),
+            ("is_simulated", "is_simulated"),
+        )
+    }
+    column |= {"gold_question": "e.gq", "gold_correct": "e.gc"}
+    terms: list[str] = []
+    params: list[Any] = []
+
+    def code(name: str, values: list[str], shift: int) -> str:
+        whens = " ".join(f"WHEN %s THEN {k << shift}" for k in range(len(values)))
+        params.extend(values)
+        # anything else is NULL, which fails the integer parse: no value is silently miscoded
+        return f"CASE {column[name]} {whens} END"
+
+    for name, shift, _ in _packed_layout(gold=gold):
+        if name in frames.QUESTIONS:
+            terms.append(code(name, list(frames.CHOICES), shift))
+        elif name == "kind":
+            terms.append(code(name, list(Comparison.Kind.values), shift))
+        elif name.endswith("_reasons"):
+            for bit, reason in enumerate(frames.REASON_CODES[name.removesuffix("_reasons")]):
+                params.append(json.dumps([reason]))
+                terms.append(
+                    f"CASE WHEN {column[name]} @> %s::jsonb THEN {1 << (shift + bit)} ELSE 0 END"
+                )
+        elif name == "gold_question":
+            params.append("faithfulness")
+            terms.append(f"CASE WHEN {column[name]} = %s THEN {1 << shift} ELSE 0 END")
+        elif name == "gold_correct":
+            terms.append(
+                f"CASE WHEN {column[name]} IS NULL THEN 0 WHEN {column[name]} THEN {2 << shift} "
+                f"ELSE {1 << shift} END"
+            )
+        else:
+            terms.append(f"CASE WHEN {column[name]} THEN {1 << shift} ELSE 0 END")
+    return "(" + " + ".join(terms) + ")::bigint", params
 
 
 def _label(variant: Any) -> str:

@@ -242,6 +242,11 @@ def test_dashboard_counts_from_postgresql_equal_the_summary_of_every_judgment():
     comparison = Comparison.objects.filter(study=study).order_by("id").last()
     Comparison.objects.filter(pk=comparison.pk).update(kind="gold", gold_question="faithfulness")
     Judgment.objects.filter(assignment__comparison=comparison).update(gold_correct=True)
+    first_gold = Judgment.objects.filter(assignment__comparison=comparison).order_by("id")[0]
+    Judgment.objects.filter(pk=first_gold.pk).update(gold_correct=False)
+    # one rater flagged by quality control: only the unflagged summary leaves them out
+    flagged_user = Judgment.objects.get(pk=ids[4]).assignment.rater
+    Rater.objects.update_or_create(user=flagged_user, defaults={"is_flagged": True})
 
     videos = Video.objects.filter(job__batch__in=study.batches.all()).order_by("id")
     for k, video in enumerate(videos):
@@ -252,6 +257,7 @@ def test_dashboard_counts_from_postgresql_equal_the_summary_of_every_judgment():
 
     data = queries.study_summary(study=study, rounds=100)
     frame = queries.judgment_frame(study=study)
+    assert frame["rater_is_flagged"].any() and (frame["gold_correct"] == 0).any()
     # scores paired in SQL, as metrics.scores_from_json pairs them in Python
     records = pd.DataFrame(
         list(study.comparisons.values_list("id", "video_a__scores", "video_b__scores")),

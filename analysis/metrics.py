@@ -54,7 +54,7 @@ def metric_agreement(
     )
     merged["agree"] = merged["human_a"] == merged["metric_a"]
     per_pair = (
-        merged.groupby(["metric", "question", "pair"], sort=True)
+        merged.groupby(["metric", "question", "pair"], sort=True, observed=True)
         .agg(
             n=("agree", "size"),
             agreement=("agree", "mean"),
@@ -62,9 +62,12 @@ def metric_agreement(
             metric_win_rate=("metric_a", "mean"),
         )
         .reset_index()
+        .astype({"question": str, "pair": str})
     )
     rows = []
-    for (metric, question), group in per_pair.groupby(["metric", "question"], sort=True):
+    for (metric, question), group in per_pair.groupby(
+        ["metric", "question"], sort=True, observed=True
+    ):
         rho, p = (np.nan, np.nan)
         constant = group["human_win_rate"].nunique() < 2 or group["metric_win_rate"].nunique() < 2
         if len(group) >= 3 and not constant:

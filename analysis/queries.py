@@ -518,12 +518,12 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
         na_values={"judged_at": [""]},
     )
     del buffer
+    # In judgment order: the summary numbers prompts in the order of their first judgment.
     order = np.argsort(raw["judgment_id"].to_numpy(), kind="stable")
-    raw = raw.take(order).reset_index(drop=True)
-    rows = raw[names].copy()
-    rows["judged_at"] = pd.to_datetime(raw["judged_at"], unit="us", utc=True)
-    bits = raw["packed"].to_numpy()
-    del raw
+    rows = pd.DataFrame({name: raw[name].to_numpy()[order] for name in names})
+    rows["judged_at"] = pd.to_datetime(raw["judged_at"].take(order), unit="us", utc=True).array
+    bits = raw["packed"].to_numpy()[order]
+    del raw, order
     for name, shift, width in _packed_layout(gold=bool(gold)):
         value = (bits >> shift) & ((1 << width) - 1)
         if name in frames.QUESTIONS:
@@ -531,7 +531,7 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
         elif name == "kind":
             rows[name] = pd.Categorical.from_codes(value, categories=list(Comparison.Kind.values))
         elif name == "gold_question":
-            rows[name] = np.where(value == 1, "faithfulness", "quality")
+            rows[name] = pd.Categorical.from_codes(value, categories=list(frames.QUESTIONS))
         elif name == "gold_correct":
             rows[name] = np.where(value == 0, np.nan, value - 1.0)
         elif name.endswith("_reasons"):
@@ -637,7 +637,7 @@ def _packed_sql(*, gold: bool) -> tuple[str, list[Any]]:
                     f"CASE WHEN {column[name]} @> %s::jsonb THEN {1 << (shift + bit)} ELSE 0 END"
                 )
         elif name == "gold_question":
-            params.append("faithfulness")
+            params.append(frames.QUESTIONS[1])  # code 1 of the gold_question categorical
             terms.append(f"CASE WHEN {column[name]} = %s THEN {1 << shift} ELSE 0 END")
         elif name == "gold_correct":
             terms.append(

@@ -91,14 +91,22 @@ def summarise_counts(
         majority = got.majority
         _add_counts(per_prompt, got.votes, majority, counts, layout, question)
         _add_reasons(per_prompt, got, majority, counts, layout, question)
+        # Only decisive majorities can agree or disagree with a metric: the others are left
+        # out here, and the labels are categoricals rather than a string per comparison.
+        decided = np.flatnonzero(majority < len(_SIDES))
         majorities.append(
             pd.DataFrame(
                 {
-                    "comparison_id": counts.comparison_id,
-                    "pair": np.asarray(pairs)[counts.pair_index] if n_pairs else [],
-                    "question": question,
-                    "majority": np.asarray(MAJORITY_LABELS)[majority],
-                    "size": got.votes.max(axis=1),
+                    "comparison_id": counts.comparison_id[decided],
+                    "pair": pd.Categorical.from_codes(
+                        counts.pair_index[decided], categories=np.asarray(pairs, dtype=object)
+                    ),
+                    "question": pd.Categorical.from_codes(
+                        np.full(len(decided), QUESTIONS.index(question)), categories=QUESTIONS
+                    ),
+                    "majority": pd.Categorical.from_codes(
+                        majority[decided], categories=MAJORITY_LABELS
+                    ),
                 }
             )
         )

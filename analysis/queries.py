@@ -476,20 +476,11 @@ def _copy_out(queryset: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
     )
 
 
-def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFrame:
-    """The study's judgments with only what `counts.study_counts` reads, in lean dtypes.
-
-    The dashboard's loader. On PostgreSQL one COPY sends seven integers per judgment: the ids,
-    the time spent, the time judged in microseconds, and one bit field (`_PACKED`) that holds
-    both choices, both reason masks, the comparison's kind and gold question and every flag,
-    computed by PostgreSQL. pandas parses integers only and numpy unpacks the bits, into
-    choices, kinds and pairs as categoricals and reasons as bit masks. Counts from it equal
-    those from `judgment_frame` (tests/analysis/test_dashboard_views.py). Elsewhere than on
-    PostgreSQL it is `judgment_frame`.
+def summary_sql(*, study: Study, include_simulated: bool = False) -> tuple[str, list[Any], bool]:
+    """The SELECT behind `summary_frame` on PostgreSQL, its parameters, and whether it carries
+    the gold fields (benchmarks/bench_export.py times its COPY alone as the dashboard's floor).
     """
-    if connection.vendor != "postgresql":
-        return judgment_frame(study=study, include_simulated=include_simulated)
-    gold = [name for name, _, model, field in _OPTIONAL_FIELDS[:2] if _has(model, field)]
+    gold = all(_has(model, field) for _, _, model, field in _OPTIONAL_FIELDS[:2])
     inner = (
         judgments(study=study, include_simulated=include_simulated)
         .annotate(rater_flagged=Coalesce(F("assignment__rater__rater__is_flagged"), Value(False)))
@@ -500,12 +491,30 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
         )
     )
     inner_sql, inner_params = inner.query.sql_with_params()
-    packed, packed_params = _packed_sql(gold=bool(gold))
+    packed, packed_params = _packed_sql(gold=gold)
     sql = f"SELECT e.c0, e.c1, e.c2, e.c3, e.c4, e.c5, {_US}, {packed} FROM ({inner_sql}) AS e"
+    return sql, [*packed_params, *inner_params], gold
+
+
+def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFrame:
+    """The study's judgments with only what `counts.study_counts` reads, in lean dtypes.
+
+    The dashboard's loader. On PostgreSQL one COPY (`summary_sql`) sends eight integers per
+    judgment: five ids, the time spent, the time judged in microseconds, and one bit field
+    (`_packed_layout`) that holds
+    both choices, both reason masks, the comparison's kind and gold question and every flag,
+    computed by PostgreSQL. pandas parses integers only and numpy unpacks the bits, into
+    choices, kinds and pairs as categoricals and reasons as bit masks. Counts from it equal
+    those from `judgment_frame` (tests/analysis/test_dashboard_views.py). Elsewhere than on
+    PostgreSQL it is `judgment_frame`.
+    """
+    if connection.vendor != "postgresql":
+        return judgment_frame(study=study, include_simulated=include_simulated)
+    sql, params, gold = summary_sql(study=study, include_simulated=include_simulated)
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
         copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-        with cursor.cursor.copy(copy_sql, [*packed_params, *inner_params]) as copy:
+        with cursor.cursor.copy(copy_sql, params) as copy:
             for block in copy:
                 buffer.write(block)
     buffer.seek(0)
@@ -524,7 +533,7 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
     rows["judged_at"] = pd.to_datetime(raw["judged_at"].take(order), unit="us", utc=True).array
     bits = raw["packed"].to_numpy()[order]
     del raw, order
-    for name, shift, width in _packed_layout(gold=bool(gold)):
+    for name, shift, width in _packed_layout(gold=gold):
         value = (bits >> shift) & ((1 << width) - 1)
         if name in frames.QUESTIONS:
             rows[name] = pd.Categorical.from_codes(value, dtype=_CHOICES)

@@ -306,3 +306,45 @@ def test_loading_the_urls_leaves_pandas_scipy_and_plotly_unimported():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_dashboard_reads_the_scores_on_a_second_connection_while_it_counts(monkeypatch):
+    # Outside a transaction the scores query runs in a thread of its own (PostgreSQL answers it
+    # on the other core); the numbers are those of reading it in line, and no connection is
+    # left open.
+    import threading
+
+    from django.db import connection
+
+    from analysis.summary import summarise
+    from generation.models import Video
+
+    study = build_study(prompts=4, seed=5)
+    for k, video in enumerate(Video.objects.filter(job__batch__in=study.batches.all())):
+        video.scores = {"clip": k % 5 / 4}
+        video.save(update_fields=["scores"])
+    threads, read = [], queries.score_frame
+
+    def spy(**kwargs):
+        threads.append(threading.current_thread())
+        return read(**kwargs)
+
+    monkeypatch.setattr(queries, "score_frame", spy)
+
+    def sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    before = sessions()
+    data = queries.study_summary(study=study, rounds=50)
+    assert threads and threads[0] is not threading.main_thread()
+    expected = summarise(queries.judgment_frame(study=study), rounds=50, scores=read(study=study))
+    assert not expected.metric_pairs.empty
+    pd.testing.assert_frame_equal(data.summary.metric_pairs, expected.metric_pairs)
+    threads[0].join(timeout=10)
+    assert sessions() == before

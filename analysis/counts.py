@@ -30,7 +30,7 @@ class QuestionCounts:
     """One question's counts; comparisons in the order of `StudyCounts.comparison_id`."""
 
     votes: np.ndarray  # (comparisons, 3) int64: votes for a, b, tie
-    side_reasons: np.ndarray  # (comparisons, 2, reasons): judgments for a (b) citing each reason
+    side_reasons: np.ndarray  # (comparisons, 2, reasons) int32: judgments for a (b) citing each
     raters: pd.DataFrame  # `agreement.rater_agreement`'s table
     left_won: int  # decisive judgments won by the video shown on the left
     decisive: int
@@ -124,7 +124,7 @@ def study_counts(
         questions[question] = QuestionCounts(
             votes=votes,
             side_reasons=side_reasons.reshape(n_comparisons, _SIDES, side_reasons.shape[-1]).astype(
-                np.int64
+                np.int32  # at most one per judgment of the comparison
             ),
             raters=agreement.rater_agreement(
                 rater=rater,

@@ -668,8 +668,9 @@ def score_frame(*, study: Study) -> pd.DataFrame:
     """Automatic metrics of both videos of each comparison, long form (`metrics.SCORE_COLUMNS`).
 
     On PostgreSQL the numeric keys both videos share are paired in SQL (a million-judgment
-    study has 400,000 score dicts, which took seconds to decode in Python); elsewhere
-    `metrics.scores_from_json` pairs them. Both keep finite numbers only.
+    study has 400,000 score dicts, which took seconds to decode in Python) and sent by COPY,
+    parsed by pandas without a Python object per row; elsewhere `metrics.scores_from_json`
+    pairs them. Both keep finite numbers only.
     """
     if connection.vendor != "postgresql":
         records = pd.DataFrame(
@@ -698,10 +699,20 @@ def score_frame(*, study: Study) -> pd.DataFrame:
         WHERE c.study_id = %s AND {number("a")} AND {number("b")}
         ORDER BY c.id, sa.key COLLATE "C"
     """
+    buffer = io.BytesIO()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [study.pk])
-        rows = cursor.fetchall()
-    return pd.DataFrame(rows, columns=list(metrics.SCORE_COLUMNS))
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", [study.pk]) as copy:
+            for block in copy:
+                buffer.write(block)
+    buffer.seek(0)
+    if not buffer.getbuffer().nbytes:
+        return pd.DataFrame(columns=list(metrics.SCORE_COLUMNS))
+    return pd.read_csv(
+        buffer,
+        names=list(metrics.SCORE_COLUMNS),
+        dtype={"comparison_id": "int64", "metric": str, "score_a": float, "score_b": float},
+        keep_default_na=False,
+    )
 
 
 @dataclass(frozen=True)

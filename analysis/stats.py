@@ -109,7 +109,7 @@ def sign_test(wins_a: np.ndarray, wins_b: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_weights(
-    n_units: int, *, rounds: int, seed: int, chunk: int = 64
+    n_units: int, *, rounds: int, seed: int, chunk: int = 16
 ) -> Iterator[np.ndarray]:
     """How often each unit is drawn in each round (multinomial counts), `chunk` rounds at once.
 
@@ -126,7 +126,7 @@ def bootstrap_weights(
         yield weights
 
 
-def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int = 64) -> np.ndarray:
+def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int = 16) -> np.ndarray:
     """(rounds, columns) sums over units resampled with replacement; `unit_sums` is per unit.
 
     The products run on one BLAS thread: on two shared cores OpenBLAS's threads wait on each

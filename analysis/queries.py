@@ -498,6 +498,13 @@ def summary_sql(*, study: Study, include_simulated: bool = False) -> tuple[str, 
     return sql, [*packed_params, *inner_params], gold
 
 
+def _narrow(values: np.ndarray) -> np.ndarray:
+    small = np.iinfo(np.int32)
+    if len(values) and (values.min() < small.min or values.max() > small.max):
+        return values
+    return values.astype(np.int32)
+
+
 def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFrame:
     """The study's judgments with only what `counts.study_counts` reads, in lean dtypes.
 
@@ -531,7 +538,8 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
     del buffer
     # In judgment order: the summary numbers prompts in the order of their first judgment.
     order = np.argsort(raw["judgment_id"].to_numpy(), kind="stable")
-    rows = pd.DataFrame({name: raw[name].to_numpy()[order] for name in names})
+    # Ids and times in 32 bits where they fit (they always do below two billion judgments).
+    rows = pd.DataFrame({name: _narrow(raw[name].to_numpy()[order]) for name in names[1:]})
     rows["judged_at"] = pd.to_datetime(raw["judged_at"].take(order), unit="us", utc=True).array
     bits = raw["packed"].to_numpy()[order]
     del raw, order
@@ -546,7 +554,7 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
         elif name == "gold_correct":
             rows[name] = np.where(value == 0, np.nan, value - 1.0)
         elif name.endswith("_reasons"):
-            rows[name] = value
+            rows[name] = value.astype(np.int32)
         else:
             rows[name] = value.astype(bool)
     pairs = {

@@ -85,7 +85,9 @@ def summarise_counts(
 
     # 1. Per-prompt sums of every count, in one (prompts × columns) matrix.
     layout = _Layout(n_pairs=n_pairs)
-    per_prompt = np.zeros((n_prompts, layout.width))
+    # float32 holds every count exactly (whole and half numbers below 2**23) at half the memory,
+    # and is what the bootstrap's products take.
+    per_prompt = np.zeros((n_prompts, layout.width), dtype=np.float32)
     majorities = []
     for question, got in counts.questions.items():
         majority = got.majority
@@ -112,7 +114,7 @@ def summarise_counts(
         )
 
     # 2. Row 0 the data, rows 1.. the bootstrap rounds.
-    observed = per_prompt.sum(axis=0, keepdims=True)
+    observed = per_prompt.sum(axis=0, keepdims=True, dtype=np.float64)
     resampled = bootstrap_sums(per_prompt, rounds=rounds, seed=seed) if rounds else observed[:0]
     sums = np.vstack([observed, resampled])
 
@@ -299,8 +301,8 @@ def _win_rates(
         share = ratio(get["majority_a"], get["comparisons"])
         per_judgment = ratio(get["judgment_score_a"], get["votes"])
         lo, hi = intervals.clustered_wilson(
-            per_prompt[:, layout.counts(question, "majority_a")],
-            per_prompt[:, layout.counts(question, "comparisons")],
+            per_prompt[:, layout.counts(question, "majority_a")].astype(np.float64),
+            per_prompt[:, layout.counts(question, "comparisons")].astype(np.float64),
             confidence=confidence,
         )
         j_lo, j_hi = percentile_interval(per_judgment[1:], confidence=confidence)

@@ -109,7 +109,7 @@ def sign_test(wins_a: np.ndarray, wins_b: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_weights(
-    n_units: int, *, rounds: int, seed: int, chunk: int = 16
+    n_units: int, *, rounds: int, seed: int, chunk: int = 64
 ) -> Iterator[np.ndarray]:
     """How often each unit is drawn in each round (multinomial counts), `chunk` rounds at once.
 
@@ -119,14 +119,14 @@ def bootstrap_weights(
     rng = np.random.default_rng(seed)
     for start in range(0, rounds, chunk):
         r = min(chunk, rounds - start)
-        draws = rng.integers(0, n_units, size=(r, n_units))
+        draws = rng.integers(0, n_units, size=(r, n_units), dtype=np.int32)  # the same draws
         weights = np.empty((r, n_units), dtype=np.float32)
         for k in range(r):
             weights[k] = np.bincount(draws[k], minlength=n_units)
         yield weights
 
 
-def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int = 16) -> np.ndarray:
+def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int = 64) -> np.ndarray:
     """(rounds, columns) sums over units resampled with replacement; `unit_sums` is per unit.
 
     The products run on one BLAS thread: on two shared cores OpenBLAS's threads wait on each

@@ -90,6 +90,13 @@ def test_bootstrap_weights_are_multinomial_draws():
     # each unit is drawn Binomial(50, 1/50) times: mean 1, variance 0.98
     assert weights.mean() == pytest.approx(1.0, abs=1e-9)
     assert weights.var() == pytest.approx(0.98, abs=0.05)
+    # the draws of one generator stream, whatever the chunk: counted a round at a time, 64
+    # rounds at once or all at once, the weights (and so every interval) are the same
+    draws = np.random.default_rng(0).integers(0, 50, size=(400, 50))
+    expected = np.stack([np.bincount(row, minlength=50) for row in draws])
+    for chunk in (1, 64, 400):
+        got = np.vstack(list(stats.bootstrap_weights(50, rounds=400, seed=0, chunk=chunk)))
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_reasons_for_wins_match_a_hand_count():

@@ -1,20 +1,22 @@
 """How well the text-to-image (T2I) model alone draws the prompt, judged by the shipped classifier.
 
 In the factorized family the T2I model makes frame 0 and the video model carries it on, so the
-shape of a video comes from the T2I's image. This scores that image on its own: each held-out
-prompt is sampled exactly as the default variant samples its first image (same seed, noise,
-scheduler, steps and text guidance), decoded, and held still for 8 frames, which the video
-classifier (metrics.py) then judges. Real frame 0, held still the same way, is the ceiling: what
-the classifier can read from one still image.
+shape of a video comes from the T2I's image. This scores that image on its own: each prompt
+(held-out, or with `--split seen` combinations seen in training) is sampled exactly as the
+default variant samples its first image (same seed, noise, scheduler, steps and text guidance),
+decoded, and held still for 8 frames, which the video classifier (metrics.py) then judges. Real
+frame 0, held still the same way, is the ceiling: what the classifier can read from one still
+image (also after the autoencoder's round trip, the ceiling of any model working in its latents).
 
     python benchmarks/bench_t2i_shape.py [--prompts 36] [--guidance 7.5 --guidance 3]
-        [--steps 10] [--t2i PATH ...] [--videos]
+        [--steps 10] [--t2i PATH ...] [--videos] [--seeds 4] [--split seen]
 
 Each `--t2i` is a T2I checkpoint folder (one with `unet/`, or the `unet/` folder itself) or a
-training state `.pt` (the resumable loop's, or a `{"unet": state_dict}` snapshot); without one,
-the T2I inside the default's shipped video checkpoint is scored. `--videos` also renders whole
-videos from each T2I's first image with the default's shipped video model (seed set 0, as
-bench_ablation_metrics renders them), and scores them and their frame 0 held still.
+training state `.pt` (the resumable loop's, or a `{"unet": state_dict}` snapshot); the T2I
+inside the default's shipped video checkpoint is always scored first, for comparison.
+`--videos` also renders whole videos from each T2I's first image with the default's shipped
+video model (seed set 0 is what bench_ablation_metrics renders), and scores them and their
+frame 0 held still.
 """
 
 from __future__ import annotations
@@ -81,6 +83,22 @@ def first_images(gen: Any, t2i: Any, prompts: list[str], seeds: list[int]) -> np
     return np.concatenate(out)
 
 
+def autoencoded(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 through the shipped autoencoder and back: what any model working in
+    its latents can at best give."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    from generation.video import checkpoints
+    from generation.video.pipeline import decode_frames
+
+    vae = checkpoints.load_model(AutoencoderKL, checkpoints.checkpoint_dir() / "autoencoder")
+    with torch.inference_mode():
+        x = torch.from_numpy(images).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
+        latents = vae.encode(x).latent_dist.mode()
+        return decode_frames(vae, latents[:, :, None], 1.0)[:, 0]
+
+
 def accuracy(classifier: Any, videos: np.ndarray, prompts: list[str]) -> dict[str, float]:
     from generation.video import metrics
 
@@ -94,8 +112,17 @@ def accuracy(classifier: Any, videos: np.ndarray, prompts: list[str]) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prompts", type=int, default=0, help="First N held-out prompts (0: all).")
+    parser.add_argument("--prompts", type=int, default=0, help="First N prompts (0: all).")
+    parser.add_argument(
+        "--split",
+        choices=("heldout", "seen"),
+        default="heldout",
+        help="Held-out prompts, or 36 prompts of combinations seen in training.",
+    )
     parser.add_argument("--guidance", type=float, action="append", default=[])
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="Seed sets per prompt (set s: seed 1000·s + i)."
+    )
     parser.add_argument("--steps", type=int, default=0, help="Sampling steps (0: the default's).")
     parser.add_argument("--t2i", type=Path, action="append", default=[])
     parser.add_argument("--videos", action="store_true")
@@ -106,20 +133,26 @@ def main() -> None:
 
     from generation.video import checkpoints, metrics
     from generation.video.config import VariantConfig
-    from generation.video.data import held_out_prompts, reference_videos
+    from generation.video.data import held_out_prompts, make_video_set, reference_videos
     from generation.video.pipeline import EmuVideoGenerator
 
     torch.set_num_threads(args.threads)
-    prompts = held_out_prompts()
+    if args.split == "heldout":
+        prompts = held_out_prompts()
+    else:
+        prompts = list(make_video_set(36, seed=0, varied_captions=False).captions)
     if args.prompts:
         prompts = prompts[: args.prompts]
-    seeds = list(range(len(prompts)))  # seed set 0, as bench_ablation_metrics
+    n = len(prompts)
+    # Seed set s gives prompt i the seed 1000·s + i, as bench_ablation_metrics does.
+    seeds = [1000 * s + i for s in range(args.seeds) for i in range(n)]
+    prompts = prompts * args.seeds
     root = checkpoints.checkpoint_dir()
     classifier, version = metrics.load_classifier(root / checkpoints.CLASSIFIER)
-    real = reference_videos(prompts, seed=0).videos
+    real = np.concatenate([reference_videos(prompts[:n], seed=s).videos for s in range(args.seeds)])
     default = VariantConfig()
     guidances = args.guidance or [default.guidance_text]
-    print(f"{len(prompts)} held-out prompts, seed set 0; classifier {version}")
+    print(f"{n} {args.split} prompts × {args.seeds} seed set(s); classifier {version}")
     print(f"{'what':<44}{'guidance':>9}{'steps':>6}{'shape':>7}{'colour':>8}{'bg':>6}")
 
     def line(label: str, g: object, steps: object, acc: dict[str, float]) -> None:
@@ -134,6 +167,12 @@ def main() -> None:
         "",
         "",
         accuracy(classifier, still(real[:, 0]), prompts),
+    )
+    line(
+        "real frame 0 via the autoencoder, held still",
+        "",
+        "",
+        accuracy(classifier, still(autoencoded(real[:, 0])), prompts),
     )
     line("real videos", "", "", accuracy(classifier, real, prompts))
     for g in guidances:

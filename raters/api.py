@@ -173,9 +173,10 @@ class JudgmentListCreate(generics.ListAPIView[Any]):
         except ValidationError as exc:
             return Response(_field_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         study = assignment.comparison.study
+        state = selectors.submit_state(assignment)  # read with the assignment: no statement
         body = {
             "id": judgment.id,
-            "progress": selectors.rater_progress(study=study, rater=request.user),
+            "progress": selectors.rater_progress(study=study, rater=request.user, state=state),
         }
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

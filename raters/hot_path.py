@@ -180,19 +180,24 @@ def locked_profile(user_id: int) -> Rater | None:
 
 
 # The state's columns: oldest open id, open, done, real seen, distinct real prompts, then
-# taken (not expired) per kind in Comparison.Kind order.
-_STATE_SQL = (
-    f"SELECT MIN(CASE WHEN a.{_a('status')} = {_ACTIVE} THEN a.id END), "  # noqa: S608
-    f"SUM(CASE WHEN a.{_a('status')} = {_ACTIVE} THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN a.{_a('status')} = {_DONE} THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN c.{_c('kind')} = {_REAL} THEN 1 ELSE 0 END), "
-    f"COUNT(DISTINCT CASE WHEN c.{_c('kind')} = {_REAL} THEN c.{_c('prompt')} END), "
-    + ", ".join(
-        f"SUM(CASE WHEN a.{_a('status')} <> {_EXPIRED} "
-        f"AND c.{_c('kind')} = {_literal(kind)} THEN 1 ELSE 0 END)"
-        for kind in _KINDS
+# taken (not expired) per kind in Comparison.Kind order; over assignments `a` of comparisons `c`.
+def _state_columns(a: str, c: str) -> str:
+    return (
+        f"MIN(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN {a}.id END), "
+        f"SUM(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {a}.{_a('status')} = {_DONE} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {c}.{_c('kind')} = {_REAL} THEN 1 ELSE 0 END), "
+        f"COUNT(DISTINCT CASE WHEN {c}.{_c('kind')} = {_REAL} THEN {c}.{_c('prompt')} END), "
+        + ", ".join(
+            f"SUM(CASE WHEN {a}.{_a('status')} <> {_EXPIRED} "
+            f"AND {c}.{_c('kind')} = {_literal(kind)} THEN 1 ELSE 0 END)"
+            for kind in _KINDS
+        )
     )
-    + f" FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
+
+
+_STATE_SQL = (
+    f"SELECT {_state_columns('a', 'c')} FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "  # noqa: S608
     f"WHERE a.{_a('rater')} = %s AND c.{_c('study')} = %s"
 )
 
@@ -410,21 +415,28 @@ def _payload(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 SUBMIT_COMPARISON_FIELDS = ("id", "study_id", "kind", "gold_question", "mirror_of_id")
+# The rater's state in the task's study (rater_state_row's columns) comes with it: the submit's
+# answer reports progress, and this saves it a statement. The state is read before the submit
+# writes anything, so it still counts the task as open.
 _SUBMIT_SQL = (
     f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
-    f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id "
+    f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id, {_state_columns('sa', 'sc')} "
     f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
     f"LEFT JOIN {J} j ON j.{_col(Judgment, 'assignment')} = a.id "
-    f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s"
+    f"JOIN {A} sa ON sa.{_a('rater')} = a.{_a('rater')} "
+    f"JOIN {C} sc ON sc.id = sa.{_a('comparison')} AND sc.{_c('study')} = c.{_c('study')} "
+    f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s GROUP BY a.id, c.id, j.id"
 )
 
 
 def assignment_for_submit(
     *, token: str, rater_id: int
-) -> tuple[Assignment, Comparison, int | None] | None:
-    """The rater's own assignment by its token, its comparison (SUBMIT_COMPARISON_FIELDS) and
-    its judgment's id if any; None for a malformed token or another rater's. ORM:
-    Assignment.objects.select_related("comparison", "judgment").get(token=..., rater_id=...)."""
+) -> tuple[Assignment, Comparison, int | None, tuple[Any, ...]] | None:
+    """The rater's own assignment by its token, its comparison (SUBMIT_COMPARISON_FIELDS), its
+    judgment's id if any, and the rater's state in the comparison's study as rater_state_row
+    reads it; None for a malformed token or another rater's. ORM:
+    Assignment.objects.select_related("comparison", "judgment").get(token=..., rater_id=...),
+    then rater_state_row(study_id=its study, rater_id=...)."""
     try:
         value = _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
     except (ValueError, TypeError, AttributeError):
@@ -433,9 +445,10 @@ def assignment_for_submit(
     if row is None:
         return None
     width = len(Assignment._meta.concrete_fields)
+    judgment_at = width + len(SUBMIT_COMPARISON_FIELDS)
     found = instance(Assignment, row[:width])
-    comparison = instance(Comparison, row[width:-1], SUBMIT_COMPARISON_FIELDS)
-    return found, comparison, row[-1]
+    comparison = instance(Comparison, row[width:judgment_at], SUBMIT_COMPARISON_FIELDS)
+    return found, comparison, row[judgment_at], row[judgment_at + 1 :]
 
 
 # --- recording a judgment ---------------------------------------------------------------------

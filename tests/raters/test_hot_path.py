@@ -318,6 +318,9 @@ def _check_task_payload_matches_the_orm() -> None:
 def _check_assignment_for_submit_matches_the_orm() -> None:
     study = build_study(prompts=2, min_watch_ms=0)
     rater, other = qualified_rater(), qualified_rater()
+    # A task in another study and one of another rater in this study: not in the state.
+    services.next_assignment(study=build_study(prompts=2, slug="s2"), rater=rater)
+    services.next_assignment(study=study, rater=other)
     names = [f.attname for f in Assignment._meta.concrete_fields]
     for judged in (False, True):
         task = services.next_assignment(study=study, rater=rater)
@@ -328,7 +331,8 @@ def _check_assignment_for_submit_matches_the_orm() -> None:
         )
         found = hot_path.assignment_for_submit(token=str(task.token), rater_id=rater.pk)
         assert found is not None
-        assignment, comparison, judgment_id = found
+        assignment, comparison, judgment_id, state = found
+        assert tuple(v or 0 if i else v for i, v in enumerate(state)) == _state_by_orm(study, rater)
         assert _values(assignment, names) == _values(expected, names)
         fields = hot_path.SUBMIT_COMPARISON_FIELDS
         assert _values(comparison, fields) == _values(expected.comparison, fields)

@@ -470,10 +470,13 @@ def task_payload(
         "right": poster_b if left_is_a else poster_a,
     }
 
+    # The four clip URLs differ only in their last two parts: one reverse() gives the rest.
+    base = reverse("raters:clip", args=[token, "s", "k"]).removesuffix("s/k")
+
     def side(name: str) -> dict[str, str]:
         return {
-            "video": reverse("raters:clip", args=[token, name, "video"]),
-            "poster": reverse("raters:clip", args=[token, name, "poster"]) if posters[name] else "",
+            "video": f"{base}{name}/video",
+            "poster": f"{base}{name}/poster" if posters[name] else "",
         }
 
     return {

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from raters import hot_path, selectors, services
@@ -310,8 +311,12 @@ def _check_task_payload_matches_the_orm() -> None:
         )
         for side in ("left", "right"):
             poster = selectors.clip_file(assignment=assignment, side=side, kind="poster")
-            assert bool(payload[side]["poster"]) == bool(poster)
-            assert payload[side]["video"].endswith(f"{assignment.token}/{side}/video")
+            assert payload[side]["poster"] == (
+                reverse("raters:clip", args=[assignment.token, side, "poster"]) if poster else ""
+            )
+            assert payload[side]["video"] == reverse(
+                "raters:clip", args=[assignment.token, side, "video"]
+            )
     assert hot_path.payload_row(10**9) is None
 
 

@@ -150,6 +150,21 @@ def test_a_submit_reports_the_progress_a_fresh_count_gives(settings):
     assert sent.json()["progress"]["done"] == 3
 
 
+def test_judgment_input_serializers_do_not_share_bound_fields():
+    """The input serializer copies its declared fields shallowly (for speed): each instance
+    still gets its own fields, bound to it, and the declared ones stay unbound."""
+    from raters.serializers import JudgmentInputSerializer
+
+    good = JudgmentInputSerializer(data=_body("6f1c3e4a-0000-4000-8000-000000000000"))
+    bad = JudgmentInputSerializer(data=_body("not-a-token", quality="up", watch_ms=-1))
+    assert not bad.is_valid() and set(bad.errors) == {"token", "quality", "watch_ms"}
+    assert good.is_valid(), good.errors
+    for name, field in good.fields.items():
+        assert field.parent is good and bad.fields[name].parent is bad
+        assert field is not JudgmentInputSerializer._declared_fields[name]
+    assert JudgmentInputSerializer._declared_fields["token"].parent is None
+
+
 def test_openapi_schema_and_auth_required():
     assert APIClient().post("/api/studies/x/next/").status_code in (401, 403)
     schema = _client(qualified_rater()).get("/api/schema/")

@@ -9,12 +9,14 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
+from .auth import RatingSessionAuthentication, confirm
 from .models import Comparison, Judgment, Study
 from .serializers import (
     ComparisonSerializer,
@@ -88,9 +90,15 @@ class StudyDetail(APIView):
         )
 
 
+# The rating hot path's views: a session's user is confirmed by their first statement.
+RATING_AUTHENTICATION = [RatingSessionAuthentication, TokenAuthentication]
+
+
 class NextAssignment(APIView):
     """The one call that claims a task (GETs claim nothing): the rater's open task if they have
     one, else a new one. Repeating it returns the same open task, so a retry is safe."""
+
+    authentication_classes = RATING_AUTHENTICATION
 
     @extend_schema(
         description="Claim the next task, or get back the one already open: repeating the "
@@ -110,7 +118,9 @@ class NextAssignment(APIView):
             task = services.next_task(study=study, rater=request.user)
         except services.RatingRefused as refused:
             body = {"detail": refused.message, "code": refused.code}
-            code = selectors.crowd_code(study=study, rater=request.user)
+            # Refused before its first statement read the user (a closed study): confirm now.
+            rater = confirm(request.user, None)
+            code = selectors.crowd_code(study=study, rater=rater)
             if code is not None and code.kind == "screenout":
                 body["screenout_code"] = code.code
             return Response(body, status=status.HTTP_403_FORBIDDEN)
@@ -127,6 +137,7 @@ class JudgmentPagination(LimitOffsetPagination):
 class JudgmentListCreate(generics.ListAPIView[Any]):
     """GET: own judgments (staff: all). POST: record one judgment, once per token."""
 
+    authentication_classes = RATING_AUTHENTICATION
     pagination_class = JudgmentPagination
 
     def get_queryset(self) -> Any:

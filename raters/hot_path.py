@@ -19,6 +19,7 @@ so it needs no transaction); SQLite runs each as two statements.
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -169,14 +170,39 @@ def user_with_profile(user_id: Any) -> Any:
 
 # --- a rater's profile and assignments --------------------------------------------------------
 
-_PROFILE_SQL = f"SELECT {columns(Rater, 'r')} FROM {R} r WHERE r.{_col(Rater, 'user')} = %s"  # noqa: S608
+
+@functools.cache
+def _profile_sql() -> str:
+    """The profile with its user (built once); on PostgreSQL only the profile's row is locked."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    lock = _for_update()
+    if lock and connection.features.has_select_for_update_of:
+        lock += " OF r"
+    return (
+        f"SELECT {columns(Rater, 'r')}, {columns(users, 'u')} FROM {R} r "  # noqa: S608
+        f"JOIN {_table(users)} u ON u.{users._meta.pk.column} = r.{_col(Rater, 'user')} "
+        f"WHERE r.{_col(Rater, 'user')} = %s{lock}"
+    )
 
 
 def locked_profile(user_id: int) -> Rater | None:
-    """The rater's profile, row-locked until the transaction ends; None if there is none.
-    ORM: Rater.objects.select_for_update().get(user_id=user_id)."""
-    row = _row(_PROFILE_SQL + _for_update(), (user_id,))
-    return instance(Rater, row) if row is not None else None
+    """The rater's profile, row-locked until the transaction ends, with `profile.user` (and
+    its `.rater`) loaded: the request's user, read in the same statement (see raters.auth,
+    SessionUser). None if there is no profile. ORM: Rater.objects.select_related("user")
+    .select_for_update(of=("self",)).get(user_id=user_id)."""
+    from django.contrib.auth import get_user_model
+
+    row = _row(_profile_sql(), (user_id,))
+    if row is None:
+        return None
+    width = len(Rater._meta.concrete_fields)
+    profile = instance(Rater, row[:width])
+    user = instance(get_user_model(), row[width:])
+    profile.user = user
+    user.rater = profile
+    return profile
 
 
 # The state's columns: oldest open id, open, done, real seen, distinct real prompts, then
@@ -415,40 +441,72 @@ def _payload(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 SUBMIT_COMPARISON_FIELDS = ("id", "study_id", "kind", "gold_question", "mirror_of_id")
-# The rater's state in the task's study (rater_state_row's columns) comes with it: the submit's
-# answer reports progress, and this saves it a statement. The state is read before the submit
-# writes anything, so it still counts the task as open.
-_SUBMIT_SQL = (
-    f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
-    f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id, {_state_columns('sa', 'sc')} "
-    f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
-    f"LEFT JOIN {J} j ON j.{_col(Judgment, 'assignment')} = a.id "
-    f"JOIN {A} sa ON sa.{_a('rater')} = a.{_a('rater')} "
-    f"JOIN {C} sc ON sc.id = sa.{_a('comparison')} AND sc.{_c('study')} = c.{_c('study')} "
-    f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s GROUP BY a.id, c.id, j.id"
-)
+
+
+@functools.cache
+def _submit_sql() -> str:
+    """The statement (built once). The rater's state in the task's study (rater_state_row's
+    columns) comes with the task, read before the submit writes anything (so it still counts
+    the task as open), and so does the user with their profile (user_with_profile's columns):
+    each would otherwise cost the submit a statement."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    pk = users._meta.pk.column
+    return (
+        f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
+        f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id, "
+        f"{columns(users, 'u')}, {columns(Rater, 'r', PROFILE_FIELDS)}, "
+        f"{_state_columns('sa', 'sc')} "
+        f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
+        f"LEFT JOIN {J} j ON j.{_col(Judgment, 'assignment')} = a.id "
+        f"JOIN {_table(users)} u ON u.{pk} = a.{_a('rater')} "
+        f"LEFT JOIN {R} r ON r.{_col(Rater, 'user')} = u.{pk} "
+        f"JOIN {A} sa ON sa.{_a('rater')} = a.{_a('rater')} "
+        f"JOIN {C} sc ON sc.id = sa.{_a('comparison')} AND sc.{_c('study')} = c.{_c('study')} "
+        f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s "
+        f"GROUP BY a.id, c.id, j.id, u.{pk}, r.id"
+    )
 
 
 def assignment_for_submit(
     *, token: str, rater_id: int
-) -> tuple[Assignment, Comparison, int | None, tuple[Any, ...]] | None:
+) -> tuple[Assignment, Comparison, int | None, Any, tuple[Any, ...]] | None:
     """The rater's own assignment by its token, its comparison (SUBMIT_COMPARISON_FIELDS), its
-    judgment's id if any, and the rater's state in the comparison's study as rater_state_row
-    reads it; None for a malformed token or another rater's. ORM:
-    Assignment.objects.select_related("comparison", "judgment").get(token=..., rater_id=...),
-    then rater_state_row(study_id=its study, rater_id=...)."""
+    judgment's id if any, the rater's user as user_with_profile loads it, and the rater's
+    state in the comparison's study as rater_state_row reads it; None for a malformed token or
+    another rater's. ORM: Assignment.objects.select_related("comparison", "judgment",
+    "rater__rater").get(token=..., rater_id=...), then rater_state_row(study_id=its study,
+    rater_id=...)."""
+    from django.contrib.auth import get_user_model
+
     try:
         value = _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
     except (ValueError, TypeError, AttributeError):
         return None
-    row = _row(_SUBMIT_SQL, (value, rater_id))
+    row = _row(_submit_sql(), (value, rater_id))
     if row is None:
         return None
-    width = len(Assignment._meta.concrete_fields)
-    judgment_at = width + len(SUBMIT_COMPARISON_FIELDS)
-    found = instance(Assignment, row[:width])
-    comparison = instance(Comparison, row[width:judgment_at], SUBMIT_COMPARISON_FIELDS)
-    return found, comparison, row[judgment_at], row[judgment_at + 1 :]
+    users = get_user_model()
+    ends = list(
+        itertools.accumulate(
+            (
+                len(Assignment._meta.concrete_fields),
+                len(SUBMIT_COMPARISON_FIELDS),
+                1,
+                len(users._meta.concrete_fields),
+                len(PROFILE_FIELDS),
+            )
+        )
+    )
+    found = instance(Assignment, row[: ends[0]])
+    comparison = instance(Comparison, row[ends[0] : ends[1]], SUBMIT_COMPARISON_FIELDS)
+    user = instance(users, row[ends[2] : ends[3]])
+    if row[ends[3]] is not None:
+        profile = instance(Rater, row[ends[3] : ends[4]], PROFILE_FIELDS)
+        profile.user = user
+        user.rater = profile
+    return found, comparison, row[ends[1]], user, row[ends[4] :]
 
 
 # --- recording a judgment ---------------------------------------------------------------------

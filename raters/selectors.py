@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 from . import hot_path, quiz
+from .auth import confirm
 from .models import Assignment, Comparison, Judgment, Rater, Study
 
 
@@ -58,13 +59,16 @@ def study_for_rating(**lookup: Any) -> Study | None:
 
 def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
     """The rater's own assignment by its token, with what recording a judgment reads: its
-    comparison (kind, gold question, mirror source), study, rater and judgment if any, and
-    the rater's state in the study for the answer's progress (`submit_state`). One statement
-    (two for a repeated submit); another rater's token finds nothing."""
+    comparison (kind, gold question, mirror source), study, rater with profile and judgment if
+    any, and the rater's state in the study for the answer's progress (`submit_state`). One
+    statement (two for a repeated submit); another rater's token finds nothing."""
     found = hot_path.assignment_for_submit(token=token, rater_id=rater.pk)
     if found is None:
+        confirm(rater, None)  # a session that may not sign in is refused, not told "no task"
         return None
-    assignment, comparison, judgment_id, state_row = found
+    assignment, comparison, judgment_id, user, state_row = found
+    # The user came with the task: a session's user is confirmed with it (raters.auth).
+    rater = confirm(rater, user)
     study = study_for_rating(pk=comparison.study_id)
     if study is None:  # deleted a moment ago
         return None

@@ -202,22 +202,23 @@ def _round_trip_queries(settings) -> tuple[int, int]:  # type: ignore[no-untyped
 
 
 def test_rating_round_trip_stays_within_a_fixed_number_of_queries(settings):
-    """next: session, user with profile, savepoint, profile lock, rater's state, claim (pick +
-    count), insert, page, release. submit: session, user with profile, assignment with the
-    rater's state, savepoint, flip to done, judgment, release (SQLite: no statement that
-    writes and reads at once)."""
-    assert _round_trip_queries(settings) <= (9, 7)
+    """next: session, savepoint, profile lock with the user, rater's state, claim (pick +
+    count), insert, page, release. submit: session, assignment with the user and the rater's
+    state, savepoint, flip to done, judgment, release (SQLite: no statement that writes and
+    reads at once)."""
+    assert _round_trip_queries(settings) <= (8, 6)
 
 
 @pytest.mark.services
 def test_rating_round_trip_on_postgresql_merges_statements(settings):
-    """On PostgreSQL a new task's insert returns its page (next: 8 with the savepoint pair),
+    """On PostgreSQL a new task's insert returns its page (next: 7 with the savepoint pair),
     and a submit flips its task and inserts the judgment in one statement outside any
-    transaction (submit: session, user, assignment with the rater's state, flip + judgment)."""
+    transaction (submit: session, assignment with the user and the rater's state, flip +
+    judgment)."""
     from django.db import connection
 
     assert connection.vendor == "postgresql"
-    assert _round_trip_queries(settings) == (8, 4)
+    assert _round_trip_queries(settings) == (7, 3)
 
 
 def test_a_missing_choice_names_its_question_once():

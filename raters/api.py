@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import generics, permissions, serializers, status
+from rest_framework import exceptions, generics, permissions, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -113,6 +113,7 @@ class NextAssignment(APIView):
     def post(self, request: Request, slug: str) -> Response:
         study = selectors.study_for_rating(slug=slug, is_active=True)
         if study is None:
+            confirm(request.user, None)  # a stale session is refused, not told what exists
             return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
         try:
             task = services.next_task(study=study, rater=request.user)
@@ -157,7 +158,9 @@ class JudgmentListCreate(generics.ListAPIView[Any]):
     @extend_schema(request=JudgmentInputSerializer, responses={201: JudgmentOut, 200: JudgmentOut})
     def post(self, request: Request) -> Response:
         given = JudgmentInputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        if not given.is_valid():
+            confirm(request.user, None)  # a stale session is refused, not told what was wrong
+            raise exceptions.ValidationError(given.errors)
         data = given.validated_data
         assignment = selectors.assignment_for_submit(token=str(data["token"]), rater=request.user)
         if assignment is None:

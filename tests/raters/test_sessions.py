@@ -115,6 +115,20 @@ def test_rating_posts_refuse_a_user_deactivated_since_signing_in(engine):
         _refused(clients, study, token)
 
 
+def test_a_stale_session_learns_nothing_from_a_rating_post_that_fails_early():
+    """An unknown study or a malformed judgment is answered only once the user is checked."""
+    from tests.raters.helpers import build_study, qualified_rater
+
+    study = build_study(prompts=3, min_watch_ms=0, slug="early")
+    user = qualified_rater()
+    (client, _other), _token = _rating_clients(user, study)
+    assert client.post("/api/studies/no-such-study/next/").status_code == 404
+    assert client.post("/api/judgments/", {"token": "x"}).status_code == 400
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert client.post("/api/studies/no-such-study/next/").status_code == 403
+    assert client.post("/api/judgments/", {"token": "x"}).status_code == 403
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_password_change_ends_other_sessions_on_the_rating_path(engine):
     from tests.raters.helpers import build_study, qualified_rater

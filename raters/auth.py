@@ -35,6 +35,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject, empty
+from drf_spectacular.authentication import SessionScheme
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
@@ -188,3 +189,9 @@ class RatingSessionAuthentication(SessionAuthentication):
             return None
         self.enforce_csrf(request)
         return SessionUser(django_request, user_id), None
+
+
+class RatingSessionScheme(SessionScheme):
+    """The API schema describes RatingSessionAuthentication as the session cookie it is."""
+
+    target_class = "raters.auth.RatingSessionAuthentication"

@@ -192,6 +192,8 @@ class RatingSessionAuthentication(SessionAuthentication):
 
 
 class RatingSessionScheme(SessionScheme):
-    """The API schema describes RatingSessionAuthentication as the session cookie it is."""
+    """The API schema describes RatingSessionAuthentication as the session cookie it is (a
+    name of its own: the schema's components need one per authentication class)."""
 
     target_class = "raters.auth.RatingSessionAuthentication"
+    name = "ratingCookieAuth"

@@ -191,7 +191,7 @@ class RatingSessionAuthentication(SessionAuthentication):
         return SessionUser(django_request, user_id), None
 
 
-class RatingSessionScheme(SessionScheme):
+class RatingSessionScheme(SessionScheme):  # type: ignore[no-untyped-call]
     """The API schema describes RatingSessionAuthentication as the session cookie it is (a
     name of its own: the schema's components need one per authentication class)."""
 

@@ -207,19 +207,21 @@ def locked_profile(user_id: int) -> Rater | None:
 
 # The state's columns: oldest open id, open, done, real seen, distinct real prompts, then
 # taken (not expired) per kind in Comparison.Kind order; over assignments `a` of comparisons `c`.
-def _state_columns(a: str, c: str) -> str:
-    return (
-        f"MIN(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN {a}.id END), "
-        f"SUM(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN {a}.{_a('status')} = {_DONE} THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN {c}.{_c('kind')} = {_REAL} THEN 1 ELSE 0 END), "
-        f"COUNT(DISTINCT CASE WHEN {c}.{_c('kind')} = {_REAL} THEN {c}.{_c('prompt')} END), "
-        + ", ".join(
+def _state_columns(a: str, c: str, named: bool = False) -> str:
+    """The state's columns over assignments `a` of comparisons `c` (`named`: as s0, s1...)."""
+    parts = [
+        f"MIN(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN {a}.id END)",
+        f"SUM(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {a}.{_a('status')} = {_DONE} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {c}.{_c('kind')} = {_REAL} THEN 1 ELSE 0 END)",
+        f"COUNT(DISTINCT CASE WHEN {c}.{_c('kind')} = {_REAL} THEN {c}.{_c('prompt')} END)",
+        *(
             f"SUM(CASE WHEN {a}.{_a('status')} <> {_EXPIRED} "
             f"AND {c}.{_c('kind')} = {_literal(kind)} THEN 1 ELSE 0 END)"
             for kind in _KINDS
-        )
-    )
+        ),
+    ]
+    return ", ".join(f"{p} AS s{i}" if named else p for i, p in enumerate(parts))
 
 
 _STATE_SQL = (
@@ -453,19 +455,24 @@ def _submit_sql() -> str:
 
     users = get_user_model()
     pk = users._meta.pk.column
+    # The state as a one-row derived table (an aggregate without GROUP BY), its study found by
+    # the token: grouping the task's wide row by itself instead sorted every counted row.
+    state = (
+        f"SELECT {_state_columns('sa', 'sc', named=True)} FROM {A} sa "  # noqa: S608
+        f"JOIN {C} sc ON sc.id = sa.{_a('comparison')} "
+        f"WHERE sa.{_a('rater')} = %s AND sc.{_c('study')} = (SELECT tc.{_c('study')} "
+        f"FROM {A} ta JOIN {C} tc ON tc.id = ta.{_a('comparison')} WHERE ta.{_a('token')} = %s)"
+    )
     return (
         f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
         f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id, "
-        f"{columns(users, 'u')}, {columns(Rater, 'r', PROFILE_FIELDS)}, "
-        f"{_state_columns('sa', 'sc')} "
+        f"{columns(users, 'u')}, {columns(Rater, 'r', PROFILE_FIELDS)}, s.* "
         f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
         f"LEFT JOIN {J} j ON j.{_col(Judgment, 'assignment')} = a.id "
         f"JOIN {_table(users)} u ON u.{pk} = a.{_a('rater')} "
         f"LEFT JOIN {R} r ON r.{_col(Rater, 'user')} = u.{pk} "
-        f"JOIN {A} sa ON sa.{_a('rater')} = a.{_a('rater')} "
-        f"JOIN {C} sc ON sc.id = sa.{_a('comparison')} AND sc.{_c('study')} = c.{_c('study')} "
-        f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s "
-        f"GROUP BY a.id, c.id, j.id, u.{pk}, r.id"
+        f"CROSS JOIN ({state}) s "
+        f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s"
     )
 
 
@@ -484,7 +491,7 @@ def assignment_for_submit(
         value = _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
     except (ValueError, TypeError, AttributeError):
         return None
-    row = _row(_submit_sql(), (value, rater_id))
+    row = _row(_submit_sql(), (rater_id, value, value, rater_id))
     if row is None:
         return None
     users = get_user_model()

@@ -8,13 +8,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import generics, permissions, serializers, status
+from rest_framework import exceptions, generics, permissions, serializers, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
+from .auth import RatingSessionAuthentication, confirm
 from .models import Comparison, Judgment, Study
 from .serializers import (
     ComparisonSerializer,
@@ -88,9 +90,15 @@ class StudyDetail(APIView):
         )
 
 
+# The rating hot path's views: a session's user is confirmed by their first statement.
+RATING_AUTHENTICATION = [RatingSessionAuthentication, TokenAuthentication]
+
+
 class NextAssignment(APIView):
     """The one call that claims a task (GETs claim nothing): the rater's open task if they have
     one, else a new one. Repeating it returns the same open task, so a retry is safe."""
+
+    authentication_classes = RATING_AUTHENTICATION
 
     @extend_schema(
         description="Claim the next task, or get back the one already open: repeating the "
@@ -105,12 +113,15 @@ class NextAssignment(APIView):
     def post(self, request: Request, slug: str) -> Response:
         study = selectors.study_for_rating(slug=slug, is_active=True)
         if study is None:
+            confirm(request.user, None)  # a stale session is refused, not told what exists
             return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
         try:
             task = services.next_task(study=study, rater=request.user)
         except services.RatingRefused as refused:
             body = {"detail": refused.message, "code": refused.code}
-            code = selectors.crowd_code(study=study, rater=request.user)
+            # Refused before its first statement read the user (a closed study): confirm now.
+            rater = confirm(request.user, None)
+            code = selectors.crowd_code(study=study, rater=rater)
             if code is not None and code.kind == "screenout":
                 body["screenout_code"] = code.code
             return Response(body, status=status.HTTP_403_FORBIDDEN)
@@ -127,6 +138,7 @@ class JudgmentPagination(LimitOffsetPagination):
 class JudgmentListCreate(generics.ListAPIView[Any]):
     """GET: own judgments (staff: all). POST: record one judgment, once per token."""
 
+    authentication_classes = RATING_AUTHENTICATION
     pagination_class = JudgmentPagination
 
     def get_queryset(self) -> Any:
@@ -146,7 +158,9 @@ class JudgmentListCreate(generics.ListAPIView[Any]):
     @extend_schema(request=JudgmentInputSerializer, responses={201: JudgmentOut, 200: JudgmentOut})
     def post(self, request: Request) -> Response:
         given = JudgmentInputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        if not given.is_valid():
+            confirm(request.user, None)  # a stale session is refused, not told what was wrong
+            raise exceptions.ValidationError(given.errors)
         data = given.validated_data
         assignment = selectors.assignment_for_submit(token=str(data["token"]), rater=request.user)
         if assignment is None:
@@ -173,9 +187,10 @@ class JudgmentListCreate(generics.ListAPIView[Any]):
         except ValidationError as exc:
             return Response(_field_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         study = assignment.comparison.study
+        state = selectors.submit_state(assignment)  # read with the assignment: no statement
         body = {
             "id": judgment.id,
-            "progress": selectors.rater_progress(study=study, rater=request.user),
+            "progress": selectors.rater_progress(study=study, rater=request.user, state=state),
         }
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

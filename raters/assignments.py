@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import expiry, hot_path, selectors
+from .auth import confirm
 from .models import Assignment, Comparison, Rater, Study
 from .profiles import RatingRefused, check_profile, rater_profile, stopped_message
 
@@ -99,10 +100,13 @@ def next_task(*, study: Study, rater: Any) -> NextTask:
 
 def _locked_profile(user: Any) -> Rater:
     """The rater's profile, read and row-locked until the transaction ends (created first if
-    missing): a stop by quality control that committed a moment ago counts."""
+    missing): a stop by quality control that committed a moment ago counts. The user comes
+    with it, and a session's user is confirmed with it (raters.auth.SessionUser)."""
     profile = hot_path.locked_profile(user.pk)
     if profile is not None:
+        confirm(user, profile.user)
         return profile
+    user = confirm(user, None)
     rater_profile(user=user)
     return Rater.objects.select_for_update().get(user=user)
 

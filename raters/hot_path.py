@@ -19,6 +19,7 @@ so it needs no transaction); SQLite runs each as two statements.
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -169,30 +170,62 @@ def user_with_profile(user_id: Any) -> Any:
 
 # --- a rater's profile and assignments --------------------------------------------------------
 
-_PROFILE_SQL = f"SELECT {columns(Rater, 'r')} FROM {R} r WHERE r.{_col(Rater, 'user')} = %s"  # noqa: S608
+
+@functools.cache
+def _profile_sql() -> str:
+    """The profile with its user (built once); on PostgreSQL only the profile's row is locked."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    lock = _for_update()
+    if lock and connection.features.has_select_for_update_of:
+        lock += " OF r"
+    return (
+        f"SELECT {columns(Rater, 'r')}, {columns(users, 'u')} FROM {R} r "  # noqa: S608
+        f"JOIN {_table(users)} u ON u.{users._meta.pk.column} = r.{_col(Rater, 'user')} "
+        f"WHERE r.{_col(Rater, 'user')} = %s{lock}"
+    )
 
 
 def locked_profile(user_id: int) -> Rater | None:
-    """The rater's profile, row-locked until the transaction ends; None if there is none.
-    ORM: Rater.objects.select_for_update().get(user_id=user_id)."""
-    row = _row(_PROFILE_SQL + _for_update(), (user_id,))
-    return instance(Rater, row) if row is not None else None
+    """The rater's profile, row-locked until the transaction ends, with `profile.user` (and
+    its `.rater`) loaded: the request's user, read in the same statement (see raters.auth,
+    SessionUser). None if there is no profile. ORM: Rater.objects.select_related("user")
+    .select_for_update(of=("self",)).get(user_id=user_id)."""
+    from django.contrib.auth import get_user_model
+
+    row = _row(_profile_sql(), (user_id,))
+    if row is None:
+        return None
+    width = len(Rater._meta.concrete_fields)
+    profile = instance(Rater, row[:width])
+    user = instance(get_user_model(), row[width:])
+    profile.user = user
+    user.rater = profile
+    return profile
 
 
 # The state's columns: oldest open id, open, done, real seen, distinct real prompts, then
-# taken (not expired) per kind in Comparison.Kind order.
+# taken (not expired) per kind in Comparison.Kind order; over assignments `a` of comparisons `c`.
+def _state_columns(a: str, c: str, named: bool = False) -> str:
+    """The state's columns over assignments `a` of comparisons `c` (`named`: as s0, s1...)."""
+    parts = [
+        f"MIN(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN {a}.id END)",
+        f"SUM(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {a}.{_a('status')} = {_DONE} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {c}.{_c('kind')} = {_REAL} THEN 1 ELSE 0 END)",
+        f"COUNT(DISTINCT CASE WHEN {c}.{_c('kind')} = {_REAL} THEN {c}.{_c('prompt')} END)",
+        *(
+            f"SUM(CASE WHEN {a}.{_a('status')} <> {_EXPIRED} "
+            f"AND {c}.{_c('kind')} = {_literal(kind)} THEN 1 ELSE 0 END)"
+            for kind in _KINDS
+        ),
+    ]
+    return ", ".join(f"{p} AS s{i}" if named else p for i, p in enumerate(parts))
+
+
 _STATE_SQL = (
-    f"SELECT MIN(CASE WHEN a.{_a('status')} = {_ACTIVE} THEN a.id END), "  # noqa: S608
-    f"SUM(CASE WHEN a.{_a('status')} = {_ACTIVE} THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN a.{_a('status')} = {_DONE} THEN 1 ELSE 0 END), "
-    f"SUM(CASE WHEN c.{_c('kind')} = {_REAL} THEN 1 ELSE 0 END), "
-    f"COUNT(DISTINCT CASE WHEN c.{_c('kind')} = {_REAL} THEN c.{_c('prompt')} END), "
-    + ", ".join(
-        f"SUM(CASE WHEN a.{_a('status')} <> {_EXPIRED} "
-        f"AND c.{_c('kind')} = {_literal(kind)} THEN 1 ELSE 0 END)"
-        for kind in _KINDS
-    )
-    + f" FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
+    f"SELECT {_state_columns('a', 'c')} FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "  # noqa: S608
     f"WHERE a.{_a('rater')} = %s AND c.{_c('study')} = %s"
 )
 
@@ -410,32 +443,77 @@ def _payload(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 SUBMIT_COMPARISON_FIELDS = ("id", "study_id", "kind", "gold_question", "mirror_of_id")
-_SUBMIT_SQL = (
-    f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
-    f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id "
-    f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
-    f"LEFT JOIN {J} j ON j.{_col(Judgment, 'assignment')} = a.id "
-    f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s"
-)
+
+
+@functools.cache
+def _submit_sql() -> str:
+    """The statement (built once). The rater's state in the task's study (rater_state_row's
+    columns) comes with the task, read before the submit writes anything (so it still counts
+    the task as open), and so does the user with their profile (user_with_profile's columns):
+    each would otherwise cost the submit a statement."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    pk = users._meta.pk.column
+    # The state as a one-row derived table (an aggregate without GROUP BY), its study found by
+    # the token: grouping the task's wide row by itself instead sorted every counted row.
+    state = (
+        f"SELECT {_state_columns('sa', 'sc', named=True)} FROM {A} sa "  # noqa: S608
+        f"JOIN {C} sc ON sc.id = sa.{_a('comparison')} "
+        f"WHERE sa.{_a('rater')} = %s AND sc.{_c('study')} = (SELECT tc.{_c('study')} "
+        f"FROM {A} ta JOIN {C} tc ON tc.id = ta.{_a('comparison')} WHERE ta.{_a('token')} = %s)"
+    )
+    return (
+        f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
+        f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id, "
+        f"{columns(users, 'u')}, {columns(Rater, 'r', PROFILE_FIELDS)}, s.* "
+        f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
+        f"LEFT JOIN {J} j ON j.{_col(Judgment, 'assignment')} = a.id "
+        f"JOIN {_table(users)} u ON u.{pk} = a.{_a('rater')} "
+        f"LEFT JOIN {R} r ON r.{_col(Rater, 'user')} = u.{pk} "
+        f"CROSS JOIN ({state}) s "
+        f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s"
+    )
 
 
 def assignment_for_submit(
     *, token: str, rater_id: int
-) -> tuple[Assignment, Comparison, int | None] | None:
-    """The rater's own assignment by its token, its comparison (SUBMIT_COMPARISON_FIELDS) and
-    its judgment's id if any; None for a malformed token or another rater's. ORM:
-    Assignment.objects.select_related("comparison", "judgment").get(token=..., rater_id=...)."""
+) -> tuple[Assignment, Comparison, int | None, Any, tuple[Any, ...]] | None:
+    """The rater's own assignment by its token, its comparison (SUBMIT_COMPARISON_FIELDS), its
+    judgment's id if any, the rater's user as user_with_profile loads it, and the rater's
+    state in the comparison's study as rater_state_row reads it; None for a malformed token or
+    another rater's. ORM: Assignment.objects.select_related("comparison", "judgment",
+    "rater__rater").get(token=..., rater_id=...), then rater_state_row(study_id=its study,
+    rater_id=...)."""
+    from django.contrib.auth import get_user_model
+
     try:
         value = _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
     except (ValueError, TypeError, AttributeError):
         return None
-    row = _row(_SUBMIT_SQL, (value, rater_id))
+    row = _row(_submit_sql(), (rater_id, value, value, rater_id))
     if row is None:
         return None
-    width = len(Assignment._meta.concrete_fields)
-    found = instance(Assignment, row[:width])
-    comparison = instance(Comparison, row[width:-1], SUBMIT_COMPARISON_FIELDS)
-    return found, comparison, row[-1]
+    users = get_user_model()
+    ends = list(
+        itertools.accumulate(
+            (
+                len(Assignment._meta.concrete_fields),
+                len(SUBMIT_COMPARISON_FIELDS),
+                1,
+                len(users._meta.concrete_fields),
+                len(PROFILE_FIELDS),
+            )
+        )
+    )
+    found = instance(Assignment, row[: ends[0]])
+    comparison = instance(Comparison, row[ends[0] : ends[1]], SUBMIT_COMPARISON_FIELDS)
+    user = instance(users, row[ends[2] : ends[3]])
+    if row[ends[3]] is not None:
+        profile = instance(Rater, row[ends[3] : ends[4]], PROFILE_FIELDS)
+        profile.user = user
+        user.rater = profile
+    return found, comparison, row[ends[1]], user, row[ends[4] :]
 
 
 # --- recording a judgment ---------------------------------------------------------------------

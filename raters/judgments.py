@@ -120,9 +120,12 @@ def record_judgment(
         judgment.pk = judgment_id
         judgment._state.adding = False
         judgment._state.db = connection.alias
+        selectors.note_submitted(assignment, flipped=True)
     else:
         with transaction.atomic():
             existing = _take_for_judgment(assignment=assignment, study=study)
+            # The task went to done some other way: the state read with it is out of date.
+            selectors.note_submitted(assignment, flipped=False)
             if existing is not None:
                 return existing, False
             judgment.save(force_insert=True)

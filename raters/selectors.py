@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 from . import hot_path, quiz
+from .auth import confirm
 from .models import Assignment, Comparison, Judgment, Rater, Study
 
 
@@ -58,12 +59,16 @@ def study_for_rating(**lookup: Any) -> Study | None:
 
 def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
     """The rater's own assignment by its token, with what recording a judgment reads: its
-    comparison (kind, gold question, mirror source), study, rater and judgment if any. One
+    comparison (kind, gold question, mirror source), study, rater with profile and judgment if
+    any, and the rater's state in the study for the answer's progress (`submit_state`). One
     statement (two for a repeated submit); another rater's token finds nothing."""
     found = hot_path.assignment_for_submit(token=token, rater_id=rater.pk)
     if found is None:
+        confirm(rater, None)  # a session that may not sign in is refused, not told "no task"
         return None
-    assignment, comparison, judgment_id = found
+    assignment, comparison, judgment_id, user, state_row = found
+    # The user came with the task: a session's user is confirmed with it (raters.auth).
+    rater = confirm(rater, user)
     study = study_for_rating(pk=comparison.study_id)
     if study is None:  # deleted a moment ago
         return None
@@ -74,7 +79,28 @@ def assignment_for_submit(*, token: str, rater: Any) -> Assignment | None:
     # tell whether one exists (and raises DoesNotExist when none does).
     judgment = Judgment.objects.get(pk=judgment_id) if judgment_id is not None else None
     Assignment.judgment.related.set_cached_value(assignment, judgment)
+    setattr(assignment, _SUBMIT_STATE, _state_from_row(state_row))
     return assignment
+
+
+# Where an assignment from assignment_for_submit keeps the rater's state read with it.
+_SUBMIT_STATE = "_rater_state"
+
+
+def submit_state(assignment: Assignment) -> RaterState | None:
+    """The rater's state in the study as of `assignment`'s submit (see `note_submitted`), if it
+    came with the assignment and is still true; None: read it afresh."""
+    state: RaterState | None = getattr(assignment, _SUBMIT_STATE, None)
+    return state
+
+
+def note_submitted(assignment: Assignment, *, flipped: bool) -> None:
+    """Keep the state read with `assignment` true once its judgment is recorded: `flipped`
+    (the task went from open to done) counts one open task done; any other way to done (an
+    expired task taken back) drops the state, so progress reads it afresh."""
+    state = submit_state(assignment)
+    if state is not None:
+        setattr(assignment, _SUBMIT_STATE, state.with_done(assignment.pk) if flipped else None)
 
 
 def assignment_for_clip(*, token: str, rater: Any) -> Assignment | None:
@@ -120,11 +146,26 @@ class RaterState:
             seen_prompts=self.seen_prompts + int(real),
         )
 
+    def with_done(self, assignment_id: int) -> RaterState:
+        """The state once the open task `assignment_id` is done. `active` stays only if it was
+        another task (which open task is then oldest is not known here; progress reads none)."""
+        return RaterState(
+            active=self.active if self.active != assignment_id else None,
+            open=self.open - 1,
+            taken_by_kind=self.taken_by_kind,
+            done=self.done + 1,
+            seen_real=self.seen_real,
+            seen_prompts=self.seen_prompts,
+        )
+
 
 def rater_state(*, study: Study, rater: Any) -> RaterState:
     """One row however many tasks the rater did (hot_path.rater_state_row: it runs on every
     rating request)."""
-    row = hot_path.rater_state_row(study_id=study.pk, rater_id=rater.pk)
+    return _state_from_row(hot_path.rater_state_row(study_id=study.pk, rater_id=rater.pk))
+
+
+def _state_from_row(row: tuple[Any, ...]) -> RaterState:
     active, open_now, done, seen_real, seen_prompts, *taken = row
     return RaterState(
         active=active,
@@ -433,10 +474,13 @@ def task_payload(
         "right": poster_b if left_is_a else poster_a,
     }
 
+    # The four clip URLs differ only in their last two parts: one reverse() gives the rest.
+    base = reverse("raters:clip", args=[token, "s", "k"]).removesuffix("s/k")
+
     def side(name: str) -> dict[str, str]:
         return {
-            "video": reverse("raters:clip", args=[token, name, "video"]),
-            "poster": reverse("raters:clip", args=[token, name, "poster"]) if posters[name] else "",
+            "video": f"{base}{name}/video",
+            "poster": f"{base}{name}/poster" if posters[name] else "",
         }
 
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from rest_framework import serializers
@@ -22,6 +23,8 @@ def _side_choice(question: str) -> serializers.ChoiceField:
 
 
 class JudgmentInputSerializer(serializers.Serializer[Any]):
+    """Every submit validates through this: see `get_fields`."""
+
     token = serializers.UUIDField()
     quality = _side_choice("quality")
     quality_reasons = serializers.ListField(
@@ -36,6 +39,13 @@ class JudgmentInputSerializer(serializers.Serializer[Any]):
     replays = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
     seeks = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
     played_through = serializers.BooleanField(default=False)
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        """Shallow copies of the declared fields. DRF deep-copies them for every instance,
+        rebuilding each field through its __init__: a tenth of a submit's CPU. A shallow copy
+        is enough here: binding sets each copy's own name and parent, and validating changes
+        no field (the list fields' shared child included)."""
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
 
 class SideSerializer(serializers.Serializer[Any]):

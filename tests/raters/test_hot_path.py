@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from raters import hot_path, selectors, services
@@ -43,9 +44,15 @@ def _check_locked_profile_matches_the_orm() -> None:
     assert hot_path.locked_profile(user.pk) is None
     Rater.objects.create(user=user, external_id="w-1", quiz_attempts=2, qualified_at=timezone.now())
     names = [f.attname for f in Rater._meta.concrete_fields]
+    user_names = [f.attname for f in type(user)._meta.concrete_fields]
     with transaction.atomic():
-        expected = _values(Rater.objects.select_for_update().get(user_id=user.pk), names)
-        assert _values(hot_path.locked_profile(user.pk), names) == expected
+        orm = Rater.objects.select_related("user").select_for_update(of=("self",))
+        expected = orm.get(user_id=user.pk)
+        found = hot_path.locked_profile(user.pk)
+        assert found is not None
+        assert _values(found, names) == _values(expected, names)
+        assert _values(found.user, user_names) == _values(expected.user, user_names)
+        assert found.user.rater is found
 
 
 def _state_by_orm(study: Any, rater: Any) -> tuple[Any, ...]:
@@ -310,14 +317,21 @@ def _check_task_payload_matches_the_orm() -> None:
         )
         for side in ("left", "right"):
             poster = selectors.clip_file(assignment=assignment, side=side, kind="poster")
-            assert bool(payload[side]["poster"]) == bool(poster)
-            assert payload[side]["video"].endswith(f"{assignment.token}/{side}/video")
+            assert payload[side]["poster"] == (
+                reverse("raters:clip", args=[assignment.token, side, "poster"]) if poster else ""
+            )
+            assert payload[side]["video"] == reverse(
+                "raters:clip", args=[assignment.token, side, "video"]
+            )
     assert hot_path.payload_row(10**9) is None
 
 
 def _check_assignment_for_submit_matches_the_orm() -> None:
     study = build_study(prompts=2, min_watch_ms=0)
     rater, other = qualified_rater(), qualified_rater()
+    # A task in another study and one of another rater in this study: not in the state.
+    services.next_assignment(study=build_study(prompts=2, slug="s2"), rater=rater)
+    services.next_assignment(study=study, rater=other)
     names = [f.attname for f in Assignment._meta.concrete_fields]
     for judged in (False, True):
         task = services.next_assignment(study=study, rater=rater)
@@ -328,7 +342,13 @@ def _check_assignment_for_submit_matches_the_orm() -> None:
         )
         found = hot_path.assignment_for_submit(token=str(task.token), rater_id=rater.pk)
         assert found is not None
-        assignment, comparison, judgment_id = found
+        assignment, comparison, judgment_id, user, state = found
+        user_names = [f.attname for f in type(user)._meta.concrete_fields]
+        orm_user = type(user).objects.select_related("rater").get(pk=rater.pk)
+        assert _values(user, user_names) == _values(orm_user, user_names)
+        profile_names = hot_path.PROFILE_FIELDS
+        assert _values(user.rater, profile_names) == _values(orm_user.rater, profile_names)
+        assert tuple(v or 0 if i else v for i, v in enumerate(state)) == _state_by_orm(study, rater)
         assert _values(assignment, names) == _values(expected, names)
         fields = hot_path.SUBMIT_COMPARISON_FIELDS
         assert _values(comparison, fields) == _values(expected.comparison, fields)

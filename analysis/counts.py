@@ -5,9 +5,9 @@ and reason counts, per-rater agreement counts, position-bias counts and the few 
 `summary.summarise_counts` computes every statistic from them. A million judgments become about
 200,000 comparisons here, and nothing after this module reads single judgments again.
 
-The frame may hold the choices as strings or as categoricals over `frames.CHOICES`, and the
-rater and pair columns as strings or categoricals (`queries.dashboard_frame` sends the lean
-kinds).
+The frame may hold the choices as strings or as categoricals over `frames.CHOICES`, the rater
+and pair columns as strings, integers or categoricals, and ids and masks in 32 or 64 bits
+(`queries.summary_frame` sends the lean kinds).
 """
 
 from __future__ import annotations

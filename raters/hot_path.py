@@ -135,37 +135,51 @@ def _for_update(skip_locked: bool = False) -> str:
 PROFILE_FIELDS = ("id", "user_id", "is_flagged", "qualified_at", "is_simulated")
 
 
-@functools.cache
-def _user_with_profile_sql() -> tuple[str, int]:
-    """The statement (built once: it runs on every request) and how many user columns lead."""
+def _user_and_profile() -> tuple[str, str]:
+    """The user `u` and their profile `r` (PROFILE_FIELDS): the select list, and the joins
+    that follow the users table (read back by `_user_from_row`)."""
     from django.contrib.auth import get_user_model
 
     users = get_user_model()
-    pk = users._meta.pk.column
-    sql = (
-        f"SELECT {columns(users, 'u')}, {columns(Rater, 'r', PROFILE_FIELDS)} "  # noqa: S608
-        f"FROM {_table(users)} u LEFT JOIN {R} r ON r.{_col(Rater, 'user')} = u.{pk} "
-        f"WHERE u.{pk} = %s"
+    return (
+        f"{columns(users, 'u')}, {columns(Rater, 'r', PROFILE_FIELDS)}",
+        f"LEFT JOIN {R} r ON r.{_col(Rater, 'user')} = u.{users._meta.pk.column}",
     )
-    return sql, len(users._meta.concrete_fields)
 
 
-def user_with_profile(user_id: Any) -> Any:
-    """The user with `user.rater` set to their profile's PROFILE_FIELDS when they have one (a
-    user without one raises Rater.DoesNotExist on `.rater`, as through the ORM); None if there
-    is no such user. ORM: User.objects.select_related("rater").get(pk=user_id)."""
+def _user_from_row(row: Sequence[Any]) -> Any:
+    """The user of `_user_and_profile`'s columns, with `user.rater` set when they have a
+    profile (a user without one raises Rater.DoesNotExist on `.rater`, as through the ORM)."""
     from django.contrib.auth import get_user_model
 
-    sql, width = _user_with_profile_sql()
-    row = _row(sql, (user_id,))
-    if row is None:
-        return None
-    user = instance(get_user_model(), row[:width])
+    users = get_user_model()
+    width = len(users._meta.concrete_fields)
+    user = instance(users, row[:width])
     if row[width] is not None:
         profile = instance(Rater, row[width:], PROFILE_FIELDS)
         profile.user = user
         user.rater = profile
     return user
+
+
+@functools.cache
+def _user_with_profile_sql() -> str:
+    """The statement (built once: it runs on every request)."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    select, join = _user_and_profile()
+    return (
+        f"SELECT {select} FROM {_table(users)} u {join} "  # noqa: S608
+        f"WHERE u.{users._meta.pk.column} = %s"
+    )
+
+
+def user_with_profile(user_id: Any) -> Any:
+    """The user with `user.rater` set to their profile's PROFILE_FIELDS when they have one;
+    None if there is no such user. ORM: User.objects.select_related("rater").get(pk=user_id)."""
+    row = _row(_user_with_profile_sql(), (user_id,))
+    return _user_from_row(row) if row is not None else None
 
 
 # --- a rater's profile and assignments --------------------------------------------------------
@@ -463,14 +477,13 @@ def _submit_sql() -> str:
         f"WHERE sa.{_a('rater')} = %s AND sc.{_c('study')} = (SELECT tc.{_c('study')} "
         f"FROM {A} ta JOIN {C} tc ON tc.id = ta.{_a('comparison')} WHERE ta.{_a('token')} = %s)"
     )
+    user_select, profile_join = _user_and_profile()
     return (
         f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
-        f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id, "
-        f"{columns(users, 'u')}, {columns(Rater, 'r', PROFILE_FIELDS)}, s.* "
+        f"{columns(Comparison, 'c', SUBMIT_COMPARISON_FIELDS)}, j.id, {user_select}, s.* "
         f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "
         f"LEFT JOIN {J} j ON j.{_col(Judgment, 'assignment')} = a.id "
-        f"JOIN {_table(users)} u ON u.{pk} = a.{_a('rater')} "
-        f"LEFT JOIN {R} r ON r.{_col(Rater, 'user')} = u.{pk} "
+        f"JOIN {_table(users)} u ON u.{pk} = a.{_a('rater')} {profile_join} "
         f"CROSS JOIN ({state}) s "
         f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s"
     )
@@ -508,11 +521,7 @@ def assignment_for_submit(
     )
     found = instance(Assignment, row[: ends[0]])
     comparison = instance(Comparison, row[ends[0] : ends[1]], SUBMIT_COMPARISON_FIELDS)
-    user = instance(users, row[ends[2] : ends[3]])
-    if row[ends[3]] is not None:
-        profile = instance(Rater, row[ends[3] : ends[4]], PROFILE_FIELDS)
-        profile.user = user
-        user.rater = profile
+    user = _user_from_row(row[ends[2] : ends[4]])
     return found, comparison, row[ends[1]], user, row[ends[4] :]
 
 

@@ -12,7 +12,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -458,14 +458,22 @@ def judgment_frame(*, study: Study, include_simulated: bool = False) -> pd.DataF
     return frames.prepare(rows)
 
 
-def _copy_out(queryset: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
-    sql, params = queryset.query.sql_with_params()
+def _copy_csv(sql: str, params: Sequence[Any]) -> io.BytesIO:
+    """`COPY (sql) TO STDOUT WITH CSV`, whole, ready to read: received first and parsed after,
+    so PostgreSQL never waits on the parser (parsing while it arrived was slower). The export
+    streams the same COPY instead (`CopyBlocks`)."""
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
             for block in copy:
                 buffer.write(block)
     buffer.seek(0)
+    return buffer
+
+
+def _copy_out(queryset: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
+    sql, params = queryset.query.sql_with_params()
+    buffer = _copy_csv(sql, params)
     text_columns = {"kind": str, "quality": str, "faithfulness": str, "gold_question": str}
     return pd.read_csv(
         buffer,
@@ -510,23 +518,16 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
 
     The dashboard's loader. On PostgreSQL one COPY (`summary_sql`) sends eight integers per
     judgment: five ids, the time spent, the time judged in microseconds, and one bit field
-    (`_packed_layout`) that holds
-    both choices, both reason masks, the comparison's kind and gold question and every flag,
-    computed by PostgreSQL. pandas parses integers only and numpy unpacks the bits, into
-    choices, kinds and pairs as categoricals and reasons as bit masks. Counts from it equal
-    those from `judgment_frame` (tests/analysis/test_dashboard_views.py). Elsewhere than on
-    PostgreSQL it is `judgment_frame`.
+    (`_packed_layout`) that holds both choices, both reason masks, the comparison's kind and
+    gold question and every flag, computed by PostgreSQL. pandas parses integers only and numpy
+    unpacks the bits, into choices, kinds and pairs as categoricals and reasons as bit masks.
+    Counts from it equal those from `judgment_frame` (tests/analysis/test_dashboard_views.py).
+    Elsewhere than on PostgreSQL it is `judgment_frame`.
     """
     if connection.vendor != "postgresql":
         return judgment_frame(study=study, include_simulated=include_simulated)
     sql, params, gold = summary_sql(study=study, include_simulated=include_simulated)
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        copy_sql = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-        with cursor.cursor.copy(copy_sql, params) as copy:
-            for block in copy:
-                buffer.write(block)
-    buffer.seek(0)
+    buffer = _copy_csv(sql, params)
     names = ["judgment_id", "comparison_id", "prompt_id", "pair_id", "rater", "time_spent_ms"]
     raw = pd.read_csv(
         buffer,
@@ -574,7 +575,21 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
 
 
 _CHOICES = pd.CategoricalDtype(list(frames.CHOICES))
-# The integer columns of the dashboard's COPY, in order, then what `_PACKED` is made of.
+# What the packed integer is made of: frame column -> database path (the gold fields, when
+# present, come as e.gq and e.gc).
+_PACKED_FROM = {
+    "quality": "quality",
+    "faithfulness": "faithfulness",
+    "quality_reasons": "quality_reasons",
+    "faithfulness_reasons": "faithfulness_reasons",
+    "kind": "assignment__comparison__kind",
+    "left_is_a": "assignment__left_is_a",
+    "is_flagged": "is_flagged",
+    "rater_is_flagged": "rater_flagged",
+    "is_simulated": "is_simulated",
+}
+# The inner query's columns c0, c1, ...: the integer columns of the dashboard's COPY, in
+# order, then the packed integer's sources.
 _PACKED_SOURCES = (
     "id",
     "assignment__comparison_id",
@@ -583,15 +598,7 @@ _PACKED_SOURCES = (
     "assignment__rater_id",
     "time_spent_ms",
     "created_at",
-    "quality",
-    "faithfulness",
-    "quality_reasons",
-    "faithfulness_reasons",
-    "assignment__comparison__kind",
-    "assignment__left_is_a",
-    "is_flagged",
-    "rater_flagged",
-    "is_simulated",
+    *_PACKED_FROM.values(),
 )
 _US = "(extract(epoch FROM e.c6) * 1000000)::bigint"
 
@@ -620,20 +627,7 @@ def _packed_layout(*, gold: bool) -> list[tuple[str, int, int]]:
 
 def _packed_sql(*, gold: bool) -> tuple[str, list[Any]]:
     """The SQL sum that packs one judgment's fields by `_packed_layout`, and its parameters."""
-    column = {
-        name: f"e.c{_PACKED_SOURCES.index(path)}"
-        for name, path in (
-            ("quality", "quality"),
-            ("faithfulness", "faithfulness"),
-            ("quality_reasons", "quality_reasons"),
-            ("faithfulness_reasons", "faithfulness_reasons"),
-            ("kind", "assignment__comparison__kind"),
-            ("left_is_a", "assignment__left_is_a"),
-            ("is_flagged", "is_flagged"),
-            ("rater_is_flagged", "rater_flagged"),
-            ("is_simulated", "is_simulated"),
-        )
-    }
+    column = {name: f"e.c{_PACKED_SOURCES.index(path)}" for name, path in _PACKED_FROM.items()}
     column |= {"gold_question": "e.gq", "gold_correct": "e.gc"}
     terms: list[str] = []
     params: list[Any] = []
@@ -707,12 +701,7 @@ def score_frame(*, study: Study) -> pd.DataFrame:
         WHERE c.study_id = %s AND {number("a")} AND {number("b")}
         ORDER BY c.id, sa.key COLLATE "C"
     """
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", [study.pk]) as copy:
-            for block in copy:
-                buffer.write(block)
-    buffer.seek(0)
+    buffer = _copy_csv(sql, [study.pk])
     if not buffer.getbuffer().nbytes:
         return pd.DataFrame(columns=list(metrics.SCORE_COLUMNS))
     return pd.read_csv(

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<slug:slug>/", staff_views.detail, name="detail"),
     path("<slug:slug>/progress.json", staff_views.progress, name="progress"),
     path("<slug:slug>/bonus.csv", staff_views.pay_file, name="pay-file"),
+    path("<slug:slug>/completed.csv", staff_views.completion_file, name="completion-file"),
     path("<slug:slug>/judgments.<str:fmt>", staff_views.export, name="export"),
     path("<slug:slug>/<slug:action>/", staff_views.action, name="action"),
 ]

@@ -191,6 +191,16 @@ def pay_file(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+@staff_required
+@require_GET
+def completion_file(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workers to approve: those who earned the (shared) completion code by working."""
+    study = get_object_or_404(Study, slug=slug)
+    response = HttpResponse(study_reports.completion_file(study=study), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-completed.csv"'
+    return response
+
+
 EXPORT_FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 
 

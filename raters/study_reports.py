@@ -1,4 +1,5 @@
-"""Reads for a study's staff page: live progress, the raters table and the bonus pay file."""
+"""Reads for a study's staff page: live progress, the raters table, the bonus pay file and the
+list of workers who earned the completion code."""
 
 from __future__ import annotations
 
@@ -223,4 +224,33 @@ def pay_file(rows: list[RaterRow]) -> str:
     for row in rows:
         if row.amount > 0:
             writer.writerow([row.worker_id, str(row.amount)])
+    return out.getvalue()
+
+
+def completion_file(*, study: Study) -> str:
+    """The worker ids who earned this study's completion code, one per line, most tasks first.
+
+    The code itself is the same for every worker (crowd platforms check one code per study), so
+    a worker who earned it can pass it on. This list is what the admin approves on the platform:
+    a submission from anyone else did not earn the code here. Each rater is asked the same
+    question the finish page asks (`selectors.crowd_code`), so the list and the pages agree.
+    """
+    raters = (
+        Judgment.objects.filter(assignment__comparison__study=study)
+        .values("assignment__rater")
+        .annotate(tasks=Count("id"))
+        .order_by("-tasks", "assignment__rater")
+        .values_list("assignment__rater", flat=True)
+    )
+    profiles = Rater.objects.filter(user_id__in=list(raters)).select_related("user")
+    by_user = {profile.user_id: profile for profile in profiles}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for user_id in raters:
+        profile = by_user.get(user_id)
+        if profile is None:
+            continue
+        code = selectors.crowd_code(study=study, rater=profile.user)
+        if code is not None and code.kind == "completion":
+            writer.writerow([profile.external_id or profile.user.get_username()])
     return out.getvalue()

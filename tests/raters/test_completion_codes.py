@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from raters import quiz, selectors, services
-from tests.factories import UserFactory
+from tests.factories import StaffFactory, UserFactory
 from tests.raters.helpers import build_study, judge, qualified_rater
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +113,33 @@ def test_the_screen_out_code_goes_only_to_a_worker_who_failed_the_quiz():
     api = APIClient()
     api.force_authenticate(UserFactory())
     assert study.screenout_code not in api.get(f"/api/studies/{study.slug}/").content.decode()
+
+
+def test_the_completion_list_names_only_the_workers_who_earned_the_shared_code():
+    # Given a quota of two tasks: one worker does both, one does one, one is stopped by QC
+    study = build_study(prompts=4, raters_per_pair=3, tasks_per_rater=2, slug="paid")
+    done, half, stopped = (
+        services.start_crowd_session(study=study, external_id=worker)
+        for worker in ("W-done", "W-half", "W-stopped")
+    )
+    for user in (done, half, stopped):
+        services.qualify_rater(user=user)
+    for user, tasks in ((done, 2), (half, 1), (stopped, 2)):
+        for _ in range(tasks):
+            judge(services.next_assignment(study=study, rater=user))
+    services.stop_rater(rater=stopped.rater, reason="gold accuracy")
+    staff = Client()
+    staff.force_login(StaffFactory())
+
+    # When staff download the list of workers to approve
+    response = staff.get(f"/staff/studies/{study.slug}/completed.csv")
+    page = staff.get(f"/staff/studies/{study.slug}/")
+
+    # Then it names the one worker who did the quota; the code is the same for all of them
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv"
+    assert response.content.decode() == "W-done\n"
+    assert b"completed.csv" in page.content
+    # and it is for staff only
+    worker = Client()
+    worker.force_login(done)
+    assert worker.get(f"/staff/studies/{study.slug}/completed.csv").status_code == 403

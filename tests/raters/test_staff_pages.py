@@ -192,6 +192,7 @@ def test_staff_pages_are_for_staff_only():
         "/staff/studies/priv/",
         "/staff/studies/priv/progress.json",
         "/staff/studies/priv/bonus.csv",
+        "/staff/studies/priv/completed.csv",
         f"/staff/studies/clip/{study.comparisons.first().video_a_id}/video",
     ):
         assert rater.get(url).status_code == 403, url

@@ -314,20 +314,29 @@ def claim_comparison(*, comparison_id: int, raters_per_pair: int) -> tuple[int, 
     return (row[0], row[1], row[2]) if row is not None else None
 
 
+# Prompts of every task (real, gold or mirror) the rater has had in the study.
+_SEEN_STUDY_PROMPTS = (
+    f"SELECT gc.{_c('prompt')} FROM {A} ga JOIN {C} gc ON gc.id = ga.{_a('comparison')} "  # noqa: S608
+    f"WHERE ga.{_a('rater')} = %s AND gc.{_c('study')} = %s"
+)
 _GOLD_CLAIM_SQL = (
     f"UPDATE {C} SET {_c('assigned_count')} = {_c('assigned_count')} + 1 "  # noqa: S608
     f"WHERE id = (SELECT id FROM {C} WHERE {_c('study')} = %s AND {_c('kind')} = {_GOLD} "
-    f"AND id NOT IN ({_SEEN_COMPARISONS}) ORDER BY RANDOM() LIMIT 1) "
-    f"RETURNING id, {_c('prompt')}"
+    f"AND id NOT IN ({_SEEN_COMPARISONS}) "
+    f"ORDER BY CASE WHEN {_c('prompt')} IN ({_SEEN_STUDY_PROMPTS}) THEN 1 ELSE 0 END, RANDOM() "
+    f"LIMIT 1) RETURNING id, {_c('prompt')}"
 )
 
 
 def claim_gold(*, study_id: int, rater_id: int) -> tuple[int, int] | None:
     """Count one more rater on a gold comparison of the study that this rater has not had, at
-    random: picked and counted in one statement, as a real task is. (id, prompt id) or None.
+    random among those whose prompt the rater has not met in this study (a prompt coming back
+    would give the check away), else among the rest: picked and counted in one statement, as a
+    real task is. (id, prompt id) or None.
     ORM: Comparison.objects.filter(study_id=..., kind=GOLD).exclude(assignments__rater_id=...)
-    .order_by("?").first(), then its assigned_count + 1."""
-    row = _row(_GOLD_CLAIM_SQL, (study_id, rater_id))
+    .annotate(met=Exists(the rater's assignments in the study with that prompt))
+    .order_by("met", "?").first(), then its assigned_count + 1."""
+    row = _row(_GOLD_CLAIM_SQL, (study_id, rater_id, rater_id, study_id))
     return (row[0], row[1]) if row is not None else None
 
 

@@ -155,17 +155,26 @@ def _check_claim_of_one_comparison_matches_the_orm() -> None:
 
 
 def _check_gold_claim_matches_the_orm() -> None:
-    study = build_study(prompts=3, gold_comparisons=3, gold_rate=0.0)
+    # Given six gold checks, one per prompt, and a rater who has rated three of the prompts
+    study = build_study(prompts=6, gold_comparisons=6, gold_rate=0.0)
     rater = qualified_rater()
+    for _ in range(3):
+        judge(services.next_assignment(study=study, rater=rater))
     golds = Comparison.objects.filter(study=study, kind=GOLD)
     counts_before = dict(golds.values_list("id", "assigned_count"))
     while True:
         unseen = set(golds.exclude(assignments__rater=rater).values_list("id", "prompt_id"))
+        met = set(
+            Assignment.objects.filter(rater=rater, comparison__study=study).values_list(
+                "comparison__prompt_id", flat=True
+            )
+        )
         claimed = hot_path.claim_gold(study_id=study.pk, rater_id=rater.pk)
         if not unseen:
             assert claimed is None
             break
-        assert claimed in unseen
+        # Then checks on prompts the rater has not met come first, whatever the random order
+        assert claimed in ({gold for gold in unseen if gold[1] not in met} or unseen)
         Assignment.objects.create(comparison_id=claimed[0], rater=rater, left_is_a=True)
     counts = dict(golds.values_list("id", "assigned_count"))
     assert counts == {pk: n + 1 for pk, n in counts_before.items()}

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
-from .auth import RatingSessionAuthentication, confirm
+from .auth import EndsRefusedSessions, RatingSessionAuthentication, confirm
 from .models import Comparison, Judgment, Study
 from .serializers import (
     ComparisonSerializer,
@@ -94,7 +94,7 @@ class StudyDetail(APIView):
 RATING_AUTHENTICATION = [RatingSessionAuthentication, TokenAuthentication]
 
 
-class NextAssignment(APIView):
+class NextAssignment(EndsRefusedSessions, APIView):
     """The one call that claims a task (GETs claim nothing): the rater's open task if they have
     one, else a new one. Repeating it returns the same open task, so a retry is safe."""
 
@@ -135,7 +135,7 @@ class JudgmentPagination(LimitOffsetPagination):
     max_limit = 1000
 
 
-class JudgmentListCreate(generics.ListAPIView[Any]):
+class JudgmentListCreate(EndsRefusedSessions, generics.ListAPIView[Any]):
     """GET: own judgments (staff: all). POST: record one judgment, once per token."""
 
     authentication_classes = RATING_AUTHENTICATION

@@ -32,6 +32,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends.base import SessionBase
+from django.db import connection
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject, empty
@@ -145,11 +146,24 @@ class SessionUser(SimpleLazyObject):  # type: ignore[type-arg]
             self._wrapped = user
             checked = user
         else:
+            session = self.__dict__["_session"]
+            key = session.session_key
             self._setup()
             checked = self._wrapped
+            if key and session.session_key != key and connection.in_atomic_block:
+                # Django's check ended the session inside the rating statement's transaction,
+                # which the refusal rolls back: EndsRefusedSessions ends it again afterwards.
+                self.__dict__["_ended_key"] = key
         if not checked.is_authenticated:
             raise NotAuthenticated()
         return checked
+
+    def end_again(self) -> None:
+        """Delete the session that Django's check ended inside a transaction since rolled back
+        (its stored copy would otherwise stay until it expires; it is refused either way)."""
+        key = self.__dict__.pop("_ended_key", None)
+        if key:
+            self.__dict__["_session"].delete(key)
 
 
 def _may_sign_in(session: SessionBase, user: Any) -> bool:
@@ -189,6 +203,18 @@ class RatingSessionAuthentication(SessionAuthentication):
             return None
         self.enforce_csrf(request)
         return SessionUser(django_request, user_id), None
+
+
+class EndsRefusedSessions:
+    """For the views that authenticate with RatingSessionAuthentication: a session refused
+    inside the rating statement's transaction is ended once that transaction is over."""
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, NotAuthenticated):
+            user = getattr(getattr(self, "request", None), "_user", None)
+            if isinstance(user, SessionUser):
+                user.end_again()
+        return super().handle_exception(exc)  # type: ignore[misc]
 
 
 class RatingSessionScheme(SessionScheme):  # type: ignore[no-untyped-call]

@@ -6,6 +6,7 @@ from importlib import import_module
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client, override_settings
 
 from raters import auth
@@ -137,10 +138,13 @@ def test_a_password_change_ends_other_sessions_on_the_rating_path(engine):
         study = build_study(prompts=3, min_watch_ms=0, slug="password")
         user = qualified_rater()
         clients, token = _rating_clients(user, study)
+        keys = [c.cookies[settings.SESSION_COOKIE_NAME].value for c in clients]
         user.set_password("changed-elsewhere")
         user.save()
         _refused(clients, study, token)
-        # Django's check ended the sessions: even a GET finds no one signed in now.
+        # Django's check ended the sessions, rows included (the refusal rolled back the rating
+        # statement's transaction, not the session's end): a GET finds no one signed in now.
+        assert not Session.objects.filter(session_key__in=keys).exists()
         assert [c.get("/api/raters/me/").status_code for c in clients] == [403, 403]
 
 

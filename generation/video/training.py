@@ -79,7 +79,9 @@ class TrainingPlan:
     ae_lr: float = 2e-3
     # Decoder-only refinement afterwards: the encoder (and so every latent) stays fixed.
     decoder_steps: int = 1500
-    t2i_steps: int = 500
+    # 500 steps drew blobs (shape right on 44% of held-out prompts), 10,000 the shape (86%;
+    # benchmarks/bench_t2i_shape.py); the frozen video models take their spatial layers from it.
+    t2i_steps: int = 10000
     t2i_batch: int = 32
     t2i_lr: float = 1e-3
     # 200 steps learned content but no motion (held-out motion at chance); 1,000 is what the

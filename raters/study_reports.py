@@ -235,14 +235,14 @@ def completion_file(*, study: Study) -> str:
     a submission from anyone else did not earn the code here. Each rater is asked the same
     question the finish page asks (`selectors.crowd_code`), so the list and the pages agree.
     """
-    raters = (
+    raters = list(
         Judgment.objects.filter(assignment__comparison__study=study)
         .values("assignment__rater")
         .annotate(tasks=Count("id"))
         .order_by("-tasks", "assignment__rater")
         .values_list("assignment__rater", flat=True)
     )
-    profiles = Rater.objects.filter(user_id__in=list(raters)).select_related("user")
+    profiles = Rater.objects.filter(user_id__in=raters).select_related("user")
     by_user = {profile.user_id: profile for profile in profiles}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

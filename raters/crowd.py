@@ -32,6 +32,10 @@ def check_external_id(*, study: Study, external_id: str) -> str:
     # PostgreSQL text cannot hold NUL, and no crowd platform's ids contain control characters.
     if any(unicodedata.category(char) == "Cc" for char in external_id):
         raise ValidationError({param: "The worker id contains control characters."})
+    # Worker ids land in the pay and completion files, which staff open in spreadsheets: an id
+    # starting like a formula would run as one there. No crowd platform's ids start so.
+    if external_id[0] in "=+-@":
+        raise ValidationError({param: "A worker id cannot start with =, +, - or @."})
     return external_id
 
 

@@ -85,6 +85,18 @@ def test_a_nul_in_the_worker_id_is_a_400_on_postgresql():
     _nul_start_link_is_refused()
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("worker_id", ['=HYPERLINK("http://x","pay")', "+1", "-1+1", "@SUM(A1)"])
+def test_a_worker_id_that_a_spreadsheet_would_run_as_a_formula_is_a_400(worker_id):  # type: ignore[no-untyped-def]
+    # Worker ids land in the pay and completion files, which staff open in spreadsheets.
+    from urllib.parse import quote
+
+    study = build_study(prompts=1)
+    response = Client().post(f"/rate/start/{study.slug}/?PROLIFIC_PID={quote(worker_id)}")
+    assert response.status_code == 400 and "worker id" in response.content.decode().lower()
+    assert not Rater.objects.exists()
+
+
 def _clip_client():  # type: ignore[no-untyped-def]
     study = build_study(prompts=1)
     rater = qualified_rater()

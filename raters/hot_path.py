@@ -258,10 +258,12 @@ STATE_KINDS = _KINDS
 # What a rater has already seen in a study, as subqueries: PostgreSQL hashes each once and still
 # walks the (study, kind, assigned_count, id) index in order, stopping at the first free row.
 _SEEN_COMPARISONS = f"SELECT {_a('comparison')} FROM {A} WHERE {_a('rater')} = %s"  # noqa: S608
-_SEEN_PROMPTS = (
+# Prompts of every task (real, gold or mirror) the rater has had in the study; of real ones only.
+_SEEN_STUDY_PROMPTS = (
     f"SELECT sc.{_c('prompt')} FROM {A} sa JOIN {C} sc ON sc.id = sa.{_a('comparison')} "  # noqa: S608
-    f"WHERE sa.{_a('rater')} = %s AND sc.{_c('study')} = %s AND sc.{_c('kind')} = {_REAL}"
+    f"WHERE sa.{_a('rater')} = %s AND sc.{_c('study')} = %s"
 )
+_SEEN_PROMPTS = f"{_SEEN_STUDY_PROMPTS} AND sc.{_c('kind')} = {_REAL}"
 _CLAIM = (
     f"UPDATE {C} SET {_c('assigned_count')} = {_c('assigned_count')} + 1 "  # noqa: S608
     "WHERE id = ({pick}) AND {count} < %s RETURNING id, {count}, {prompt}"
@@ -314,11 +316,6 @@ def claim_comparison(*, comparison_id: int, raters_per_pair: int) -> tuple[int, 
     return (row[0], row[1], row[2]) if row is not None else None
 
 
-# Prompts of every task (real, gold or mirror) the rater has had in the study.
-_SEEN_STUDY_PROMPTS = (
-    f"SELECT gc.{_c('prompt')} FROM {A} ga JOIN {C} gc ON gc.id = ga.{_a('comparison')} "  # noqa: S608
-    f"WHERE ga.{_a('rater')} = %s AND gc.{_c('study')} = %s"
-)
 _GOLD_CLAIM_SQL = (
     f"UPDATE {C} SET {_c('assigned_count')} = {_c('assigned_count')} + 1 "  # noqa: S608
     f"WHERE id = (SELECT id FROM {C} WHERE {_c('study')} = %s AND {_c('kind')} = {_GOLD} "

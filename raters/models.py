@@ -142,6 +142,11 @@ class Rater(models.Model):
     def is_qualified(self) -> bool:
         return self.qualified_at is not None
 
+    @property
+    def worker_id(self) -> str:
+        """The id staff pay under: the crowd platform's worker id, else the site username."""
+        return self.external_id or self.user.get_username()
+
 
 class VariantPair(models.Model):
     """One row of the ablation table: variant A (the design) against variant B."""

@@ -193,7 +193,7 @@ def rater_rows(*, study: Study, rule: PayRule) -> list[RaterRow]:
     for row in rows:
         profile = profiles.get(row["assignment__rater"])
         flagged = bool(profile and profile.is_flagged)
-        worker = (profile.external_id or profile.user.get_username()) if profile else ""
+        worker = profile.worker_id if profile else ""
         out.append(
             RaterRow(
                 worker_id=worker or str(row["assignment__rater"]),
@@ -252,5 +252,5 @@ def completion_file(*, study: Study) -> str:
             continue
         code = selectors.crowd_code(study=study, rater=profile.user)
         if code is not None and code.kind == "completion":
-            writer.writerow([profile.external_id or profile.user.get_username()])
+            writer.writerow([profile.worker_id])
     return out.getvalue()

@@ -1,17 +1,17 @@
 """How much raters agree, and how well they do on quality-control items. Pure functions.
 
 Fleiss' κ (statsmodels) needs the same number of ratings per item, so it is computed on the
-comparisons that have the most common number of votes; Krippendorff's α (`krippendorff`)
-takes any number of votes per item.
+comparisons that have the most common number of votes; Krippendorff's α takes any number of
+votes per item (its nominal closed form, checked against the `krippendorff` package).
 """
 
 from __future__ import annotations
 
-import krippendorff
 import numpy as np
 import pandas as pd
 from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
 
+from .intervals import majority_codes
 from .stats import majority_vote, sign_test, wilson_interval
 
 
@@ -38,11 +38,23 @@ def fleiss_kappa(table: np.ndarray) -> tuple[float, int]:
 
 
 def krippendorff_alpha(table: np.ndarray) -> float:
-    """Nominal α from per-item value counts; items with fewer than 2 votes carry no pairs."""
-    pairable = table[table.sum(axis=1) >= 2]
+    """Nominal α from per-item value counts; items with fewer than 2 votes carry no pairs.
+
+    For nominal values α needs only the diagonal of the coincidence matrix: with n_uc votes
+    for value c in item u (m_u votes in all), o_cc = Σ_u n_uc (n_uc − 1) / (m_u − 1),
+    n_c = Σ_u n_uc and n = Σ_c n_c, α = 1 − (n − 1)(n − Σ_c o_cc) / (n² − Σ_c n_c²). This is
+    the `krippendorff` package's value (tests/analysis/test_agreement.py) without its
+    (items × values × values) arrays: 49 MB at a million judgments, here a few.
+    """
+    pairable = np.asarray(table)[np.asarray(table).sum(axis=1) >= 2]
     if len(pairable) == 0 or (pairable.sum(axis=0) > 0).sum() < 2:
         return float("nan")
-    return float(krippendorff.alpha(value_counts=pairable, level_of_measurement="nominal"))
+    counts = pairable.astype(np.float64)
+    votes = counts.sum(axis=1)
+    agreeing = float(((counts * (counts - 1)).sum(axis=1) / (votes - 1)).sum())
+    per_value = counts.sum(axis=0)
+    n = float(per_value.sum())
+    return 1.0 - (n - 1) * (n - agreeing) / (n * n - float((per_value**2).sum()))
 
 
 def majority_sizes(table: np.ndarray) -> pd.DataFrame:
@@ -79,41 +91,37 @@ def rater_agreement(
     majority; `agreement_others` compares each vote with the strict majority of the other
     raters of that comparison, which a single rater cannot tilt towards themself.
     """
-    own = np.asarray(own, dtype=np.int64)
+    own = np.asarray(own)
     table = np.asarray(votes).reshape(-1, 3)
     # Per comparison and possible own vote (a, b, tie), then looked up per judgment: a million
     # judgments share a few hundred thousand comparisons.
-    decided = 2 * table.max(axis=1) > table.sum(axis=1)
-    agrees_if = decided[:, None] & (table.argmax(axis=1)[:, None] == np.arange(3))
+    majority = majority_codes(table)
+    decided = majority < 3
+    agrees_if = majority[:, None] == np.arange(3)
     others_decided_if = np.empty(table.shape, dtype=bool)
     others_agree_if = np.empty(table.shape, dtype=bool)
     for choice in range(3):
         # Leave one out: the comparison's counts minus this judgment's own vote.
         others = table.copy()
         others[:, choice] -= 1
-        strict = (2 * others.max(axis=1) > others.sum(axis=1)) & (others.sum(axis=1) > 0)
-        others_decided_if[:, choice] = strict
-        others_agree_if[:, choice] = strict & (others.argmax(axis=1) == choice)
-    comparison = np.asarray(judgment_comparison, dtype=np.int64)
-    decided = decided[comparison]
-    agrees = agrees_if[comparison, own]
-    others_decided = others_decided_if[comparison, own]
-    others_agree = others_agree_if[comparison, own]
+        majority = majority_codes(others)
+        others_decided_if[:, choice] = majority < 3
+        others_agree_if[:, choice] = majority == choice
+    # Indices in any integer type (the dashboard sends 8 and 32 bits); one boolean per judgment
+    # at a time, and the raters of the judgments where it holds counted.
+    comparison = np.asarray(judgment_comparison)
+    rater = np.asarray(rater)
     size = len(rater_labels)
-    out = pd.DataFrame(
-        {
-            "rater": np.asarray(rater_labels, dtype=object),
-            **{
-                name: np.bincount(rater, weights=values, minlength=size).astype(np.int64)
-                for name, values in (
-                    ("n", decided),
-                    ("agree", agrees),
-                    ("n_others", others_decided),
-                    ("agree_others", others_agree),
-                )
-            },
-        }
-    )
+    counted = {
+        name: np.bincount(rater[where], minlength=size).astype(np.int64)
+        for name, where in (
+            ("n", decided[comparison]),
+            ("agree", agrees_if[comparison, own]),
+            ("n_others", others_decided_if[comparison, own]),
+            ("agree_others", others_agree_if[comparison, own]),
+        )
+    }
+    out = pd.DataFrame({"rater": np.asarray(rater_labels, dtype=object), **counted})
     out = out.sort_values("rater", kind="stable").reset_index(drop=True)
     out["agreement"] = out["agree"] / out["n"].where(out["n"] > 0)
     out["agreement_others"] = out["agree_others"] / out["n_others"].where(out["n_others"] > 0)

@@ -13,6 +13,7 @@ and pair columns as strings, integers or categoricals, and ids and masks in 32 o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,22 +76,31 @@ def study_counts(
         )
     kind = frame["kind"]
     real_rows = np.flatnonzero(kept & (kind == "real").to_numpy(dtype=bool))
+    # Per-judgment arrays stay in 8 or 32 bits, and each lives only as long as it is needed:
+    # the dashboard counts a million judgments twice at once within its memory budget.
 
     def real(column: str) -> np.ndarray:
         return np.asarray(frame[column].to_numpy()[real_rows])
 
-    comparison, comparison_ids = pd.factorize(real("comparison_id"), sort=True)
-    prompt, prompts = pd.factorize(real("prompt_id"))
-    pair, pairs = pd.factorize(frame["pair"].iloc[real_rows], sort=True)
-    pairs = pd.Index(np.asarray(pairs, dtype=object), name="pair")
-    n_comparisons, n_pairs = len(comparison_ids), len(pairs)
+    def codes_of(values: Any, *, sort: bool) -> tuple[np.ndarray, Any]:
+        codes, uniques = pd.factorize(values, sort=sort)
+        return codes.astype(np.int32), uniques
+
+    comparison, comparison_ids = codes_of(real("comparison_id"), sort=True)
+    n_comparisons = len(comparison_ids)
     # prompt and pair are the same for every judgment of a comparison: any one of them will do
-    pair_index = np.zeros(n_comparisons, dtype=np.int64)
-    pair_index[comparison] = pair
+    prompt, prompts = codes_of(real("prompt_id"), sort=False)
     prompt_index = np.zeros(n_comparisons, dtype=np.int64)
     prompt_index[comparison] = prompt
+    del prompt
+    pair, pairs = codes_of(frame["pair"].iloc[real_rows], sort=True)
+    pairs = pd.Index(np.asarray(pairs, dtype=object), name="pair")
+    n_pairs = len(pairs)
+    pair_index = np.zeros(n_comparisons, dtype=np.int64)
+    pair_index[comparison] = pair
     one_of_pair = np.zeros(n_pairs, dtype=np.int64)
     one_of_pair[pair] = real_rows
+    del pair
     pair_variants = pd.DataFrame(
         {
             "variant_a": frame["variant_a"].iloc[one_of_pair].to_numpy().astype(str),
@@ -98,34 +108,31 @@ def study_counts(
         },
         index=pairs,
     )
-    rater, rater_ids = pd.factorize(real("rater"))
+    rater, rater_ids = codes_of(real("rater"), sort=False)
     rater_labels = np.asarray(rater_ids).astype(str)
     left_is_a = real("left_is_a").astype(bool)
     gold_rows = frame.iloc[np.flatnonzero(kept & (kind == "gold").to_numpy(dtype=bool))]
 
     questions = {}
     for question in QUESTIONS:
-        codes = choice_codes(frame[question].iloc[real_rows])
-        votes = np.bincount(comparison * 3 + codes, minlength=3 * n_comparisons)
-        votes = votes.reshape(n_comparisons, 3)
-        masks = real(f"{question}_reasons").astype(np.int64)
+        codes = choice_codes(frame[question].iloc[real_rows]).astype(np.int8)
+        votes = np.bincount(
+            comparison.astype(np.int64) * 3 + codes, minlength=3 * n_comparisons
+        ).reshape(n_comparisons, 3)
         decisive = codes < 2
-        slot = comparison[decisive] * _SIDES + codes[decisive]
-        side_reasons = np.stack(
-            [
-                np.bincount(
-                    slot, weights=(masks[decisive] >> bit) & 1, minlength=_SIDES * n_comparisons
-                )
-                for bit in range(len(REASON_CODES[question]))
-            ],
-            axis=-1,
-        )
+        slot = comparison[decisive].astype(np.int64) * _SIDES + codes[decisive]
+        masks = real(f"{question}_reasons")[decisive]
+        n_reasons = len(REASON_CODES[question])
+        # at most one per judgment of the comparison
+        side_reasons = np.empty((_SIDES * n_comparisons, n_reasons), dtype=np.int32)
+        for bit in range(n_reasons):
+            cited = slot[(masks >> bit) & 1 != 0]
+            side_reasons[:, bit] = np.bincount(cited, minlength=_SIDES * n_comparisons)
+        del slot, masks
         left_won = decisive & ((codes == 0) == left_is_a)
         questions[question] = QuestionCounts(
             votes=votes,
-            side_reasons=side_reasons.reshape(n_comparisons, _SIDES, side_reasons.shape[-1]).astype(
-                np.int32  # at most one per judgment of the comparison
-            ),
+            side_reasons=side_reasons.reshape(n_comparisons, _SIDES, n_reasons),
             raters=agreement.rater_agreement(
                 rater=rater,
                 rater_labels=rater_labels,

@@ -73,9 +73,14 @@ def majority_codes(votes: np.ndarray) -> np.ndarray:
     """Per comparison, from (comparisons, 3) votes for A, B, tie: 0 = A, 1 = B, 2 = tie,
     3 = no strict majority. The headline counts only code 0 as a win for A."""
     counts = np.atleast_2d(np.asarray(votes))
-    top = counts.argmax(axis=1)
-    strict = 2 * counts.max(axis=1) > counts.sum(axis=1)
-    return np.where(strict, top, 3)
+    # column by column: numpy's reductions along rows of three are ten times slower
+    a, b, tie = (counts[:, k] for k in range(3))
+    total = a + b + tie
+    return np.where(
+        total <= 0,
+        3,
+        np.where(2 * a > total, 0, np.where(2 * b > total, 1, np.where(2 * tie > total, 2, 3))),
+    )
 
 
 def headline_width(prompt_ids: ArrayLike, votes: ArrayLike, *, confidence: float = 0.95) -> float:

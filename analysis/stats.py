@@ -8,8 +8,10 @@ for all rounds at once.
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,20 +128,58 @@ def bootstrap_weights(
         yield weights
 
 
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter: threadpool_limits | None = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread while any caller is inside; the original setting back when the last
+    one leaves. The dashboard summarises on two threads at once, and nested `threadpool_limits`
+    blocks that end out of order would leave the process on one BLAS thread for good."""
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
 def bootstrap_sums(unit_sums: np.ndarray, *, rounds: int, seed: int, chunk: int = 64) -> np.ndarray:
     """(rounds, columns) sums over units resampled with replacement; `unit_sums` is per unit.
 
     The products run on one BLAS thread: on two shared cores OpenBLAS's threads wait on each
     other, and one thread was 10–15 times faster than two (benchmarks/bench_analysis.py).
     """
-    x = np.asarray(unit_sums, dtype=np.float32)
-    out = np.empty((rounds, x.shape[1]), dtype=np.float64)
+    (sums,) = bootstrap_sums_many([unit_sums], rounds=rounds, seed=seed, chunk=chunk)
+    return sums
+
+
+def bootstrap_sums_many(
+    many: Sequence[np.ndarray], *, rounds: int, seed: int, chunk: int = 64
+) -> list[np.ndarray]:
+    """`bootstrap_sums` of each matrix of `many`, all over the same units: one set of draws
+    serves them all, so each gets exactly what it would get alone."""
+    xs = [np.asarray(unit_sums, dtype=np.float32) for unit_sums in many]
+    n_units = {x.shape[0] for x in xs}
+    if len(n_units) != 1:
+        raise ValueError("the matrices must have one row per unit, the same units")
+    outs = [np.empty((rounds, x.shape[1]), dtype=np.float64) for x in xs]
     done = 0
-    with threadpool_limits(limits=1, user_api="blas"):
-        for weights in bootstrap_weights(x.shape[0], rounds=rounds, seed=seed, chunk=chunk):
-            out[done : done + len(weights)] = weights @ x
+    with one_blas_thread():
+        for weights in bootstrap_weights(n_units.pop(), rounds=rounds, seed=seed, chunk=chunk):
+            for x, out in zip(xs, outs, strict=True):
+                out[done : done + len(weights)] = weights @ x
             done += len(weights)
-    return out
+    return outs
 
 
 def percentile_interval(

@@ -11,6 +11,8 @@ without flagged raters, without copying it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +23,7 @@ from .counts import QuestionCounts, StudyCounts, study_counts
 from .frames import QUESTIONS, REASON_CODES, REASON_LABELS, without_flagged
 from .stats import (
     MAJORITY_LABELS,
-    bootstrap_sums,
+    bootstrap_sums_many,
     percentile_interval,
     ratio,
     sign_test,
@@ -80,10 +82,66 @@ def summarise_counts(
     scores: pd.DataFrame | None = None,
 ) -> StudySummary:
     """All headline numbers of a study from its counts (`counts.study_counts`)."""
-    pairs, pair_variants = counts.pairs, counts.pair_variants
-    n_pairs, n_prompts = len(pairs), max(counts.n_prompts, 1)
+    (summary,) = summarise_many(
+        [counts], rounds=rounds, seed=seed, confidence=confidence, scores=scores
+    )
+    return summary
 
-    # 1. Per-prompt sums of every count, in one (prompts × columns) matrix.
+
+def summarise_many(
+    many: Sequence[StudyCounts],
+    *,
+    rounds: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    scores: pd.DataFrame | None = None,
+) -> list[StudySummary]:
+    """`summarise_counts` of each of `many` (the dashboard's: with and without flagged raters),
+    each the same numbers as alone, computed together: counts over the same number of prompts
+    share one bootstrap (the same draws they would each make alone, one product over their
+    columns side by side), and the rest runs on one thread per summary (numpy lets go of the
+    GIL for much of it, and the second core would otherwise wait)."""
+    prepared = [_per_prompt(counts) for counts in many]
+    resampled: dict[int, np.ndarray] = {}
+    for n_prompts in dict.fromkeys(len(part.matrix) for part in prepared):
+        group = [k for k, part in enumerate(prepared) if len(part.matrix) == n_prompts]
+        matrices = [prepared[k].matrix for k in group]
+        if rounds:
+            sums = bootstrap_sums_many(matrices, rounds=rounds, seed=seed)
+        else:
+            sums = [np.zeros((0, matrix.shape[1])) for matrix in matrices]
+        resampled.update(zip(group, sums, strict=True))
+        del matrices
+    for part in prepared:  # the rest reads only the totals and the headline's columns
+        part.matrix = part.matrix[:0].copy()
+
+    def finish(k: int) -> StudySummary:
+        return _summary(many[k], prepared[k], resampled[k], rounds, confidence, scores)
+
+    if len(many) < 2:
+        return [finish(k) for k in range(len(many))]
+    with ThreadPoolExecutor(max_workers=len(many) - 1, thread_name_prefix="summary") as pool:
+        others = [pool.submit(finish, k) for k in range(1, len(many))]
+        first = finish(0)
+        return [first, *(other.result() for other in others)]
+
+
+@dataclass
+class _PerPrompt:
+    """One summary's per-prompt sums of every count (`matrix`, prompts × `layout.width`, let go
+    of after the bootstrap), their totals, the two columns the headline interval reads, and the
+    decisive majorities per comparison and question."""
+
+    matrix: np.ndarray
+    layout: _Layout
+    observed: np.ndarray  # (1, width), float64
+    headline: dict[str, tuple[np.ndarray, np.ndarray]]  # majority_a, comparisons: prompts × pairs
+    majorities: pd.DataFrame
+
+
+def _per_prompt(counts: StudyCounts) -> _PerPrompt:
+    pairs = counts.pairs
+    n_pairs, n_prompts = len(pairs), max(counts.n_prompts, 1)
     layout = _Layout(n_pairs=n_pairs)
     # float32 holds every count exactly (whole and half numbers below 2**23) at half the memory,
     # and is what the bootstrap's products take.
@@ -112,18 +170,39 @@ def summarise_counts(
                 }
             )
         )
+    return _PerPrompt(
+        matrix=per_prompt,
+        layout=layout,
+        observed=per_prompt.sum(axis=0, keepdims=True, dtype=np.float64),
+        headline={
+            question: (
+                per_prompt[:, layout.counts(question, "majority_a")].astype(np.float64),
+                per_prompt[:, layout.counts(question, "comparisons")].astype(np.float64),
+            )
+            for question in QUESTIONS
+        },
+        majorities=pd.concat(majorities, ignore_index=True),
+    )
 
-    # 2. Row 0 the data, rows 1.. the bootstrap rounds.
-    observed = per_prompt.sum(axis=0, keepdims=True, dtype=np.float64)
-    resampled = bootstrap_sums(per_prompt, rounds=rounds, seed=seed) if rounds else observed[:0]
-    sums = np.vstack([observed, resampled])
 
-    win_rates = _win_rates(sums, per_prompt, layout, counts, confidence)
+def _summary(
+    counts: StudyCounts,
+    prepared: _PerPrompt,
+    resampled: np.ndarray,
+    rounds: int,
+    confidence: float,
+    scores: pd.DataFrame | None,
+) -> StudySummary:
+    """The summary from its per-prompt counts and their bootstrap sums."""
+    pairs, pair_variants, layout = counts.pairs, counts.pair_variants, prepared.layout
+    # Row 0 the data, rows 1.. the bootstrap rounds.
+    sums = np.vstack([prepared.observed, resampled])
+
+    win_rates = _win_rates(sums, prepared.headline, layout, counts, confidence)
     reasons = _reasons(sums, layout, pairs, confidence)
     rating_tables = {q: _ratings(sums, layout, pair_variants, q, confidence) for q in QUESTIONS}
-    majority_frame = pd.concat(majorities, ignore_index=True)
     metric_pairs, metric_correlation = metrics.metric_agreement(
-        majority_frame, scores if scores is not None else pd.DataFrame()
+        prepared.majorities, scores if scores is not None else pd.DataFrame()
     )
     agreement_rows, sizes, raters, bias = [], [], [], []
     for question, got in counts.questions.items():
@@ -289,7 +368,7 @@ def _add_reasons(
 
 def _win_rates(
     sums: np.ndarray,
-    per_prompt: np.ndarray,
+    headline: dict[str, tuple[np.ndarray, np.ndarray]],
     layout: _Layout,
     counts: StudyCounts,
     confidence: float,
@@ -300,11 +379,7 @@ def _win_rates(
         get = {name: sums[:, layout.counts(question, name)] for name in _COUNTS}
         share = ratio(get["majority_a"], get["comparisons"])
         per_judgment = ratio(get["judgment_score_a"], get["votes"])
-        lo, hi = intervals.clustered_wilson(
-            per_prompt[:, layout.counts(question, "majority_a")].astype(np.float64),
-            per_prompt[:, layout.counts(question, "comparisons")].astype(np.float64),
-            confidence=confidence,
-        )
+        lo, hi = intervals.clustered_wilson(*headline[question], confidence=confidence)
         j_lo, j_hi = percentile_interval(per_judgment[1:], confidence=confidence)
         w_lo, w_hi = wilson_interval(
             get["majority_a"][0], get["comparisons"][0], confidence=confidence

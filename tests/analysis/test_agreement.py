@@ -69,6 +69,21 @@ def test_krippendorff_textbook_example():
     assert agreement.krippendorff_alpha(counts) == pytest.approx(0.743, abs=5e-4)
 
 
+def test_krippendorff_closed_form_equals_the_package_on_random_tables():
+    # items with 0 to 6 votes over 2 to 4 values, some with a single vote (no pairs)
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        values = 2 + trial % 3
+        table = rng.multinomial(rng.integers(0, 7, size=300), np.full(values, 1 / values))
+        table[: trial % 5] = 0
+        table[5 : 5 + trial % 4, :] = np.eye(values, dtype=int)[0]
+        pairable = table[table.sum(axis=1) >= 2]
+        expected = krippendorff.alpha(value_counts=pairable, level_of_measurement="nominal")
+        assert agreement.krippendorff_alpha(table) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    # every vote the same value: undefined, as the package's 0/0
+    assert np.isnan(agreement.krippendorff_alpha(np.array([[3, 0], [2, 0]])))
+
+
 def test_majority_sizes_count_each_split():
     sizes = summarise(_frame(), rounds=0).majority_sizes.query("question == 'quality'")
     counts = dict(zip(sizes["split"], sizes["count"], strict=True))

@@ -148,9 +148,9 @@ def test_summary_cache_is_keyed_by_the_latest_judgment_and_flagged_raters(study,
     # given a computed summary (each computation instant, so the big-study throttle is over)
     monkeypatch.setattr(queries, "_now", lambda: 1000.0)
     calls = []
-    real = queries.summarise_counts
+    real = queries.summarise_many
     monkeypatch.setattr(
-        queries, "summarise_counts", lambda *a, **k: calls.append(1) or real(*a, **k)
+        queries, "summarise_many", lambda many, **k: calls.extend(many) or real(many, **k)
     )
     first = queries.study_summary(study=study)
     assert len(calls) == 2  # all raters, and without flagged ones
@@ -348,3 +348,30 @@ def test_dashboard_reads_the_scores_on_a_second_connection_while_it_counts(monke
     pd.testing.assert_frame_equal(data.summary.metric_pairs, expected.metric_pairs)
     threads[0].join(timeout=10)
     assert sessions() == before
+
+
+@pytest.mark.services
+def test_binary_copy_reader_keeps_every_value_and_refuses_rows_it_cannot_read(monkeypatch):
+    # The dashboard reads COPY's binary format block by block, in 32 bits where a block fits:
+    # values past 32 bits, rows across block boundaries and an empty result come back whole,
+    # and a NULL (a row of another shape) is refused rather than misread.
+    import numpy as np
+
+    monkeypatch.setattr(queries, "_BLOCK_BYTES", 1000)  # a few rows per block
+    sql = (
+        "SELECT g::bigint, (g * 3000000000)::bigint, (-g)::bigint FROM generate_series(1, %s) AS g"
+    )
+    first, big, negative = queries._copy_bigints(sql, [500], columns=3)
+    np.testing.assert_array_equal(first, np.arange(1, 501))
+    assert first.dtype == np.int32 and big.dtype == np.int64
+    np.testing.assert_array_equal(big, np.arange(1, 501, dtype=np.int64) * 3_000_000_000)
+    np.testing.assert_array_equal(negative, -np.arange(1, 501))
+    empty = queries._copy_bigints(sql, [0], columns=3)
+    assert [len(column) for column in empty] == [0, 0, 0]
+    with pytest.raises(ValueError, match="NULL"):
+        queries._copy_bigints(
+            "SELECT g::bigint, CASE WHEN g = 77 THEN NULL ELSE g END::bigint "
+            "FROM generate_series(1, 100) AS g",
+            [],
+            columns=2,
+        )

@@ -164,3 +164,61 @@ def test_empty_study_gives_empty_tables():
     summary = summarise(judgments([]), rounds=10)
     assert summary.win_rates.empty and ablation_table(summary).empty
     assert summary.totals["judgments"] == 0
+
+
+def test_summaries_made_together_equal_each_made_alone():
+    # The dashboard summarises with and without flagged raters together: one bootstrap serves
+    # the counts over the same number of prompts, on threads. Each summary must be the one
+    # `summarise_counts` makes alone, also when a third has fewer prompts (its own bootstrap).
+    from analysis.counts import study_counts
+    from analysis.summary import summarise_counts, summarise_many
+    from analysis.synthetic import SimulatedPair, simulate_judgments
+
+    pairs = [SimulatedPair("x", "y", 0.7, 0.6), SimulatedPair("x", "z", 0.4, 0.55)]
+    frame = prepare(
+        simulate_judgments(pairs=pairs, prompts=60, raters=3, flagged_raters=4, tie_share=0.1)
+    )
+    fewer = frame[frame["prompt_id"] != frame["prompt_id"].iloc[0]]
+    many = [
+        study_counts(frame),
+        study_counts(frame, without_flagged=True),
+        study_counts(fewer),
+    ]
+    assert many[0].n_prompts == many[1].n_prompts != many[2].n_prompts
+    assert many[0].totals != many[1].totals  # flagged raters really change the counts
+    together = summarise_many(many, rounds=200, seed=3)
+    for counts, got in zip(many, together, strict=True):
+        alone = summarise_counts(counts, rounds=200, seed=3)
+        for name in ("win_rates", "reasons", "agreement", "majority_sizes", "raters"):
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(alone, name))
+        for question, table in alone.ratings.items():
+            pd.testing.assert_frame_equal(got.ratings[question], table)
+
+
+def test_one_blas_thread_gives_the_setting_back_when_its_last_user_leaves():
+    # two summaries on two threads enter and leave in any order; nested threadpool_limits
+    # blocks that end out of order would leave one BLAS thread for good
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}  # numpy's BLAS is there, on two threads
+        first, second = stats.one_blas_thread(), stats.one_blas_thread()
+        first.__enter__()
+        second.__enter__()
+        assert blas_threads() == {1}
+        first.__exit__(None, None, None)  # the first leaves while the second still computes
+        assert blas_threads() == {1}
+        second.__exit__(None, None, None)
+        assert blas_threads() == {2}
+
+
+def test_majority_codes_column_by_column_equal_argmax_of_a_strict_majority():
+    from analysis.intervals import majority_codes
+
+    table = np.random.default_rng(5).integers(0, 5, size=(5000, 3))
+    table[:7] = 0  # no votes: no majority
+    strict = 2 * table.max(axis=1) > table.sum(axis=1)
+    np.testing.assert_array_equal(majority_codes(table), np.where(strict, table.argmax(axis=1), 3))

@@ -30,8 +30,10 @@ _SIDES = 2  # a, b: the sides a majority can choose
 class QuestionCounts:
     """One question's counts; comparisons in the order of `StudyCounts.comparison_id`."""
 
-    votes: np.ndarray  # (comparisons, 3) int64: votes for a, b, tie
-    side_reasons: np.ndarray  # (comparisons, 2, reasons) int32: judgments for a (b) citing each
+    votes: np.ndarray  # (comparisons, 3) int32: votes for a, b, tie
+    # (comparisons, 2, reasons), unsigned, as narrow as the largest count allows: judgments
+    # for a (b) citing each reason
+    side_reasons: np.ndarray
     raters: pd.DataFrame  # `agreement.rater_agreement`'s table
     left_won: int  # decisive judgments won by the video shown on the left
     decisive: int
@@ -119,12 +121,15 @@ def study_counts(
         votes = np.bincount(
             comparison.astype(np.int64) * 3 + codes, minlength=3 * n_comparisons
         ).reshape(n_comparisons, 3)
+        # per comparison a handful of votes: the smallest type that holds the largest count
+        most = int(votes.max()) if votes.size else 0
+        votes = votes.astype(np.int32)
         decisive = codes < 2
         slot = comparison[decisive].astype(np.int64) * _SIDES + codes[decisive]
         masks = real(f"{question}_reasons")[decisive]
         n_reasons = len(REASON_CODES[question])
-        # at most one per judgment of the comparison
-        side_reasons = np.empty((_SIDES * n_comparisons, n_reasons), dtype=np.int32)
+        # at most one per judgment of the comparison that chose that side
+        side_reasons = np.empty((_SIDES * n_comparisons, n_reasons), dtype=np.min_scalar_type(most))
         for bit in range(n_reasons):
             cited = slot[(masks >> bit) & 1 != 0]
             side_reasons[:, bit] = np.bincount(cited, minlength=_SIDES * n_comparisons)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -173,9 +174,14 @@ def bootstrap_sums_many(
     if len(n_units) != 1:
         raise ValueError("the matrices must have one row per unit, the same units")
     outs = [np.empty((rounds, x.shape[1]), dtype=np.float64) for x in xs]
+    chunks = bootstrap_weights(n_units.pop(), rounds=rounds, seed=seed, chunk=chunk)
     done = 0
-    with one_blas_thread():
-        for weights in bootstrap_weights(n_units.pop(), rounds=rounds, seed=seed, chunk=chunk):
+    # The next chunk of draws is made on a second thread while this one multiplies (the
+    # products let go of the GIL): the same draws in the same order, on both cores.
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
+        following = pool.submit(next, chunks, None)
+        while (weights := following.result()) is not None:
+            following = pool.submit(next, chunks, None)
             for x, out in zip(xs, outs, strict=True):
                 out[done : done + len(weights)] = weights @ x
             done += len(weights)

@@ -312,20 +312,23 @@ class _Layout:
 
 
 def _by_prompt(
-    counts: StudyCounts, values: np.ndarray, where: np.ndarray | None = None
+    counts: StudyCounts, values: np.ndarray, key: np.ndarray | None = None
 ) -> np.ndarray:
-    """(prompts, pairs) sums of per-comparison `values` (over the comparisons `where`)."""
-    prompt, pair = counts.prompt_index, counts.pair_index
-    if where is not None:
-        prompt, pair = prompt[where], pair[where]
+    """(prompts, pairs) sums of per-comparison `values`; `key` is `_cell_key(counts)`, or the
+    part of it for the comparisons `values` are of."""
     n_pairs = len(counts.pairs)
     shape = (max(counts.n_prompts, 1), n_pairs)
     sums = np.bincount(
-        prompt * n_pairs + pair,
+        _cell_key(counts) if key is None else key,
         weights=np.asarray(values, dtype=float),
         minlength=shape[0] * n_pairs,
     )
     return sums.reshape(shape)
+
+
+def _cell_key(counts: StudyCounts) -> np.ndarray:
+    """Per comparison, its (prompt, pair) cell of the per-prompt matrix, as one integer."""
+    return np.asarray(counts.prompt_index * len(counts.pairs) + counts.pair_index)
 
 
 def _add_counts(
@@ -336,16 +339,18 @@ def _add_counts(
     layout: _Layout,
     question: str,
 ) -> None:
+    key = _cell_key(counts)
+    a, b, tie = (votes[:, k] for k in range(3))
     values = {
         "comparisons": np.ones(len(majority)),
         "majority_a": majority == 0,
         "majority_b": majority == 1,
         "majority_tie": majority == 2,
-        "votes": votes.sum(axis=1),
-        "judgment_score_a": votes[:, 0] + 0.5 * votes[:, 2],
+        "votes": a + b + tie,
+        "judgment_score_a": a + 0.5 * tie,
     }
     for name, value in values.items():
-        per_prompt[:, layout.counts(question, name)] = _by_prompt(counts, value)
+        per_prompt[:, layout.counts(question, name)] = _by_prompt(counts, value, key)
 
 
 def _add_reasons(
@@ -357,13 +362,17 @@ def _add_reasons(
     question: str,
 ) -> None:
     # Fig. 6: reasons given by the judgments that make up a win (they agree with the majority).
+    key = _cell_key(counts)
     for side in range(len(_SIDES)):
         won = np.flatnonzero(majority == side)
+        key_won = key[won]
         wins = got.votes[won, side]
-        per_prompt[:, layout.reasons(question, side, None)] = _by_prompt(counts, wins, won)
-        for reason in range(got.side_reasons.shape[2]):
-            cited = got.side_reasons[won, side, reason]
-            per_prompt[:, layout.reasons(question, side, reason)] = _by_prompt(counts, cited, won)
+        per_prompt[:, layout.reasons(question, side, None)] = _by_prompt(counts, wins, key_won)
+        cited = got.side_reasons[won, side, :]
+        for reason in range(cited.shape[1]):
+            per_prompt[:, layout.reasons(question, side, reason)] = _by_prompt(
+                counts, cited[:, reason], key_won
+            )
 
 
 def _win_rates(

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import io
 import json
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist
@@ -521,7 +523,7 @@ def _copy_bigints(sql: str, params: Sequence[Any], *, columns: int) -> list[np.n
     with connection.cursor() as cursor:
         copy_sql = f"COPY ({sql}) TO STDOUT (FORMAT binary)"
         with cursor.cursor.copy(copy_sql, params) as copy:
-            for block in copy:
+            for block in _copy_rows(copy.connection.pgconn):
                 pending += block
                 if len(pending) >= _BLOCK_BYTES:
                     decode(final=False)
@@ -533,6 +535,34 @@ def _copy_bigints(sql: str, params: Sequence[Any], *, columns: int) -> list[np.n
         columns_out.append(np.concatenate(part) if part else np.zeros(0, np.int64))
         part.clear()
     return columns_out
+
+
+def _copy_rows(pgconn: Any) -> Iterator[memoryview]:
+    """The rows of a `COPY ... TO STDOUT` that psycopg has started, read from libpq directly,
+    then its final result. psycopg's own reader makes a generator round trip per row, which
+    took 0.6 s of CPU at a million rows against 0.25 s here, on a core PostgreSQL needs.
+    Waiting is a `select` (the GIL is let go of), and an error ends in psycopg's exception
+    for it; psycopg's `Copy` block still cancels a COPY that an exception leaves unfinished."""
+    while True:
+        size, row = pgconn.get_copy_data(1)  # 1: return 0 rather than wait
+        if size > 0:
+            yield row
+        elif size == 0:
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        elif size == -1:  # the rows are over: the final result follows
+            break
+        else:
+            raise psycopg.OperationalError(pgconn.get_error_message())
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [])
+        pgconn.consume_input()
+    failed = None
+    while (result := pgconn.get_result()) is not None:  # all of them: libpq is then idle
+        if result.status != psycopg.pq.ExecStatus.COMMAND_OK and failed is None:
+            failed = psycopg.errors.error_from_result(result, encoding=pgconn._encoding)
+    if failed is not None:
+        raise failed
 
 
 def _copy_out(queryset: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
@@ -810,8 +840,8 @@ def study_summary(
     if latest is not None and _now() < latest[0]:
         return latest[1]  # type: ignore[no-any-return]
     started = _now()
-    frame = summary_frame(study=study, include_simulated=include_simulated)
     scores = _meanwhile(score_frame, study=study)
+    frame = summary_frame(study=study, include_simulated=include_simulated)
 
     # Counted one after the other, so that the judgments are let go of before the summaries
     # start (memory peaks lower); summarised together (`summary.summarise_many`).

@@ -342,12 +342,20 @@ def measure_interpolation(args: argparse.Namespace, prompts: list[str], given: n
     real_given = real[:, positions]
     real_move = flicker(real)
     given_move = flicker(given[:n])
+    # The floor of any interpolator that decodes its frames with the shipped autoencoder: the
+    # real videos' own frames through it and back.
+    floor_move = flicker(autoencoded(real.reshape(-1, *real.shape[2:])).reshape(real.shape))
     print()
     print(f"interpolation, {n} held-out prompts, 8 → {frames} frames (levels of 255)")
     print(
         f"  real {frames}-frame videos change {fmt(mean_ci(real_move))} frame to frame; the "
         f"default's 8 frames {fmt(mean_ci(given_move))} (real 8: "
         f"{fmt(mean_ci(flicker(real_given)))})"
+    )
+    print(
+        f"  real {frames}-frame videos through the autoencoder (the floor of any interpolator "
+        f"in its latents) change {fmt(mean_ci(floor_move))}: "
+        f"{floor_move.mean() / real_move.mean():.1f}× the real videos'"
     )
     print(
         f"  {'input':<10}{'strength':>9}{'given frames kept |out[4k] − in k|':>36}"

@@ -375,3 +375,18 @@ def test_binary_copy_reader_keeps_every_value_and_refuses_rows_it_cannot_read(mo
             [],
             columns=2,
         )
+    # an error PostgreSQL meets halfway through is raised, and the connection still works
+    import psycopg
+    from django.db import connection, transaction
+
+    with pytest.raises(psycopg.errors.DivisionByZero), transaction.atomic():
+        queries._copy_bigints(
+            "SELECT (1 / (300 - g))::bigint FROM generate_series(1, 400) g", [], columns=1
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 41 + 1")
+        assert cursor.fetchone() == (42,)
+    (again,) = queries._copy_bigints(
+        "SELECT g::bigint FROM generate_series(1, %s) AS g", [3], columns=1
+    )
+    np.testing.assert_array_equal(again, [1, 2, 3])

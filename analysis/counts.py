@@ -79,7 +79,7 @@ def study_counts(
     kind = frame["kind"]
     real_rows = np.flatnonzero(kept & (kind == "real").to_numpy(dtype=bool))
     # Per-judgment arrays stay in 8 or 32 bits, and each lives only as long as it is needed:
-    # the dashboard counts a million judgments twice at once within its memory budget.
+    # the dashboard counts a million judgments twice within its memory budget.
 
     def real(column: str) -> np.ndarray:
         return np.asarray(frame[column].to_numpy()[real_rows])
@@ -121,14 +121,14 @@ def study_counts(
         votes = np.bincount(
             comparison.astype(np.int64) * 3 + codes, minlength=3 * n_comparisons
         ).reshape(n_comparisons, 3)
-        # per comparison a handful of votes: the smallest type that holds the largest count
-        most = int(votes.max()) if votes.size else 0
+        most = int(votes.max()) if votes.size else 0  # a comparison's votes for one side, at most
         votes = votes.astype(np.int32)
         decisive = codes < 2
         slot = comparison[decisive].astype(np.int64) * _SIDES + codes[decisive]
         masks = real(f"{question}_reasons")[decisive]
         n_reasons = len(REASON_CODES[question])
-        # at most one per judgment of the comparison that chose that side
+        # at most one per judgment of the comparison that chose that side: the narrowest type
+        # that holds `most`
         side_reasons = np.empty((_SIDES * n_comparisons, n_reasons), dtype=np.min_scalar_type(most))
         for bit in range(n_reasons):
             cited = slot[(masks >> bit) & 1 != 0]

@@ -478,8 +478,8 @@ def _copy_csv(sql: str, params: Sequence[Any]) -> io.BytesIO:
 # big-endian; -1 as the field count ends it.
 _PGCOPY = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = len(_PGCOPY) + 8
-_BLOCK_BYTES = 4 << 20
-_INT32 = np.iinfo(np.int32)  # decoded this many bytes at a time: the whole never sits in memory
+_BLOCK_BYTES = 4 << 20  # decoded this many bytes at a time: the whole never sits in memory
+_INT32 = np.iinfo(np.int32)
 
 
 def _copy_bigints(sql: str, params: Sequence[Any], *, columns: int) -> list[np.ndarray]:

@@ -125,3 +125,14 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_demo_worker_leaves_a_core_to_the_web_server_unless_told_otherwise():
+    # torch's threads spin while they wait for a busy core: on two cores the worker takes one
+    env = demo.worker_environment({"PATH": "/bin"}, cpus=2)
+    assert env["OMP_NUM_THREADS"] == "1" and env["PATH"] == "/bin"
+    assert env["DJANGO_SETTINGS_MODULE"] == "evalsite.settings"
+    assert demo.worker_environment({}, cpus=16)["OMP_NUM_THREADS"] == "15"
+    assert demo.worker_environment({}, cpus=None)["OMP_NUM_THREADS"] == "1"
+    # an operator's own setting wins
+    assert demo.worker_environment({"OMP_NUM_THREADS": "4"}, cpus=2)["OMP_NUM_THREADS"] == "4"

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import pandas as pd
 
+from raters.spreadsheets import neutralise_formula, restore_formula
+
 from .frames import QUESTIONS, REASON_CODES
 from .stats import pair_counts_summary
 
@@ -33,26 +35,11 @@ _BOOLEANS = {"is_flagged", "rater_is_flagged", "is_simulated"}
 # 1 / 0 / empty so that pandas reads them as float64 in every study, QC or not.
 _NULLABLE_BOOLEANS = {"gold_correct", "mirror_consistent"}
 _TIMES = {"assigned_at", "judged_at"}
-# Spreadsheets run a cell that starts with one of these as a formula (CSV injection): a prompt
-# or a crowd worker's id such as "=HYPERLINK(...)" would run on the analyst's machine.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def reason_column(question: str, code: str) -> str:
     """The boolean column that says whether a judgment cited `code` for `question`."""
     return f"{question}_reason_{code}"
-
-
-def neutralise_formula(value: str) -> str:
-    """A cell that a spreadsheet would evaluate, made inert with a leading apostrophe."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def restore_formula(value: object) -> object:
-    """Undo `neutralise_formula` when reading an export back."""
-    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
-        return value[1:]
-    return value
 
 
 class ExportError(ValueError):

@@ -262,7 +262,9 @@ def export_csv_copy(
     QC booleans as 1/0/empty, times in ISO 8601 with microseconds, formula cells neutralised),
     so a million judgments leave the database at COPY speed instead of one Python row at a time.
     """
-    from .export import FORMULA_STARTS, flat_columns
+    from raters.spreadsheets import FORMULA_STARTS
+
+    from .export import flat_columns
 
     fields, columns, paths = _export_columns(include_rater_ids=include_rater_ids)
     queryset = _exported(study=study, include_simulated=include_simulated, include_qc=include_qc)

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils.crypto import salted_hmac
 
 from .models import Rater, Study
+from .spreadsheets import FORMULA_STARTS
 
 
 def check_external_id(*, study: Study, external_id: str) -> str:
@@ -34,7 +35,7 @@ def check_external_id(*, study: Study, external_id: str) -> str:
         raise ValidationError({param: "The worker id contains control characters."})
     # Worker ids land in the pay and completion files, which staff open in spreadsheets: an id
     # starting like a formula would run as one there. No crowd platform's ids start so.
-    if external_id[0] in "=+-@":
+    if external_id.startswith(FORMULA_STARTS):
         raise ValidationError({param: "A worker id cannot start with =, +, - or @."})
     return external_id
 

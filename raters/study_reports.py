@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from . import selectors
 from .models import Assignment, Comparison, Judgment, Rater, Study
+from .spreadsheets import neutralise_formula
 
 # A rater counts as active now with an open task or a judgment this recent.
 ACTIVE_WINDOW = timedelta(minutes=10)
@@ -218,12 +219,13 @@ def rater_rows(*, study: Study, rule: PayRule) -> list[RaterRow]:
 
 def pay_file(rows: list[RaterRow]) -> str:
     """Bulk-bonus lines as crowd platforms take them: `worker_id,amount`, nothing owed left out
-    (an id with a comma or quote in it is quoted, CSV style)."""
+    (an id with a comma or quote in it is quoted, CSV style; one a spreadsheet would run as a
+    formula starts with an apostrophe, `spreadsheets.neutralise_formula`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in rows:
         if row.amount > 0:
-            writer.writerow([row.worker_id, str(row.amount)])
+            writer.writerow([neutralise_formula(row.worker_id), str(row.amount)])
     return out.getvalue()
 
 
@@ -252,5 +254,5 @@ def completion_file(*, study: Study) -> str:
             continue
         code = selectors.crowd_code(study=study, rater=profile.user)
         if code is not None and code.kind == "completion":
-            writer.writerow([profile.worker_id])
+            writer.writerow([neutralise_formula(profile.worker_id)])
     return out.getvalue()

@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from analysis import export, frames, queries
 from analysis.summary import ablation_table, summarise
 from raters.models import Comparison, Judgment, Rater
+from raters.spreadsheets import FORMULA_STARTS
 from tests.analysis.studies import build_study
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,7 @@ def test_csv_neutralises_formulas_in_prompts_and_crowd_ids(tmp_path, study, star
     # then no cell starts with a formula character: each such cell is quoted with '
     for row in rows:
         for value in row.values():
-            assert not value.startswith(export.FORMULA_STARTS), value
+            assert not value.startswith(FORMULA_STARTS), value
     prompts = {r["prompt"] for r in rows}
     assert "'" + start + "1+cmd|' /C calc'!A0" in prompts
     assert "'" + start + HOSTILE[1:] in {r["rater_external_id"] for r in rows}

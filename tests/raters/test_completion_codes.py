@@ -8,6 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from raters import quiz, selectors, services
+from raters.models import Rater
 from tests.factories import StaffFactory, UserFactory
 from tests.raters.helpers import build_study, judge, qualified_rater
 
@@ -143,3 +144,7 @@ def test_the_completion_list_names_only_the_workers_who_earned_the_shared_code()
     worker = Client()
     worker.force_login(done)
     assert worker.get(f"/staff/studies/{study.slug}/completed.csv").status_code == 403
+    # an id from before start links refused formula-like ones is written inert
+    Rater.objects.filter(user=done).update(external_id="@SUM(A1)")
+    response = staff.get(f"/staff/studies/{study.slug}/completed.csv")
+    assert response.content.decode() == "'@SUM(A1)\n"

@@ -148,6 +148,27 @@ def test_the_study_page_shows_progress_raters_and_a_pay_file(staff):
     assert idle.username not in pay.content.decode()
 
 
+def test_ids_a_spreadsheet_would_run_as_formulas_are_inert_in_the_pay_file(staff):
+    # Start links refuse such worker ids now, but raters from before that check keep theirs,
+    # and site usernames may start with + - @: the pay file, which staff open in a
+    # spreadsheet, writes them with a leading apostrophe (amounts are plain numbers)
+    from raters.models import Rater
+
+    study = build_study(prompts=3, raters_per_pair=2, slug="pay")
+    crowd = services.start_crowd_session(study=study, external_id="W-9")
+    Rater.objects.filter(user=crowd).update(external_id='=HYPERLINK("http://x","pay")')
+    site = qualified_rater()
+    site.username = "-1+1"
+    site.save(update_fields=["username"])
+    for worker in (crowd, site):
+        services.qualify_rater(user=worker)
+        judge(services.next_assignment(study=study, rater=worker))
+
+    lines = staff.get("/staff/studies/pay/bonus.csv?per_task=0.50").content.decode().splitlines()
+
+    assert sorted(lines) == sorted(["'-1+1,0.50", '"\'=HYPERLINK(""http://x"",""pay"")",0.50'])
+
+
 def test_a_bad_pay_rule_is_a_clear_400(staff):
     build_study(prompts=1, slug="s")
     response = staff.get("/staff/studies/s/bonus.csv?per_task=-1")

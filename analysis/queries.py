@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -385,7 +386,7 @@ def pair_counts(*, study: Study | None = None, include_simulated: bool = False) 
             f"sum(CASE WHEN 2 * {question}_a > {total} THEN 1 ELSE 0 END) AS {question}_majority_a"
         )
     sql = f"SELECT pair, {', '.join(sums)} FROM ({inner}) AS per_comparison GROUP BY pair"
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _parallel_groups(cursor):
         cursor.execute(sql, params)
         names = [column[0] for column in cursor.description]
         frame = pd.DataFrame(cursor.fetchall(), columns=names)
@@ -400,6 +401,25 @@ def pair_counts(*, study: Study | None = None, include_simulated: bool = False) 
     frame["variant_b"] = frame["pair"].map(lambda pk: labels[pk][1])
     frame[counts] = frame[counts].astype(np.int64)
     return frame.groupby(["variant_a", "variant_b"], as_index=False)[counts].sum()
+
+
+@contextmanager
+def _parallel_groups(cursor: Any) -> Iterator[None]:
+    """PostgreSQL's planner told that handing rows between processes is cheap, for one
+    statement: grouping a million judgments by comparison then runs on every core. By default
+    it ran on one (2.2 s at a million judgments; 1.4–1.5 s on two cores). The setting is put
+    back afterwards; elsewhere than on PostgreSQL this does nothing."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    cursor.execute("SELECT current_setting('parallel_tuple_cost')")
+    (before,) = cursor.fetchone()
+    cursor.execute("SELECT set_config('parallel_tuple_cost', '0.01', false)")
+    try:
+        yield
+    finally:
+        if connection.connection.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+            cursor.execute("SELECT set_config('parallel_tuple_cost', %s, false)", [before])
 
 
 # Canonical frame column → database path, for the dashboard's loader (no prompt texts).

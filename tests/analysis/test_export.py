@@ -351,3 +351,27 @@ def test_postgresql_writes_the_same_csv_as_the_python_writer(tmp_path, study, ex
     # and the command takes the database's path on PostgreSQL
     out = _export(tmp_path, "csv", *extra, name="command.csv")
     pd.testing.assert_frame_equal(pd.read_csv(out), b)
+
+
+@pytest.mark.services
+def test_pair_counts_group_on_every_core_of_postgresql_and_put_the_setting_back(study):
+    # the plain summary's per-comparison grouping runs with cheap parallel hand-over for its
+    # one statement; the counts are the hand counts above and the session's setting is as before
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW parallel_tuple_cost")
+            return cursor.fetchone()[0]
+
+    before = setting()
+    with CaptureQueriesContext(connection) as captured:
+        counts = queries.pair_counts(study=study)
+    row = counts.set_index("variant_b").loc["direct-t2v@v1"]
+    assert (row["comparisons"], row["n"]) == (2, 10)
+    assert (row["quality_majority_a"], row["faithfulness_majority_a"]) == (1, 2)
+    statements = [query["sql"] for query in captured.captured_queries]
+    grouped = next(k for k, sql in enumerate(statements) if "GROUP BY pair" in sql)
+    assert "'parallel_tuple_cost', '0.01'" in statements[grouped - 1]
+    assert setting() == before != "0.01"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,19 +102,16 @@ def summarise_many(
     share one bootstrap (the same draws they would each make alone, one product over their
     columns side by side), and the rest runs on one thread per summary (numpy lets go of the
     GIL for much of it, and the second core would otherwise wait)."""
-    prepared = [_per_prompt(counts) for counts in many]
+    matrices, prepared = zip(*(_per_prompt(counts) for counts in many), strict=True)
     resampled: dict[int, np.ndarray] = {}
-    for n_prompts in dict.fromkeys(len(part.matrix) for part in prepared):
-        group = [k for k, part in enumerate(prepared) if len(part.matrix) == n_prompts]
-        matrices = [prepared[k].matrix for k in group]
+    for n_prompts in dict.fromkeys(len(matrix) for matrix in matrices):
+        group = [k for k, matrix in enumerate(matrices) if len(matrix) == n_prompts]
         if rounds:
-            sums = bootstrap_sums_many(matrices, rounds=rounds, seed=seed)
+            sums = bootstrap_sums_many([matrices[k] for k in group], rounds=rounds, seed=seed)
         else:
-            sums = [np.zeros((0, matrix.shape[1])) for matrix in matrices]
+            sums = [np.zeros((0, matrices[k].shape[1])) for k in group]
         resampled.update(zip(group, sums, strict=True))
-        del matrices
-    for part in prepared:  # the rest reads only the totals and the headline's columns
-        part.matrix = part.matrix[:0].copy()
+    del matrices  # the rest reads only the totals and the headline's columns
 
     def finish(k: int) -> StudySummary:
         return _summary(many[k], prepared[k], resampled[k], rounds, confidence, scores)
@@ -126,31 +124,32 @@ def summarise_many(
         return [first, *(other.result() for other in others)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _PerPrompt:
-    """One summary's per-prompt sums of every count (`matrix`, prompts × `layout.width`, let go
-    of after the bootstrap), their totals, the two columns the headline interval reads, and the
-    decisive majorities per comparison and question."""
+    """What one summary keeps of its per-prompt sums once they are bootstrapped: their totals
+    and the two columns the headline interval reads, with the decisive majorities per
+    comparison and question."""
 
-    matrix: np.ndarray
     layout: _Layout
     observed: np.ndarray  # (1, width), float64
     headline: dict[str, tuple[np.ndarray, np.ndarray]]  # majority_a, comparisons: prompts × pairs
     majorities: pd.DataFrame
 
 
-def _per_prompt(counts: StudyCounts) -> _PerPrompt:
+def _per_prompt(counts: StudyCounts) -> tuple[np.ndarray, _PerPrompt]:
+    """The per-prompt sums of every count (prompts × `_Layout.width`), and what is kept of them."""
     pairs = counts.pairs
     n_pairs, n_prompts = len(pairs), max(counts.n_prompts, 1)
     layout = _Layout(n_pairs=n_pairs)
     # float32 holds every count exactly (whole and half numbers below 2**23) at half the memory,
     # and is what the bootstrap's products take.
     per_prompt = np.zeros((n_prompts, layout.width), dtype=np.float32)
+    key = _cell_key(counts)
     majorities = []
     for question, got in counts.questions.items():
         majority = got.majority
-        _add_counts(per_prompt, got.votes, majority, counts, layout, question)
-        _add_reasons(per_prompt, got, majority, counts, layout, question)
+        _add_counts(per_prompt, got.votes, majority, key, layout, question)
+        _add_reasons(per_prompt, got, majority, key, layout, question)
         # Only decisive majorities can agree or disagree with a metric: the others are left
         # out here, and the labels are categoricals rather than a string per comparison.
         decided = np.flatnonzero(majority < len(_SIDES))
@@ -170,8 +169,7 @@ def _per_prompt(counts: StudyCounts) -> _PerPrompt:
                 }
             )
         )
-    return _PerPrompt(
-        matrix=per_prompt,
+    return per_prompt, _PerPrompt(
         layout=layout,
         observed=per_prompt.sum(axis=0, keepdims=True, dtype=np.float64),
         headline={
@@ -311,18 +309,11 @@ class _Layout:
         return base + np.arange(self.n_pairs) * len(_SIDES) * block
 
 
-def _by_prompt(
-    counts: StudyCounts, values: np.ndarray, key: np.ndarray | None = None
-) -> np.ndarray:
-    """(prompts, pairs) sums of per-comparison `values`; `key` is `_cell_key(counts)`, or the
-    part of it for the comparisons `values` are of."""
-    n_pairs = len(counts.pairs)
-    shape = (max(counts.n_prompts, 1), n_pairs)
-    sums = np.bincount(
-        _cell_key(counts) if key is None else key,
-        weights=np.asarray(values, dtype=float),
-        minlength=shape[0] * n_pairs,
-    )
+def _by_prompt(per_prompt: np.ndarray, layout: _Layout, values: Any, key: np.ndarray) -> np.ndarray:
+    """(prompts, pairs) sums of per-comparison `values`, each added to the cell its `key`
+    names (`_cell_key`, or the part of it for the comparisons `values` are of)."""
+    shape = (len(per_prompt), layout.n_pairs)
+    sums = np.bincount(key, weights=np.asarray(values, dtype=float), minlength=shape[0] * shape[1])
     return sums.reshape(shape)
 
 
@@ -335,11 +326,10 @@ def _add_counts(
     per_prompt: np.ndarray,
     votes: np.ndarray,
     majority: np.ndarray,
-    counts: StudyCounts,
+    key: np.ndarray,
     layout: _Layout,
     question: str,
 ) -> None:
-    key = _cell_key(counts)
     a, b, tie = (votes[:, k] for k in range(3))
     values = {
         "comparisons": np.ones(len(majority)),
@@ -350,28 +340,29 @@ def _add_counts(
         "judgment_score_a": a + 0.5 * tie,
     }
     for name, value in values.items():
-        per_prompt[:, layout.counts(question, name)] = _by_prompt(counts, value, key)
+        per_prompt[:, layout.counts(question, name)] = _by_prompt(per_prompt, layout, value, key)
 
 
 def _add_reasons(
     per_prompt: np.ndarray,
     got: QuestionCounts,
     majority: np.ndarray,
-    counts: StudyCounts,
+    key: np.ndarray,
     layout: _Layout,
     question: str,
 ) -> None:
     # Fig. 6: reasons given by the judgments that make up a win (they agree with the majority).
-    key = _cell_key(counts)
     for side in range(len(_SIDES)):
         won = np.flatnonzero(majority == side)
         key_won = key[won]
         wins = got.votes[won, side]
-        per_prompt[:, layout.reasons(question, side, None)] = _by_prompt(counts, wins, key_won)
+        per_prompt[:, layout.reasons(question, side, None)] = _by_prompt(
+            per_prompt, layout, wins, key_won
+        )
         cited = got.side_reasons[won, side, :]
         for reason in range(cited.shape[1]):
             per_prompt[:, layout.reasons(question, side, reason)] = _by_prompt(
-                counts, cited[:, reason], key_won
+                per_prompt, layout, cited[:, reason], key_won
             )
 
 

@@ -31,6 +31,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Coalesce
 
 from raters.models import Assignment, Comparison, Judgment, Rater, Study, VariantPair
+from raters.spreadsheets import FORMULA_STARTS
 
 from . import frames, metrics
 from .counts import study_counts
@@ -263,8 +264,6 @@ def export_csv_copy(
     QC booleans as 1/0/empty, times in ISO 8601 with microseconds, formula cells neutralised),
     so a million judgments leave the database at COPY speed instead of one Python row at a time.
     """
-    from raters.spreadsheets import FORMULA_STARTS
-
     from .export import flat_columns
 
     fields, columns, paths = _export_columns(include_rater_ids=include_rater_ids)
@@ -641,16 +640,11 @@ def summary_frame(*, study: Study, include_simulated: bool = False) -> pd.DataFr
     names = ["judgment_id", "comparison_id", "prompt_id", "pair_id", "rater", "time_spent_ms"]
     raw = _copy_bigints(sql, params, columns=len(names) + 2)
     # In judgment order: the summary numbers prompts in the order of their first judgment.
-    order = np.argsort(raw[0], kind="stable")
+    order = np.argsort(raw.pop(0), kind="stable")
     # Ids and times come in 32 bits where they fit (they always do below two billion
     # judgments); each column is let go of once it is put in order.
-    taken = []
-    for k in range(1, len(raw)):
-        taken.append(raw[k][order])
-        raw[k] = raw[k][:0].copy()
-    del raw, order
-    *id_columns, judged_at, bits = taken
-    del taken
+    *id_columns, judged_at, bits = [raw.pop(0)[order] for _ in range(len(raw))]
+    del order
     rows = pd.DataFrame(dict(zip(names[1:], id_columns, strict=True)))
     rows["judged_at"] = pd.to_datetime(judged_at.astype(np.int64), unit="us", utc=True)
     del id_columns, judged_at

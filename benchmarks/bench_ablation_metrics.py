@@ -252,8 +252,7 @@ def main() -> None:
 
     row("real videos (ceiling)", [real], "")
     # The floor of any model working in the shipped autoencoder's latents: real videos through it.
-    frames = real.reshape(-1, *real.shape[2:])
-    row("real via the autoencoder", [autoencoded(frames).reshape(real.shape)], "")
+    row("real via the autoencoder", [autoencoded(real)], "")
     for key, runs in sets.items():
         row(key, runs[: args.seeds], steps_of(variants[key]))
     print("chance: colour 0.167, shape 0.333, motion 0.167; bg = background colour right")
@@ -344,7 +343,7 @@ def measure_interpolation(args: argparse.Namespace, prompts: list[str], given: n
     given_move = flicker(given[:n])
     # The floor of any interpolator that decodes its frames with the shipped autoencoder: the
     # real videos' own frames through it and back.
-    floor_move = flicker(autoencoded(real.reshape(-1, *real.shape[2:])).reshape(real.shape))
+    floor_move = flicker(autoencoded(real))
     print()
     print(f"interpolation, {n} held-out prompts, 8 → {frames} frames (levels of 255)")
     print(

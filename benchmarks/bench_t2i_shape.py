@@ -84,8 +84,8 @@ def first_images(gen: Any, t2i: Any, prompts: list[str], seeds: list[int]) -> np
 
 
 def autoencoded(images: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 through the shipped autoencoder and back: what any model working in
-    its latents can at best give."""
+    """(..., H, W, 3) uint8 images (or videos) through the shipped autoencoder and back, frame
+    by frame, in the same shape: what any model working in its latents can at best give."""
     import torch
     from diffusers import AutoencoderKL
 
@@ -93,10 +93,11 @@ def autoencoded(images: np.ndarray) -> np.ndarray:
     from generation.video.pipeline import decode_frames
 
     vae = checkpoints.load_model(AutoencoderKL, checkpoints.checkpoint_dir() / "autoencoder")
+    flat = images.reshape(-1, *images.shape[-3:])
     with torch.inference_mode():
-        x = torch.from_numpy(images).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
+        x = torch.from_numpy(flat).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
         latents = vae.encode(x).latent_dist.mode()
-        return decode_frames(vae, latents[:, :, None], 1.0)[:, 0]
+        return decode_frames(vae, latents[:, :, None], 1.0)[:, 0].reshape(images.shape)
 
 
 def accuracy(classifier: Any, videos: np.ndarray, prompts: list[str]) -> dict[str, float]:

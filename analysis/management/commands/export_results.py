@@ -1,13 +1,14 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from analysis import export, present, queries
+from evalsite.commands import DatabaseCommand
 from raters.models import Study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Export one row per judgment of real comparisons (csv, jsonl, parquet, or FastChat "
         "arena JSON for one question) and a per-pair summary beside it (<output>.summary.csv); "

@@ -4,12 +4,13 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from evalsite.commands import DatabaseCommand
 from generation import imports, selectors
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Import videos made elsewhere as an imported variant's videos: a CSV manifest (path, "
         "prompt or prompt_id, optional sample) or a folder of {prompt}-{index}.mp4 / "

@@ -4,13 +4,14 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
+from evalsite.commands import DatabaseCommand
 from generation import selectors, services
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Create a batch from variant slugs (newest version) and a .txt/.csv prompt file."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -5,12 +5,13 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from evalsite.commands import DatabaseCommand
 from generation import services
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Register a model variant after checking its config as a worker would: the built-in "
         'family ({"kind": "emu", ...}) or a saved diffusers pipeline folder '

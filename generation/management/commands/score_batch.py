@@ -1,9 +1,10 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from evalsite.commands import DatabaseCommand
 from generation.models import GenerationBatch
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Score a batch's videos with the procedural-domain classifier (faithfulness, FVD-style)."
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]

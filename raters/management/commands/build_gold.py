@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from evalsite.commands import DatabaseCommand
 from raters import services
 from raters.models import Study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Build hidden gold comparisons (degraded copies of real videos) for a study."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -3,13 +3,14 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.urls import reverse
 
+from evalsite.commands import DatabaseCommand
 from raters import studies
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Build and publish a study, as the staff builder does: comparisons from the source "
         "batches (default: every batch with videos of the variants) and hidden gold checks."

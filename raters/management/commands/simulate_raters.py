@@ -1,11 +1,12 @@
 """Dry-run a study with simulated raters driving the site over HTTP."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from evalsite.commands import DatabaseCommand
 from raters import simulation
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Create simulated raters and let them rate STUDY on a running site over HTTP. The site "
         "must use this database and DJANGO_SECRET_KEY: the raters are created here and resumed "

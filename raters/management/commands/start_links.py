@@ -2,13 +2,14 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from evalsite.commands import DatabaseCommand
 from raters import services
 from raters.models import Study
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Print a signed start link per worker id (from --ids FILE, one a line, or arguments): "
         "a signed link resumes its worker in this study without the resume code."

@@ -542,6 +542,10 @@ def _load_study(cursor, frame, study, first_pair, variant_id, prompts, offset): 
                 "id": ids,
                 "comparison_id": frame["comparison_id"].to_numpy() + offset,
                 "rater_id": frame["rater"].astype(int).to_numpy() + 1,
+                # The comparison's study, kind and prompt, which assignments carry.
+                "study_id": study,
+                "kind": "real",
+                "prompt_id": frame["prompt_id"].to_numpy(),
                 "token": [str(uuid.uuid4()) for _ in range(len(frame))],
                 "left_is_a": frame["left_is_a"].to_numpy(),
                 "status": "done",

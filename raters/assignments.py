@@ -218,6 +218,9 @@ def _insert_assignment(
     assignment = Assignment(
         comparison_id=comparison["id"],
         rater=rater,
+        study_id=study.pk,
+        kind=comparison["kind"],
+        prompt_id=comparison["prompt_id"],
         left_is_a=left_is_a,
         status=Assignment.Status.ACTIVE,
         expires_at=_expiry(study),

@@ -29,7 +29,15 @@ from django.db.models import Field, Model
 
 from generation.models import Prompt, Video
 
-from .models import Assignment, Comparison, GoldClip, Judgment, PresentedClip, Rater
+from .models import (
+    Assignment,
+    Comparison,
+    GoldClip,
+    Judgment,
+    PresentedClip,
+    Rater,
+    copy_comparison_fields,
+)
 
 M = TypeVar("M", bound=Model)
 
@@ -220,18 +228,19 @@ def locked_profile(user_id: int) -> Rater | None:
 
 
 # The state's columns: oldest open id, open, done, real seen, distinct real prompts, then
-# taken (not expired) per kind in Comparison.Kind order; over assignments `a` of comparisons `c`.
-def _state_columns(a: str, c: str, named: bool = False) -> str:
-    """The state's columns over assignments `a` of comparisons `c` (`named`: as s0, s1...)."""
+# taken (not expired) per kind in Comparison.Kind order; over assignments `a`, whose copies of
+# their comparison's study, kind and prompt let the index assignment_rater_state answer alone.
+def _state_columns(a: str, named: bool = False) -> str:
+    """The state's columns over assignments `a` (`named`: as s0, s1...)."""
     parts = [
         f"MIN(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN {a}.id END)",
         f"SUM(CASE WHEN {a}.{_a('status')} = {_ACTIVE} THEN 1 ELSE 0 END)",
         f"SUM(CASE WHEN {a}.{_a('status')} = {_DONE} THEN 1 ELSE 0 END)",
-        f"SUM(CASE WHEN {c}.{_c('kind')} = {_REAL} THEN 1 ELSE 0 END)",
-        f"COUNT(DISTINCT CASE WHEN {c}.{_c('kind')} = {_REAL} THEN {c}.{_c('prompt')} END)",
+        f"SUM(CASE WHEN {a}.{_a('kind')} = {_REAL} THEN 1 ELSE 0 END)",
+        f"COUNT(DISTINCT CASE WHEN {a}.{_a('kind')} = {_REAL} THEN {a}.{_a('prompt')} END)",
         *(
             f"SUM(CASE WHEN {a}.{_a('status')} <> {_EXPIRED} "
-            f"AND {c}.{_c('kind')} = {_literal(kind)} THEN 1 ELSE 0 END)"
+            f"AND {a}.{_a('kind')} = {_literal(kind)} THEN 1 ELSE 0 END)"
             for kind in _KINDS
         ),
     ]
@@ -239,8 +248,8 @@ def _state_columns(a: str, c: str, named: bool = False) -> str:
 
 
 _STATE_SQL = (
-    f"SELECT {_state_columns('a', 'c')} FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} "  # noqa: S608
-    f"WHERE a.{_a('rater')} = %s AND c.{_c('study')} = %s"
+    f"SELECT {_state_columns('a')} FROM {A} a "  # noqa: S608
+    f"WHERE a.{_a('rater')} = %s AND a.{_a('study')} = %s"
 )
 
 
@@ -260,10 +269,9 @@ STATE_KINDS = _KINDS
 _SEEN_COMPARISONS = f"SELECT {_a('comparison')} FROM {A} WHERE {_a('rater')} = %s"  # noqa: S608
 # Prompts of every task (real, gold or mirror) the rater has had in the study; of real ones only.
 _SEEN_STUDY_PROMPTS = (
-    f"SELECT sc.{_c('prompt')} FROM {A} sa JOIN {C} sc ON sc.id = sa.{_a('comparison')} "  # noqa: S608
-    f"WHERE sa.{_a('rater')} = %s AND sc.{_c('study')} = %s"
+    f"SELECT {_a('prompt')} FROM {A} WHERE {_a('rater')} = %s AND {_a('study')} = %s"  # noqa: S608
 )
-_SEEN_PROMPTS = f"{_SEEN_STUDY_PROMPTS} AND sc.{_c('kind')} = {_REAL}"
+_SEEN_PROMPTS = f"{_SEEN_STUDY_PROMPTS} AND {_a('kind')} = {_REAL}"
 _CLAIM = (
     f"UPDATE {C} SET {_c('assigned_count')} = {_c('assigned_count')} + 1 "  # noqa: S608
     "WHERE id = ({pick}) AND {count} < %s RETURNING id, {count}, {prompt}"
@@ -340,6 +348,9 @@ def claim_gold(*, study_id: int, rater_id: int) -> tuple[int, int] | None:
 INSERTED_FIELDS = (
     "comparison_id",
     "rater_id",
+    "study_id",
+    "kind",
+    "prompt_id",
     "token",
     "left_is_a",
     "status",
@@ -369,6 +380,8 @@ def insert_assignment(assignment: Assignment) -> tuple[int, tuple[Any, ...]] | N
     `payload_row`, or None if the rater already holds that comparison. On PostgreSQL one
     statement inserts and reads the page's data; elsewhere two. ORM:
     Assignment.objects.bulk_create([a], ignore_conflicts=True), then payload_row(id)."""
+    if assignment.study_id is None:  # the comparison's copies (Assignment.save's rule)
+        copy_comparison_fields(assignment)
     sql, fields = _insert_sql()
     # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
     values = [f.get_db_prep_save(getattr(assignment, f.attname), connection) for f in fields]
@@ -402,8 +415,8 @@ _MIRROR_SOURCE_SQL = (
     f"LEFT JOIN {C} m ON m.{_c('mirror_of')} = c.id AND m.{_c('kind')} = {_MIRROR} "
     f"WHERE a.{_a('rater')} = %s AND c.{_c('study')} = %s AND c.{_c('kind')} = {_REAL} "
     f"AND a.{_a('status')} = {_DONE} "
-    f"AND a.id NOT IN (SELECT ra.id FROM {A} ra JOIN {C} rc ON rc.id = ra.{_a('comparison')} "
-    f"WHERE ra.{_a('rater')} = %s AND rc.{_c('study')} = %s ORDER BY ra.id DESC LIMIT 2) "
+    f"AND a.id NOT IN (SELECT ra.id FROM {A} ra "
+    f"WHERE ra.{_a('rater')} = %s AND ra.{_a('study')} = %s ORDER BY ra.id DESC LIMIT 2) "
     f"AND (m.id IS NULL OR m.id NOT IN ({_SEEN_COMPARISONS})) "
     "ORDER BY RANDOM() LIMIT 1"
 )
@@ -478,10 +491,9 @@ def _submit_sql() -> str:
     # The state as a one-row derived table (an aggregate without GROUP BY), its study found by
     # the token: grouping the task's wide row by itself instead sorted every counted row.
     state = (
-        f"SELECT {_state_columns('sa', 'sc', named=True)} FROM {A} sa "  # noqa: S608
-        f"JOIN {C} sc ON sc.id = sa.{_a('comparison')} "
-        f"WHERE sa.{_a('rater')} = %s AND sc.{_c('study')} = (SELECT tc.{_c('study')} "
-        f"FROM {A} ta JOIN {C} tc ON tc.id = ta.{_a('comparison')} WHERE ta.{_a('token')} = %s)"
+        f"SELECT {_state_columns('sa', named=True)} FROM {A} sa "  # noqa: S608
+        f"WHERE sa.{_a('rater')} = %s AND sa.{_a('study')} = (SELECT ta.{_a('study')} "
+        f"FROM {A} ta WHERE ta.{_a('token')} = %s)"
     )
     user_select, profile_join = _user_and_profile()
     return (

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from raters import hot_path, selectors, services
 from raters.auth import ProfileBackend
-from raters.models import Assignment, Comparison, Judgment, Rater
+from raters.models import Assignment, Comparison, Judgment, Rater, copy_comparison_fields
 from tests.factories import UserFactory
 from tests.raters.helpers import build_study, judge, qualified_rater
 
@@ -203,6 +203,7 @@ def _check_insert_matches_the_orm() -> None:
         comparison=comparison, rater=rater, left_is_a=True, expires_at=now, created_at=now
     )
     assert hot_path.insert_assignment(again) is None
+    copy_comparison_fields(again)  # what bulk_create does not do for it
     Assignment.objects.bulk_create([again], ignore_conflicts=True)  # the ORM's: no row either
     assert Assignment.objects.filter(comparison=comparison).count() == 1
 
@@ -407,7 +408,35 @@ def _check_profile_backend_loads_a_typed_profile() -> None:
     assert ProfileBackend().get_user(user.pk) is None
 
 
+def _check_assignments_carry_their_comparisons_study_kind_and_prompt() -> None:
+    """The copies the state reads equal the comparison's, however the assignment was made:
+    real tasks, gold checks and mirrored repeats handed out, and the ORM's create."""
+    study = build_study(
+        prompts=6, seeds=2, gold_comparisons=3, gold_rate=0.3, mirror_rate=0.3, min_watch_ms=0
+    )
+    raters = [qualified_rater(), qualified_rater()]
+    for _ in range(8):
+        for rater in raters:
+            task = services.next_assignment(study=study, rater=rater)
+            if task is not None:
+                judge(task)
+    extra = Assignment.objects.create(
+        comparison=Comparison.objects.filter(study=study, kind=REAL).last(),
+        rater=qualified_rater(),
+        left_is_a=True,
+    )
+    # Moved to another comparison (an admin's form sets the instance): the copies follow.
+    extra.comparison = Comparison.objects.filter(study=study, kind=GOLD).first()
+    extra.save()
+    made = Assignment.objects.filter(comparison__study=study).select_related("comparison")
+    assert {a.kind for a in made} == {REAL, GOLD, MIRROR} and extra in made
+    for a in made:
+        c = a.comparison
+        assert (a.study_id, a.kind, a.prompt_id) == (c.study_id, c.kind, c.prompt_id), a.pk
+
+
 CHECKS = [
+    _check_assignments_carry_their_comparisons_study_kind_and_prompt,
     _check_locked_profile_matches_the_orm,
     _check_rater_state_matches_the_orm,
     _check_first_free_claim_matches_the_orm,

@@ -1,9 +1,10 @@
 """Load and latency of rating under gunicorn on PostgreSQL, against a trivial view in the same run.
 
 Phase 1 (realistic): N simulated raters rate a study of M comparisons for T minutes over HTTP,
-with realistic watch and decision times, fetching both clips with range requests; a prober hits
-a trivial Django view at the same time. Reports requests/s and p50/p95/p99 of next-assignment,
-submit and the trivial view under that load.
+with realistic watch and decision times, fetching both clips with range requests, spread over
+several client processes; a prober asks a trivial Django view about 20 times a second at the
+same time (it measures the load, it should not add to it). Reports
+requests/s and p50/p95/p99 of next-assignment, submit and the trivial view under that load.
 Phase 2 (ceiling): closed loops with no waiting, same server, same client concurrency: the
 trivial view alone, then a signed-in no-op API view (session, user and profile loaded: the
 fixed cost of any rater's request), then a signed-in plain view that commits one row write
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from raters.simulation import (  # noqa: E402
     Behaviour,
     SimulatedAccount,
+    SimulationReport,
     percentile,
     run_simulation,
     start_button,
@@ -52,8 +54,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--ceiling-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--ceiling-rounds",
+        type=int,
+        default=3,
+        help="the ceiling loops take turns this many times, --ceiling-seconds each in all",
+    )
     parser.add_argument("--ceiling-concurrency", type=int, default=8)
     parser.add_argument("--wait-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--probe-pause",
+        type=float,
+        default=0.05,
+        help="phase 1's prober waits this long between requests (0: a closed loop, which "
+        "added more load than the raters)",
+    )
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=4,
+        help="phase 1's raters are spread over this many load-generator processes",
+    )
     parser.add_argument(
         "--arrival-spread",
         type=float,
@@ -73,7 +94,8 @@ def parse_args() -> argparse.Namespace:
 # --- client processes (spawned: they import no Django) ----------------------------------------
 
 
-def _ping_loop(url: str, seconds: float, threads: int) -> list[float]:
+def _ping_loop(url: str, seconds: float, threads: int, pause: float = 0.0) -> list[float]:
+    """Ask the trivial view in `threads` loops for `seconds`, `pause` s between requests."""
     import requests
 
     latencies: list[float] = []
@@ -88,6 +110,8 @@ def _ping_loop(url: str, seconds: float, threads: int) -> list[float]:
                 response = http.get(url, timeout=30)
                 mine.append(time.perf_counter() - started)
                 assert response.status_code == 200, response.status_code
+                if pause:
+                    time.sleep(pause)
         with lock:
             latencies.extend(mine)
 
@@ -134,6 +158,28 @@ def _signed_in_loop(
     return latencies
 
 
+def _realistic_loop(
+    base_url: str,
+    slug: str,
+    accounts: list[SimulatedAccount],
+    seconds: float,
+    wait_scale: float,
+    arrival_spread: float,
+    first: float,
+) -> SimulationReport:
+    """Phase 1's raters of one client process; they arrive from `first` s into the spread."""
+    time.sleep(first)
+    return run_simulation(
+        base_url=base_url,
+        study_slug=slug,
+        accounts=accounts,
+        behaviour=Behaviour(wait_scale=wait_scale),
+        concurrency=len(accounts),
+        duration_s=seconds - first,
+        arrival_spread_s=max(0.0, arrival_spread - first),
+    )
+
+
 def _rate_loop(
     base_url: str, slug: str, accounts: list[SimulatedAccount], seconds: float
 ) -> tuple[list[float], list[float], list[str], list[str]]:
@@ -147,6 +193,16 @@ def _rate_loop(
     )
     errors = [e for r in report.results for e in r.errors]
     return report.latencies("next"), report.latencies("submit"), report.accepted, errors
+
+
+LOOPS = ("trivial", "no-op", "one write", "rating")
+
+
+def _served(name: str, results: list) -> int:
+    """Requests one round of a ceiling loop served, over its client processes."""
+    if name == "rating":
+        return sum(len(part[0]) + len(part[1]) for part in results)
+    return sum(len(part) for part in results)
 
 
 def _split(items: list, parts: int) -> list[list]:
@@ -235,22 +291,40 @@ def main() -> int:
     spawn = multiprocessing.get_context("spawn")
     try:
         # Phase 1: realistic raters plus a light prober on the trivial view.
+        # The raters are spread over client processes, as 200 browsers are not 200 threads
+        # sharing one interpreter lock (whose waits the latencies would count).
         seconds = args.minutes * 60
-        with spawn.Pool(1) as pool:
-            probe = pool.apply_async(_ping_loop, (site.url + "bench/ping/", seconds, 1))
-            report = run_simulation(
-                base_url=site.url,
-                study_slug=study.slug,
-                accounts=accounts,
-                behaviour=Behaviour(wait_scale=args.wait_scale),
-                concurrency=args.raters,
-                duration_s=seconds,
-                arrival_spread_s=args.arrival_spread,
+        procs = max(1, min(args.client_processes, args.raters))
+        crowds = _split(accounts, procs)
+        with spawn.Pool(len(crowds) + 1) as pool:
+            probe = pool.apply_async(
+                _ping_loop, (site.url + "bench/ping/", seconds, 1, args.probe_pause)
             )
+            parts = [
+                pool.apply_async(
+                    _realistic_loop,
+                    (
+                        site.url,
+                        study.slug,
+                        group,
+                        seconds,
+                        args.wait_scale,
+                        args.arrival_spread,
+                        # Interleaved arrivals: account i of all arrives at spread * i / N.
+                        args.arrival_spread * index / len(accounts),
+                    ),
+                )
+                for index, group in enumerate(crowds)
+            ]
+            reports = [part.get() for part in parts]
             ping_latencies = probe.get()
+        report = SimulationReport(
+            results=[r for part in reports for r in part.results],
+            seconds=max(part.seconds for part in reports),
+        )
         print(
             f"\nphase 1: {args.raters} raters for {args.minutes:g} min (realistic waits, "
-            f"arriving over {args.arrival_spread:g} s)"
+            f"arriving over {args.arrival_spread:g} s, {len(crowds)} client processes)"
         )
         print("  " + report.summary().replace("\n", "\n  "))
         print(_fmt("trivial view (probe)", ping_latencies, report.seconds))
@@ -287,30 +361,50 @@ def main() -> int:
                 }
                 return results, seconds, used
 
-            parts, ping_s, ping_cpu = measured(
-                _ping_loop, [(site.url + "bench/ping/", args.ceiling_seconds, per_proc)] * procs
-            )
-            signed_in, me_s, me_cpu = measured(
-                _signed_in_loop,
-                [
-                    (site.url, ceiling_study.slug, p, args.ceiling_seconds, "bench/me/")
-                    for p in _split(me_ids, procs)
-                ],
-            )
-            wrote, write_s, write_cpu = measured(
-                _signed_in_loop,
-                [
-                    (site.url, ceiling_study.slug, p, args.ceiling_seconds, "bench/write/")
-                    for p in _split(write_ids, procs)
-                ],
-            )
-            rated, rate_s, rate_cpu = measured(
-                _rate_loop,
-                [
-                    (site.url, ceiling_study.slug, p, args.ceiling_seconds)
-                    for p in _split(ids, procs)
-                ],
-            )
+            # The four loops take turns, `--ceiling-rounds` times: the ratios compare loops
+            # that ran under the same conditions on a machine whose speed drifts.
+            totals: dict[str, list] = {name: [[], 0.0, {}] for name in LOOPS}
+            per_round: list[float] = []
+            slice_s = args.ceiling_seconds / max(1, args.ceiling_rounds)
+            for _round in range(max(1, args.ceiling_rounds)):
+                runs = {
+                    "trivial": (
+                        _ping_loop,
+                        [(site.url + "bench/ping/", slice_s, per_proc)] * procs,
+                    ),
+                    "no-op": (
+                        _signed_in_loop,
+                        [
+                            (site.url, ceiling_study.slug, p, slice_s, "bench/me/")
+                            for p in _split(me_ids, procs)
+                        ],
+                    ),
+                    "one write": (
+                        _signed_in_loop,
+                        [
+                            (site.url, ceiling_study.slug, p, slice_s, "bench/write/")
+                            for p in _split(write_ids, procs)
+                        ],
+                    ),
+                    "rating": (
+                        _rate_loop,
+                        [(site.url, ceiling_study.slug, p, slice_s) for p in _split(ids, procs)],
+                    ),
+                }
+                this_round = {}
+                for name, (loop, argsets) in runs.items():
+                    results, seconds, used = measured(loop, argsets)
+                    total = totals[name]
+                    total[0].extend(results)
+                    total[1] += seconds
+                    for group, cpu in used.items():
+                        total[2][group] = total[2].get(group, 0.0) + cpu
+                    this_round[name] = _served(name, results) / seconds
+                per_round.append(this_round["rating"] / this_round["one write"])
+        parts, ping_s, ping_cpu = totals["trivial"]
+        signed_in, me_s, me_cpu = totals["no-op"]
+        wrote, write_s, write_cpu = totals["one write"]
+        rated, rate_s, rate_cpu = totals["rating"]
         ping_all = [x for part in parts for x in part]
         me_all = [x for part in signed_in for x in part]
         write_all = [x for part in wrote for x in part]
@@ -344,7 +438,8 @@ def main() -> int:
         )
         print(
             f"  rating vs the one-write floor: {rate_rps / write_rps:.2f} (target >= 0.60; "
-            "each is a request/s rate in this run)"
+            "each is a request/s rate in this run); round by round: "
+            + ", ".join(f"{r:.2f}" for r in per_round)
         )
         # CPU per request, by process group: where the shared machine's cores went. Web-server
         # CPU does not depend on how busy the machine or the load generator are.

@@ -19,11 +19,9 @@ def expire_stale_assignments(*, study: Study | None = None) -> int:
     now = timezone.now()
     stale = Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__lt=now)
     if study is not None:
-        stale = stale.filter(comparison__study=study)
+        stale = stale.filter(study=study)
     expired = 0
-    for assignment_id, comparison_id, kind in stale.values_list(
-        "id", "comparison_id", "comparison__kind"
-    ):
+    for assignment_id, comparison_id, kind in stale.values_list("id", "comparison_id", "kind"):
         with transaction.atomic():
             changed = Assignment.objects.filter(
                 pk=assignment_id, status=Assignment.Status.ACTIVE

@@ -312,7 +312,12 @@ class Assignment(models.Model):
         DONE = "done", "Done"
         EXPIRED = "expired", "Expired"
 
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    comparison = models.ForeignKey(
+        Comparison,
+        on_delete=models.CASCADE,
+        related_name="assignments",
+        db_index=False,  # assignment_once_per_rater leads with the comparison
+    )
     rater = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -336,10 +341,8 @@ class Assignment(models.Model):
     )
     token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     left_is_a = models.BooleanField()
-    status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True
-    )
-    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -354,7 +357,14 @@ class Assignment(models.Model):
             models.Index(
                 fields=["rater", "study", "kind", "status", "prompt", "comparison", "id"],
                 name="assignment_rater_state",
-            )
+            ),
+            # Open tasks by expiry, for the sweep: it holds the open tasks only, so a task's
+            # flip to done adds no entry to it (nor to indexes on status or expiry alone).
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="assignment_open_expiry",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -29,15 +29,7 @@ from django.db.models import Field, Model
 
 from generation.models import Prompt, Video
 
-from .models import (
-    Assignment,
-    Comparison,
-    GoldClip,
-    Judgment,
-    PresentedClip,
-    Rater,
-    copy_comparison_fields,
-)
+from .models import Assignment, Comparison, GoldClip, Judgment, PresentedClip, Rater
 
 M = TypeVar("M", bound=Model)
 
@@ -380,8 +372,6 @@ def insert_assignment(assignment: Assignment) -> tuple[int, tuple[Any, ...]] | N
     `payload_row`, or None if the rater already holds that comparison. On PostgreSQL one
     statement inserts and reads the page's data; elsewhere two. ORM:
     Assignment.objects.bulk_create([a], ignore_conflicts=True), then payload_row(id)."""
-    if assignment.study_id is None:  # the comparison's copies (Assignment.save's rule)
-        copy_comparison_fields(assignment)
     sql, fields = _insert_sql()
     # The values as the ORM would send them (SQLite keeps UUIDs as hex, dates as text).
     values = [f.get_db_prep_save(getattr(assignment, f.attname), connection) for f in fields]

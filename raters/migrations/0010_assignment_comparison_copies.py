@@ -18,12 +18,9 @@ def copy_from_comparisons(apps: Any, schema_editor: Any) -> None:
             f"FROM {c} c WHERE c.id = {a}.comparison_id"
         )
         return
-    of = models.OuterRef("comparison_id")
-    Assignment.objects.update(
-        study_id=models.Subquery(Comparison.objects.filter(pk=of).values("study_id")[:1]),
-        kind=models.Subquery(Comparison.objects.filter(pk=of).values("kind")[:1]),
-        prompt_id=models.Subquery(Comparison.objects.filter(pk=of).values("prompt_id")[:1]),
-    )
+    source = Comparison.objects.filter(pk=models.OuterRef("comparison_id"))
+    copied = ("study_id", "kind", "prompt_id")
+    Assignment.objects.update(**{name: models.Subquery(source.values(name)[:1]) for name in copied})
 
 
 class Migration(migrations.Migration):

@@ -193,6 +193,7 @@ def _check_insert_matches_the_orm() -> None:
         expires_at=now + timedelta(minutes=5),
         created_at=now,
     )
+    copy_comparison_fields(new)  # set by its caller, as Assignment.save() would
     inserted = hot_path.insert_assignment(new)
     assert inserted is not None
     assignment_id, page = inserted
@@ -202,8 +203,8 @@ def _check_insert_matches_the_orm() -> None:
     again = Assignment(
         comparison=comparison, rater=rater, left_is_a=True, expires_at=now, created_at=now
     )
+    copy_comparison_fields(again)
     assert hot_path.insert_assignment(again) is None
-    copy_comparison_fields(again)  # what bulk_create does not do for it
     Assignment.objects.bulk_create([again], ignore_conflicts=True)  # the ORM's: no row either
     assert Assignment.objects.filter(comparison=comparison).count() == 1
 

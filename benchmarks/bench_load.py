@@ -3,8 +3,8 @@
 Phase 1 (realistic): N simulated raters rate a study of M comparisons for T minutes over HTTP,
 with realistic watch and decision times, fetching both clips with range requests, spread over
 several client processes; a prober asks a trivial Django view about 20 times a second at the
-same time (it measures the load, it should not add to it). Reports
-requests/s and p50/p95/p99 of next-assignment, submit and the trivial view under that load.
+same time (it measures the load, it should not add to it). Reports requests/s and p50/p95/p99
+of next-assignment, submit and the trivial view under that load.
 Phase 2 (ceiling): closed loops with no waiting, same server, same client concurrency: the
 trivial view alone, then a signed-in no-op API view (session, user and profile loaded: the
 fixed cost of any rater's request), then a signed-in plain view that commits one row write
@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,14 +196,31 @@ def _rate_loop(
     return report.latencies("next"), report.latencies("submit"), report.accepted, errors
 
 
-LOOPS = ("trivial", "no-op", "one write", "rating")
+@dataclass
+class _Ceiling:
+    """One ceiling loop's results over its rounds: per client process, the seconds it ran and
+    the CPU seconds each process group spent. `rating`: the round trip's loop, whose results are
+    (next latencies, submit latencies, ...) per process."""
 
+    rating: bool = False
+    results: list = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
 
-def _served(name: str, results: list) -> int:
-    """Requests one round of a ceiling loop served, over its client processes."""
-    if name == "rating":
-        return sum(len(part[0]) + len(part[1]) for part in results)
-    return sum(len(part) for part in results)
+    def add(self, results: list, seconds: float, cpu: dict[str, float]) -> float:
+        """Count one round in; the requests per second it served."""
+        self.results.extend(results)
+        self.seconds += seconds
+        for group, used in cpu.items():
+            self.cpu[group] = self.cpu.get(group, 0.0) + used
+        if self.rating:
+            served = sum(len(part[0]) + len(part[1]) for part in results)
+        else:
+            served = sum(len(part) for part in results)
+        return served / seconds
+
+    def parts(self) -> tuple[list, float, dict[str, float]]:
+        return self.results, self.seconds, self.cpu
 
 
 def _split(items: list, parts: int) -> list[list]:
@@ -363,48 +381,40 @@ def main() -> int:
 
             # The four loops take turns, `--ceiling-rounds` times: the ratios compare loops
             # that ran under the same conditions on a machine whose speed drifts.
-            totals: dict[str, list] = {name: [[], 0.0, {}] for name in LOOPS}
+            rounds = max(1, args.ceiling_rounds)
+            slice_s = args.ceiling_seconds / rounds
+            runs = {
+                "trivial": (_ping_loop, [(site.url + "bench/ping/", slice_s, per_proc)] * procs),
+                "no-op": (
+                    _signed_in_loop,
+                    [
+                        (site.url, ceiling_study.slug, p, slice_s, "bench/me/")
+                        for p in _split(me_ids, procs)
+                    ],
+                ),
+                "one write": (
+                    _signed_in_loop,
+                    [
+                        (site.url, ceiling_study.slug, p, slice_s, "bench/write/")
+                        for p in _split(write_ids, procs)
+                    ],
+                ),
+                "rating": (
+                    _rate_loop,
+                    [(site.url, ceiling_study.slug, p, slice_s) for p in _split(ids, procs)],
+                ),
+            }
+            totals = {name: _Ceiling(rating=name == "rating") for name in runs}
             per_round: list[float] = []
-            slice_s = args.ceiling_seconds / max(1, args.ceiling_rounds)
-            for _round in range(max(1, args.ceiling_rounds)):
-                runs = {
-                    "trivial": (
-                        _ping_loop,
-                        [(site.url + "bench/ping/", slice_s, per_proc)] * procs,
-                    ),
-                    "no-op": (
-                        _signed_in_loop,
-                        [
-                            (site.url, ceiling_study.slug, p, slice_s, "bench/me/")
-                            for p in _split(me_ids, procs)
-                        ],
-                    ),
-                    "one write": (
-                        _signed_in_loop,
-                        [
-                            (site.url, ceiling_study.slug, p, slice_s, "bench/write/")
-                            for p in _split(write_ids, procs)
-                        ],
-                    ),
-                    "rating": (
-                        _rate_loop,
-                        [(site.url, ceiling_study.slug, p, slice_s) for p in _split(ids, procs)],
-                    ),
-                }
-                this_round = {}
+            for _round in range(rounds):
+                served = {}
                 for name, (loop, argsets) in runs.items():
-                    results, seconds, used = measured(loop, argsets)
-                    total = totals[name]
-                    total[0].extend(results)
-                    total[1] += seconds
-                    for group, cpu in used.items():
-                        total[2][group] = total[2].get(group, 0.0) + cpu
-                    this_round[name] = _served(name, results) / seconds
-                per_round.append(this_round["rating"] / this_round["one write"])
-        parts, ping_s, ping_cpu = totals["trivial"]
-        signed_in, me_s, me_cpu = totals["no-op"]
-        wrote, write_s, write_cpu = totals["one write"]
-        rated, rate_s, rate_cpu = totals["rating"]
+                    served[name] = totals[name].add(*measured(loop, argsets))
+                per_round.append(served["rating"] / served["one write"])
+        parts, ping_s, ping_cpu = totals["trivial"].parts()
+        signed_in, me_s, me_cpu = totals["no-op"].parts()
+        wrote, write_s, write_cpu = totals["one write"].parts()
+        rated, rate_s, rate_cpu = totals["rating"].parts()
         ping_all = [x for part in parts for x in part]
         me_all = [x for part in signed_in for x in part]
         write_all = [x for part in wrote for x in part]

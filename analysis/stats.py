@@ -9,7 +9,6 @@ for all rounds at once.
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -196,10 +195,14 @@ def percentile_interval(
         empty = np.full(samples.shape[1], np.nan)
         return empty, empty.copy()
     tail = 100 * (1 - confidence) / 2
-    with warnings.catch_warnings():
-        # All-NaN columns (a share never defined) give NaN bounds, which is the honest answer.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
+    # All-NaN columns (a share never defined) get NaN bounds, which is the honest answer. They
+    # are left out of the reduction rather than silenced: swapping the process-wide warning
+    # filters is not safe while another thread (the dashboard's recompute) runs this too.
+    defined = ~np.isnan(samples).all(axis=0)
+    lo = np.full(samples.shape[1], np.nan)
+    hi = lo.copy()
+    if defined.any():
+        lo[defined], hi[defined] = np.nanpercentile(samples[:, defined], [tail, 100 - tail], axis=0)
     return lo, hi
 
 

@@ -222,3 +222,31 @@ def test_majority_codes_column_by_column_equal_argmax_of_a_strict_majority():
     table[:7] = 0  # no votes: no majority
     strict = 2 * table.max(axis=1) > table.sum(axis=1)
     np.testing.assert_array_equal(majority_codes(table), np.where(strict, table.argmax(axis=1), 3))
+
+
+def test_undefined_intervals_raise_no_warning_from_threads_running_at_once():
+    """An all-NaN column's bounds are NaN without a warning, even while another thread computes
+    intervals too (the dashboard recomputes in the background): silencing by swapping the
+    process-wide warning filters is not safe across threads, so nothing may warn at all."""
+    import threading
+    import warnings
+
+    samples = np.full((50, 3), np.nan)
+    samples[:, 0] = np.linspace(0, 1, 50)
+    start = threading.Barrier(4)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(300):
+            lo, hi = stats.percentile_interval(samples)
+            assert np.isnan(lo[1:]).all() and np.isnan(hi[1:]).all()
+            assert lo[0] == pytest.approx(0.025) and hi[0] == pytest.approx(0.975)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [str(w.message) for w in caught] == []

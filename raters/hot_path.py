@@ -276,12 +276,15 @@ def _claim_sql(pick: str) -> str:
 
 @functools.cache
 def _first_free_sql(repeat_prompts: bool, skip_locked: str) -> str:
-    where = (
-        f"{_c('study')} = %s AND {_c('kind')} = {_REAL} AND {_c('assigned_count')} < %s "
-        f"AND {_c('is_ready')} AND id NOT IN ({_SEEN_COMPARISONS})"
-    )
-    if not repeat_prompts:
-        where += f" AND {_c('prompt')} NOT IN ({_SEEN_PROMPTS})"
+    where = f"{_c('study')} = %s AND {_c('kind')} = {_REAL} AND {_c('assigned_count')} < %s "
+    where += f"AND {_c('is_ready')} AND "
+    if repeat_prompts:
+        where += f"id NOT IN ({_SEEN_COMPARISONS})"
+    else:
+        # A real comparison of this study that the rater has had is a prompt of theirs among
+        # this study's real tasks, so the unseen-prompt filter excludes it too: the rater's
+        # tasks are read once, not twice.
+        where += f"{_c('prompt')} NOT IN ({_SEEN_PROMPTS})"
     pick = (
         f"SELECT id FROM {C} WHERE {where} "  # noqa: S608
         f"ORDER BY {_c('assigned_count')}, id LIMIT 1{skip_locked}"
@@ -298,9 +301,8 @@ def claim_first_free(
     conditional increment never passes k). (comparison id, its slot 1..k, prompt id) or None.
     ORM: selectors.real_candidates(...).order_by("assigned_count", "id").first(), then
     filter(pk=..., assigned_count__lt=k).update(assigned_count=F(...) + 1)."""
-    params: list[Any] = [study_id, raters_per_pair, rater_id]
-    if not repeat_prompts:
-        params += [rater_id, study_id]
+    params: list[Any] = [study_id, raters_per_pair]
+    params += [rater_id] if repeat_prompts else [rater_id, study_id]
     sql = _first_free_sql(repeat_prompts, _for_update(skip_locked=True))
     row = _row(sql, (*params, raters_per_pair))
     return (row[0], row[1], row[2]) if row is not None else None

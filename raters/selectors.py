@@ -6,6 +6,7 @@ import functools
 import hashlib
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.files import FieldFile
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.crypto import salted_hmac
 
 from . import hot_path, quiz
@@ -451,6 +452,16 @@ def clip_file(*, assignment: Assignment, side: str, kind: str) -> FieldFile | No
     return field or None
 
 
+_NO_TOKEN = str(uuid.UUID(int=0))
+
+
+@functools.lru_cache(maxsize=16)
+def _clip_url_base(urlconf: str | None, script_prefix: str) -> str:
+    """A clip URL up to its side, with `_NO_TOKEN` for the token: reverse() costs more than
+    the rest of a task's page data, and the URL only changes with the URLconf and prefix."""
+    return reverse("raters:clip", args=[_NO_TOKEN, "s", "k"]).removesuffix("s/k")
+
+
 def task_payload(
     *,
     assignment_id: int,
@@ -474,8 +485,8 @@ def task_payload(
         "right": poster_b if left_is_a else poster_a,
     }
 
-    # The four clip URLs differ only in their last two parts: one reverse() gives the rest.
-    base = reverse("raters:clip", args=[token, "s", "k"]).removesuffix("s/k")
+    # The four clip URLs differ only in the token and their last two parts.
+    base = _clip_url_base(get_urlconf(), get_script_prefix()).replace(_NO_TOKEN, token)
 
     def side(name: str) -> dict[str, str]:
         return {

@@ -135,8 +135,13 @@ def _new_assignment(
     )
     if gold_due or mirror_due:
         # Checks (gold, mirrors) only while real work is left for this rater. The estimate
-        # the progress counter uses, so a check costs no query a real task does not.
-        if not selectors.real_work_left(study=study, state=state, room=room):
+        # the progress counter uses, so a check costs no query a real task does not; when it
+        # says none is left, the count itself, as it may be seconds old (a slot given back
+        # since) and the done page counts exactly.
+        if (
+            not selectors.real_work_left(study=study, state=state, room=room)
+            and not selectors.real_candidates(study=study, rater=rater).exists()
+        ):
             return None
         check = _assign_gold(study=study, rater=rater) if gold_due else None
         if check is None and mirror_due:

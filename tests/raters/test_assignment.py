@@ -270,3 +270,29 @@ def test_progress_estimate_bounds_by_room_and_by_what_the_rater_has_not_seen():
     # Three prompts still have room: the second rater can get at most those.
     assert selectors.rater_progress(study=study, rater=second) == {"done": 0, "total": 3}
     assert selectors.rater_progress(study=study, rater=first) == {"done": 1, "total": 4}
+
+
+def test_a_check_due_after_a_slot_came_free_is_handed_out_while_the_count_is_stale(settings):
+    """The study-wide count of what is left is reused for seconds. A rater due a check whom
+    that count tells nothing is left, while a slot has come free since, still gets work: else
+    `next` says "done" while the done page, which counts exactly, sends them back to rate."""
+    settings.JUICE_PROGRESS_CACHE_SECONDS = 60
+    study = build_study(prompts=1, raters_per_pair=1, gold_comparisons=1, gold_rate=0.99)
+    holder, rater = qualified_rater(), qualified_rater()
+    while not selectors.check_due(
+        study=study, rater_id=rater.pk, kind=Comparison.Kind.GOLD, done=0, total=0
+    ):
+        rater = qualified_rater()  # one whose first task is a check (99 in 100 are)
+    real = Comparison.objects.get(study=study, kind=Comparison.Kind.REAL)
+    held = Assignment.objects.create(comparison=real, rater=holder, left_is_a=True)
+    Comparison.objects.filter(pk=real.pk).update(assigned_count=1)
+    assert selectors.study_room(study=study).prompts_open == 0  # counted while full, kept
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    services.expire_stale_assignments()
+    assert not selectors.rater_finished(study=study, rater=rater)
+
+    task = services.next_assignment(study=study, rater=rater)
+    assert task is not None and task.comparison.kind == Comparison.Kind.GOLD
+    judge(task)
+    task = services.next_assignment(study=study, rater=rater)
+    assert task is not None and task.comparison_id == real.pk

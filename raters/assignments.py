@@ -258,8 +258,8 @@ def left_is_a_for_slot(*, comparison_id: int, slot: int, raters: int) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _side_order(comparison_id: int, raters: int, secret: str) -> tuple[bool, ...]:
-    """A comparison's order of sides (see left_is_a_for_slot), kept for its other slots: hashing
-    and seeding a generator for every task handed out was 2-3% of a claim's CPU."""
+    """A comparison's order of sides (see left_is_a_for_slot), kept for its other slots rather
+    than hashed and shuffled by a newly seeded generator for every task (9 µs each)."""
     digest = hashlib.blake2b(
         str(comparison_id).encode(), key=secret.encode()[:64], digest_size=8
     ).digest()

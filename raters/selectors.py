@@ -456,7 +456,7 @@ _NO_TOKEN = str(uuid.UUID(int=0))
 
 
 @functools.lru_cache(maxsize=16)
-def _clip_url_base(urlconf: str | None, script_prefix: str) -> str:
+def _clip_url_base(urlconf: str, script_prefix: str) -> str:
     """A clip URL up to its side, with `_NO_TOKEN` for the token: reverse() costs more than
     the rest of a task's page data, and the URL only changes with the URLconf and prefix."""
     return reverse("raters:clip", args=[_NO_TOKEN, "s", "k"]).removesuffix("s/k")
@@ -486,7 +486,8 @@ def task_payload(
     }
 
     # The four clip URLs differ only in the token and their last two parts.
-    base = _clip_url_base(get_urlconf(), get_script_prefix()).replace(_NO_TOKEN, token)
+    urlconf = get_urlconf() or settings.ROOT_URLCONF
+    base = _clip_url_base(urlconf, get_script_prefix()).replace(_NO_TOKEN, token)
 
     def side(name: str) -> dict[str, str]:
         return {

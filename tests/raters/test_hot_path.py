@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from raters import hot_path, selectors, services
@@ -323,17 +323,22 @@ def _check_task_payload_matches_the_orm() -> None:
         assert (poster_a, poster_b) == (comparison.video_a.poster, comparison.video_b.poster)
         clip = comparison.gold_clip
         assert gold_poster == (clip.poster.name if clip else None)
-        payload = selectors.task_payload(
-            assignment_id=assignment.pk, study=study, progress={"done": 0, "total": 1}
-        )
-        for side in ("left", "right"):
-            poster = selectors.clip_file(assignment=assignment, side=side, kind="poster")
-            assert payload[side]["poster"] == (
-                reverse("raters:clip", args=[assignment.token, side, "poster"]) if poster else ""
-            )
-            assert payload[side]["video"] == reverse(
-                "raters:clip", args=[assignment.token, side, "video"]
-            )
+        for prefix in ("/", "/juice/", "/"):  # a site served under a path prefix too
+            set_script_prefix(prefix)
+            try:
+                payload = selectors.task_payload(
+                    assignment_id=assignment.pk, study=study, progress={"done": 0, "total": 1}
+                )
+                for side in ("left", "right"):
+                    poster = selectors.clip_file(assignment=assignment, side=side, kind="poster")
+                    url = reverse("raters:clip", args=[assignment.token, side, "poster"])
+                    assert payload[side]["poster"] == (url if poster else "")
+                    assert payload[side]["video"] == reverse(
+                        "raters:clip", args=[assignment.token, side, "video"]
+                    )
+                    assert payload[side]["video"].startswith(f"{prefix}rate/clip/")
+            finally:
+                set_script_prefix("/")
     assert hot_path.payload_row(10**9) is None
 
 

@@ -535,6 +535,76 @@ def assignment_for_submit(
     return found, comparison, row[ends[1]], user, row[ends[4] :]
 
 
+# --- a clip of a task -------------------------------------------------------------------------
+
+# What clip requests read: the comparison's clip links, and each clip's file and poster.
+CLIP_COMPARISON_FIELDS = (
+    "id",
+    "video_a_id",
+    "video_b_id",
+    "gold_clip_id",
+    "shown_a_id",
+    "shown_b_id",
+)
+CLIP_FILE_FIELDS = ("id", "file", "poster")
+# Each link of the comparison to a clip, with the clip's model and its alias in the statement.
+_CLIP_SOURCES = (
+    ("video_a", Video, "va"),
+    ("video_b", Video, "vb"),
+    ("gold_clip", GoldClip, "g"),
+    ("shown_a", PresentedClip, "sa"),
+    ("shown_b", PresentedClip, "sb"),
+)
+
+
+@functools.cache
+def _clip_sql() -> str:
+    """The statement (built once: it runs for every clip a rater's browser asks for)."""
+    joins = " ".join(
+        f"{'JOIN' if model is Video else 'LEFT JOIN'} {_table(model)} {alias} "
+        f"ON {alias}.id = c.{_c(link)}"
+        for link, model, alias in _CLIP_SOURCES
+    )
+    files = ", ".join(
+        columns(model, alias, CLIP_FILE_FIELDS) for _link, model, alias in _CLIP_SOURCES
+    )
+    return (
+        f"SELECT {columns(Assignment, 'a')}, "  # noqa: S608
+        f"{columns(Comparison, 'c', CLIP_COMPARISON_FIELDS)}, {files} "
+        f"FROM {A} a JOIN {C} c ON c.id = a.{_a('comparison')} {joins} "
+        f"WHERE a.{_a('token')} = %s AND a.{_a('rater')} = %s"
+    )
+
+
+def assignment_for_clip(*, token: str, rater_id: int) -> Assignment | None:
+    """The rater's own assignment by its token, with `assignment.comparison` (the
+    CLIP_COMPARISON_FIELDS) and its videos, gold clip and presented clips (CLIP_FILE_FIELDS)
+    loaded; None for a malformed token or another rater's. ORM: Assignment.objects
+    .select_related("comparison__video_a", "comparison__video_b", "comparison__gold_clip",
+    "comparison__shown_a", "comparison__shown_b").get(token=..., rater_id=...)."""
+    try:
+        value = _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    row = _row(_clip_sql(), (value, rater_id))
+    if row is None:
+        return None
+    start = len(Assignment._meta.concrete_fields)
+    assignment = instance(Assignment, row[:start])
+    end = start + len(CLIP_COMPARISON_FIELDS)
+    comparison = instance(Comparison, row[start:end], CLIP_COMPARISON_FIELDS)
+    width = len(CLIP_FILE_FIELDS)
+    for k, (link, model, _alias) in enumerate(_CLIP_SOURCES):
+        values = row[end + k * width : end + (k + 1) * width]
+        setattr(
+            comparison,
+            link,
+            instance(model, values, CLIP_FILE_FIELDS) if values[0] is not None else None,
+        )
+    assignment.comparison = comparison
+    return assignment
+
+
 # --- recording a judgment ---------------------------------------------------------------------
 
 

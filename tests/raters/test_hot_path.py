@@ -441,6 +441,36 @@ def _check_assignments_carry_their_comparisons_study_kind_and_prompt() -> None:
         assert (a.study_id, a.kind, a.prompt_id) == (c.study_id, c.kind, c.prompt_id), a.pk
 
 
+def _check_assignment_for_clip_matches_the_orm() -> None:
+    # Videos of unlike frame counts (shown through prepared clips) and a gold comparison.
+    study = build_study(prompts=2, raters_per_pair=1, gold_comparisons=1, frames_b=16)
+    rater, other = qualified_rater(), qualified_rater()
+    comparisons = list(Comparison.objects.filter(study=study).order_by("id"))
+    assert any(c.shown_a_id for c in comparisons) and any(c.gold_clip_id for c in comparisons)
+    plain = build_study(prompts=1, raters_per_pair=1, slug="plain")
+    comparisons += list(Comparison.objects.filter(study=plain))
+    assert any(c.shown_a_id is None and c.gold_clip_id is None for c in comparisons)
+    related = ("video_a", "video_b", "gold_clip", "shown_a", "shown_b")
+    for comparison in comparisons:
+        assignment = Assignment.objects.create(
+            comparison=comparison, rater=rater, left_is_a=comparison.pk % 2 == 0
+        )
+        expected = Assignment.objects.select_related(
+            *(f"comparison__{name}" for name in related)
+        ).get(token=assignment.token, rater_id=rater.pk)
+        found = hot_path.assignment_for_clip(token=str(assignment.token), rater_id=rater.pk)
+        assert found is not None and found.pk == assignment.pk
+        assert found.left_is_a == expected.left_is_a
+        for side in ("left", "right"):
+            for kind in ("video", "poster"):
+                ours = selectors.clip_file(assignment=found, side=side, kind=kind)
+                theirs = selectors.clip_file(assignment=expected, side=side, kind=kind)
+                assert (ours and ours.name) == (theirs and theirs.name), (side, kind)
+        assert hot_path.assignment_for_clip(token=str(assignment.token), rater_id=other.pk) is None
+    for token in ("not-a-token", str(uuid.uuid4()), ""):
+        assert hot_path.assignment_for_clip(token=token, rater_id=rater.pk) is None
+
+
 CHECKS = [
     _check_assignments_carry_their_comparisons_study_kind_and_prompt,
     _check_locked_profile_matches_the_orm,
@@ -452,6 +482,7 @@ CHECKS = [
     _check_judgment_insert_matches_the_orm,
     _check_mirror_source_matches_the_orm,
     _check_task_payload_matches_the_orm,
+    _check_assignment_for_clip_matches_the_orm,
     _check_assignment_for_submit_matches_the_orm,
     _check_user_with_profile_matches_the_orm,
     _check_profile_backend_loads_a_typed_profile,

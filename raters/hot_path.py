@@ -470,6 +470,15 @@ def _payload(row: tuple[Any, ...]) -> tuple[Any, ...]:
 SUBMIT_COMPARISON_FIELDS = ("id", "study_id", "kind", "gold_question", "mirror_of_id")
 
 
+def _token_param(token: str) -> Any:
+    """An assignment token as the database takes it (SQLite keeps UUIDs as hex); None for a
+    malformed one, which no assignment has."""
+    try:
+        return _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 @functools.cache
 def _submit_sql() -> str:
     """The statement (built once). The rater's state in the task's study (rater_state_row's
@@ -510,9 +519,8 @@ def assignment_for_submit(
     rater_id=...)."""
     from django.contrib.auth import get_user_model
 
-    try:
-        value = _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
-    except (ValueError, TypeError, AttributeError):
+    value = _token_param(token)
+    if value is None:
         return None
     row = _row(_submit_sql(), (rater_id, value, value, rater_id))
     if row is None:
@@ -582,9 +590,8 @@ def assignment_for_clip(*, token: str, rater_id: int) -> Assignment | None:
     loaded; None for a malformed token or another rater's. ORM: Assignment.objects
     .select_related("comparison__video_a", "comparison__video_b", "comparison__gold_clip",
     "comparison__shown_a", "comparison__shown_b").get(token=..., rater_id=...)."""
-    try:
-        value = _field(Assignment, "token").get_db_prep_value(uuid.UUID(str(token)), connection)
-    except (ValueError, TypeError, AttributeError):
+    value = _token_param(token)
+    if value is None:
         return None
     row = _row(_clip_sql(), (value, rater_id))
     if row is None:

@@ -77,7 +77,7 @@ def checked_variant_config(config: Any) -> tuple[AnyConfig, tuple[str, ...]]:
 
 def config_notes(config: AnyConfig) -> tuple[str, ...]:
     """Check a parsed config against the disk; returns what the admin should know."""
-    from .video import checkpoints
+    from .video import checkpoints, temporal_decoding
 
     if isinstance(config, ImportedConfig):
         return ("Videos made elsewhere: add them with import_videos or the staff upload.",)
@@ -94,6 +94,12 @@ def config_notes(config: AnyConfig) -> tuple[str, ...]:
         notes.append(
             f"Interpolates with {interp.unet_folder.name}, sampled with its own "
             f"{interp.schedule} scheduler ({interp.prediction_type})."
+        )
+    if config.temporal_decoding:
+        card = temporal_decoding.check(root)
+        notes.append(
+            f"Steadies the latents with {temporal_decoding.FOLDER} before decoding "
+            f"(trained {card.get('recipe', {}).get('steps', '?')} steps)."
         )
     return tuple(notes)
 

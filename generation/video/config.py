@@ -90,6 +90,9 @@ class VariantConfig(_Config):
     multistage: bool = False
     hq_finetune: bool = False
     interpolation: bool = False
+    # Steady the latents with the shipped temporal decoder before decoding frame by frame
+    # (generation/video/temporal_decoding.py); off, each frame decodes on its own as trained.
+    temporal_decoding: bool = False
     sampler: str = "ddim"
     steps: int = 10
     # Paper Eq. 1: w_i = 2.0 on the image condition, w_p = 7.5 on the text.

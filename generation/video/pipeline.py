@@ -8,6 +8,8 @@ The built-in family's steps follow the paper's factorized generation:
 - factorized: the T2I U-Net (the video U-Net without its temporal layers) makes the first
   image; the video U-Net makes the frames conditioned on text and that image (Eq. 1 guidance);
 - direct: the video U-Net alone, image channels empty and mask zero;
+- temporal decoding (optional): the frames' latents steadied together by a small 3D
+  convolution (temporal_decoding.py) before the rest, so a still background stays still;
 - interpolation (optional): 8 frames → 29 (input frame k at output index 4k), temporal
   super-resolution with the given frames noise-augmented at t=100 as the U-Net's conditioning.
   The sampler keeps the given frames and starts the others from them (docs/interpolation.md):
@@ -34,7 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import checkpoints
+from . import checkpoints, temporal_decoding
 from .config import AnyConfig, ConfigError, DiffusersConfig, ImportedConfig, VariantConfig
 from .schedules import sampling_scheduler, training_scheduler, uses_guidance_rescale
 
@@ -202,6 +204,9 @@ class EmuVideoGenerator:
             self.interp_scheduler = sampling_scheduler(found.schedule)
             self.interp_strength = found.strength
             self.interp_guidance_text = found.guidance_text
+        self.temporal_decoder = (
+            temporal_decoding.load(root, device) if config.temporal_decoding else None
+        )
         for model in (self.unet, self.t2i, self.interpolator):
             if model is not None:
                 # torch's own cast: diffusers' ModelMixin.to warns about modules to keep in
@@ -397,6 +402,16 @@ class EmuVideoGenerator:
     def _generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> tuple[np.ndarray, int]:
         import torch
 
+        latents, fps = self.latents(prompts, seeds)
+        # 7. Decode frame by frame.
+        with torch.inference_mode():
+            return decode_frames(self.vae, latents, self.scaling), fps
+
+    def latents(self, prompts: Sequence[str], seeds: Sequence[int]) -> tuple[Any, int]:
+        """Steps 2-6 of `generate` for one batch: (B, C, T, h, w) scaled latents, not yet
+        decoded, and their fps (benchmarks/bench_temporal_decoding.py decodes them its ways)."""
+        import torch
+
         cfg = self.config
         c = self.unet.config.out_channels
         h, w = cfg.height // self.latent_scale, cfg.width // self.latent_scale
@@ -431,6 +446,9 @@ class EmuVideoGenerator:
                 mask,
                 w_image=cfg.guidance_image,
             )
+            # 5b. Optional temporal decoding: the frames' latents steadied together.
+            if self.temporal_decoder is not None:
+                latents = self.temporal_decoder(latents)
             fps = cfg.fps
             # 6. Optional temporal super-resolution.
             if self.interpolator is not None:
@@ -442,8 +460,7 @@ class EmuVideoGenerator:
                     null,
                 )
                 fps = cfg.fps * INTERPOLATION_FACTOR
-            # 7. Decode frame by frame.
-            return decode_frames(self.vae, latents, self.scaling), fps
+            return latents, fps
 
 
 def decode_frames(vae: Any, latents: Any, scaling: float) -> np.ndarray:

@@ -11,6 +11,8 @@ its recipe is skipped, an interrupted one resumes from its last saved step):
    and HQ fine-tuning (extra steps on the high-motion subset) vs not.
 4. `interpolation`: temporal layers only, 8 → 29 frames.
 5. `classifier`: the video classifier behind the automatic metrics (metrics.py).
+6. `temporal-decoder`: steadies a video's latents before per-frame decoding, on the training
+   videos' latents (temporal_decoding.py).
 
 Every batch, noise draw and timestep comes from a generator seeded by (seed, stage, step), so a
 resumed run draws what an uninterrupted one would have.
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoints
+from . import checkpoints, temporal_decoding
 from .data import make_video_set
 from .models import SHIPPED, ModelSize, build_autoencoder, build_t2i, inflate_t2i, set_trainable
 from .schedules import training_scheduler, training_target
@@ -101,6 +103,13 @@ class TrainingPlan:
     interp_strength: float = 0.1
     interp_guidance_text: float = 1.0
     classifier_steps: int = 1000
+    # The temporal decoder (temporal_decoding.py): noise up to 0.6 took the default's flicker
+    # from 2.65x to 1.89x the real videos' at a reconstruction error of 4.10 against 3.89;
+    # up to 2.0 only to 1.83x at 4.60 (benchmarks/bench_temporal_decoding.py).
+    temporal_steps: int = 2000
+    temporal_batch: int = 32
+    temporal_lr: float = 1e-3
+    temporal_sigma: float = 0.6
     save_every: int = 100
     recipes: tuple[VideoRecipe, ...] = ABLATION_RECIPES
     schedules: tuple[str, ...] = field(default=("zero_snr", "standard", "linear"))
@@ -134,6 +143,8 @@ def tiny_plan(seed: int = 0) -> TrainingPlan:
         interp_steps=1,
         interp_batch=1,
         classifier_steps=2,
+        temporal_steps=2,
+        temporal_batch=2,
         save_every=1,
         recipes=(VideoRecipe(),),
         schedules=("zero_snr",),
@@ -615,6 +626,54 @@ class Trainer:
             },
         )
 
+    def temporal_decoder(self, vae: Any) -> None:
+        """The temporal decoder (temporal_decoding.py), on the training videos' latents: it
+        depends on the encoder only, like every video model."""
+        p = self.plan
+        name = temporal_decoding.FOLDER
+        recipe = {
+            "steps": p.temporal_steps,
+            "batch": p.temporal_batch,
+            "lr": p.temporal_lr,
+            "sigma": p.temporal_sigma,
+            "videos": p.videos,
+        }
+        if self._done(name, recipe):
+            return
+        latents = self.latents("main", vae).transpose(1, 2)  # (N, C, T, h, w)
+        model = temporal_decoding.build(latents.shape[1]).to(self.device).train()
+
+        def step(i: int, gen: Any) -> Any:
+            import torch
+
+            n = (p.temporal_batch,)
+            idx = torch.randint(len(latents), n, generator=gen, device=self.device)
+            return temporal_decoding.loss(model, latents[idx], p.temporal_sigma, gen)
+
+        losses, wall = self._loop(
+            name, {"model": model}, list(model.parameters()), p.temporal_lr, p.temporal_steps, step
+        )
+        tmp = self.out_dir / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        temporal_decoding.save(
+            model.eval(),
+            tmp,
+            {
+                "name": name,
+                "kind": "temporal-decoder",
+                "recipe": recipe,
+                "data_seed": p.seed,
+                "device": self.device,
+                "wall_seconds": round(wall, 1),
+                "final_loss": round(float(np.mean(losses[-50:] or [float("nan")])), 5),
+                "steps_done": len(losses),
+            },
+        )
+        shutil.rmtree(self.out_dir / name, ignore_errors=True)
+        os.replace(tmp, self.out_dir / name)
+        (self.state_dir / f"{name}.pt").unlink(missing_ok=True)
+        self.log(f"{name}: {len(losses)} steps, loss {np.mean(losses[-50:] or [0]):.5f}")
+
     def run_all(self, only: frozenset[str] | None = None) -> dict[str, Any]:
         """Every stage in the order the demo needs them; `only` restricts to named stages
         (their parents are trained too where missing)."""
@@ -652,6 +711,8 @@ class Trainer:
                     self.interpolation(vae, video(VideoRecipe()))
         if wanted(checkpoints.CLASSIFIER):
             self.classifier()
+        if wanted(temporal_decoding.FOLDER):
+            self.temporal_decoder(vae)
         summary = {"wall_seconds": round(time.perf_counter() - started, 1), "device": self.device}
         self.log(f"training finished in {summary['wall_seconds']} s on {self.device}")
         return summary

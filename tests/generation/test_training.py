@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from generation.video import checkpoints
+from generation.video import checkpoints, temporal_decoding
 from generation.video.models import TINY, build_t2i
 from generation.video.training import Trainer, tiny_plan, train_variants
 
@@ -31,7 +31,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_full_tiny_run_writes_fp16_checkpoints_with_cards(trained):  # type: ignore[no-untyped-def]
     names = {p.name for p in trained.iterdir()}
     assert {"autoencoder", "t2i-zero_snr", "video-factorized-zero_snr-frozen"} <= names
-    assert {"interpolation", "classifier"} <= names
+    assert {"interpolation", "classifier", "temporal-decoder"} <= names
+    steady = checkpoints.read_card(trained / "temporal-decoder")
+    assert steady["steps_done"] == steady["recipe"]["steps"] == 2 and steady["final_loss"] > 0
+    model = temporal_decoding.load(trained)
+    assert model(torch.zeros(1, 4, 3, 4, 4)).shape == (1, 4, 3, 4, 4)
     # the interpolator's card says how it must be sampled, whatever variant uses it
     interp = checkpoints.read_card(trained / "interpolation")
     assert interp["scheduler"] == {"schedule": "zero_snr", "prediction_type": "v_prediction"}

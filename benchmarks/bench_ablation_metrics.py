@@ -64,7 +64,7 @@ def _value(text: str) -> object:
 def cache_name(overrides: dict[str, object], seed_set: int, n: int) -> str:
     """The videos' file under --cache: names the full config (defaults included) and the
     checkpoint's card, so a changed default or a retrained checkpoint is rendered afresh."""
-    from generation.video import checkpoints
+    from generation.video import checkpoints, temporal_decoding
     from generation.video.config import VariantConfig
 
     config = VariantConfig.from_dict(dict(overrides))
@@ -74,7 +74,10 @@ def cache_name(overrides: dict[str, object], seed_set: int, n: int) -> str:
         )
     except ValueError:
         card = {}
-    text = json.dumps([config.to_dict(), card], sort_keys=True).encode()
+    named: list[object] = [config.to_dict(), card]
+    if config.temporal_decoding:
+        named.append(temporal_decoding.version(checkpoints.checkpoint_dir()))
+    text = json.dumps(named, sort_keys=True).encode()
     return f"{key_of(overrides)}-{zlib.crc32(text):08x}-s{seed_set}-{n}.npy"
 
 

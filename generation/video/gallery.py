@@ -1,18 +1,19 @@
 """A gallery of the built-in family: one frame strip per trained variant, same prompt and seed.
 
 Every video checkpoint in a checkpoint folder (its card's `config`) renders the same prompt with
-the same seed; the strips are stacked under each other with the variant's name on the left, so
-what an ablation changes can be seen before anyone rates it.
+the same seed, and the default once more with temporal decoding where a temporal decoder is
+trained; the strips are stacked under each other with the variant's name on the left, so what
+an ablation changes can be seen before anyone rates it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints
+from . import checkpoints, temporal_decoding
 from .config import VariantConfig
 
 
@@ -40,6 +41,21 @@ def shipped_variants(root: Path, *, steps: int) -> list[tuple[str, VariantConfig
             }
         )
         found.append((folder.name, config))
+    # The default once more with temporal decoding, where a temporal decoder is trained.
+    d = VariantConfig()
+    default = checkpoints.video_checkpoint_name(
+        mode=d.mode,
+        schedule=d.schedule,
+        spatial=d.spatial,
+        multistage=d.multistage,
+        hq_finetune=d.hq_finetune,
+    )
+    if temporal_decoding.version(root) != "none":
+        found += [
+            (f"{name}, temporal decoding", replace(config, temporal_decoding=True))
+            for name, config in found
+            if name == default
+        ]
     return found
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from generation.video import temporal_decoding
+from generation.video.gallery import shipped_variants
 from generation.video.training import VideoRecipe, tiny_plan, train_variants
 
 
@@ -83,3 +87,33 @@ def test_the_gallery_says_when_nothing_is_trained(tmp_path):  # type: ignore[no-
         call_command(
             "model_gallery", "--checkpoints", str(tmp_path), "--output", str(tmp_path / "g.png")
         )
+
+
+def test_the_default_is_shown_again_with_temporal_decoding(tiny_checkpoints, tmp_path):  # type: ignore[no-untyped-def]
+    # given the two variants and a temporal decoder that changes the latents
+    root = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints, root)
+    model = temporal_decoding.build(4, width=8)
+    with torch.no_grad():
+        model.net[-1].bias.fill_(0.5)
+    temporal_decoding.save(model, root / temporal_decoding.FOLDER, {"recipe": {"steps": 1}})
+    # when the gallery is drawn
+    out = tmp_path / "gallery.png"
+    call_command(
+        "model_gallery",
+        "--checkpoints",
+        str(root),
+        "--output",
+        str(out),
+        "--steps",
+        "1",
+        "--scale",
+        "1",
+        stdout=io.StringIO(),
+    )
+    # then a third strip shows the default with it, unlike the default without
+    names = [name for name, _ in shipped_variants(root, steps=1)]
+    assert names[-1] == f"{VideoRecipe().name}, temporal decoding"
+    strips = _strips(out, rows=3, frames=4, size=16, scale=1)
+    assert names.index(VideoRecipe().name) in (0, 1)
+    assert not np.array_equal(strips[names.index(VideoRecipe().name)], strips[2])

@@ -47,13 +47,12 @@ def _strips(path: Path, rows: int, frames: int, size: int, scale: int) -> list[n
     ]
 
 
-def test_the_gallery_has_one_strip_per_trained_variant(tiny_checkpoints, tmp_path):  # type: ignore[no-untyped-def]
-    # when the command runs on two trained variants at a tiny size
-    out = tmp_path / "gallery.png"
+def _draw(root: Path, out: Path) -> None:
+    """model_gallery at the tiny size: one DDIM step, frames at their own size."""
     call_command(
         "model_gallery",
         "--checkpoints",
-        str(tiny_checkpoints),
+        str(root),
         "--output",
         str(out),
         "--steps",
@@ -62,23 +61,18 @@ def test_the_gallery_has_one_strip_per_trained_variant(tiny_checkpoints, tmp_pat
         "1",
         stdout=io.StringIO(),
     )
+
+
+def test_the_gallery_has_one_strip_per_trained_variant(tiny_checkpoints, tmp_path):  # type: ignore[no-untyped-def]
+    # when the command runs on two trained variants at a tiny size
+    out = tmp_path / "gallery.png"
+    _draw(tiny_checkpoints, out)
     # then the PNG holds two strips of 4 frames of 16 px, and they differ (different variants)
     first, second = _strips(out, rows=2, frames=4, size=16, scale=1)
     assert not np.array_equal(first, second)
     # and the same prompt and seed give the same picture again
     again = tmp_path / "again.png"
-    call_command(
-        "model_gallery",
-        "--checkpoints",
-        str(tiny_checkpoints),
-        "--output",
-        str(again),
-        "--steps",
-        "1",
-        "--scale",
-        "1",
-        stdout=io.StringIO(),
-    )
+    _draw(tiny_checkpoints, again)
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
 
 
@@ -99,18 +93,7 @@ def test_the_default_is_shown_again_with_temporal_decoding(tiny_checkpoints, tmp
     temporal_decoding.save(model, root / temporal_decoding.FOLDER, {"recipe": {"steps": 1}})
     # when the gallery is drawn
     out = tmp_path / "gallery.png"
-    call_command(
-        "model_gallery",
-        "--checkpoints",
-        str(root),
-        "--output",
-        str(out),
-        "--steps",
-        "1",
-        "--scale",
-        "1",
-        stdout=io.StringIO(),
-    )
+    _draw(root, out)
     # then a third strip shows the default with it, unlike the default without
     names = [name for name, _ in shipped_variants(root, steps=1)]
     assert names[-1] == f"{VideoRecipe().name}, temporal decoding"

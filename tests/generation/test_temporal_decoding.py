@@ -1,27 +1,14 @@
-"""Temporal decoding: what it learns, how the pipeline uses it, and how registration checks it."""
+"""Temporal decoding: what it learns, how it is stored (its use in generation and registration:
+test_video_pipeline.py)."""
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import replace
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
-from django.core.exceptions import ValidationError
 
-from generation import services
 from generation.video import checkpoints, temporal_decoding
-from generation.video.checkpoints import interpolation_scheduler_card, save_model, write_card
-from generation.video.config import ConfigError, VariantConfig
-from generation.video.models import TINY, build_autoencoder, build_t2i, inflate_t2i
-from generation.video.pipeline import EmuVideoGenerator, interpolation_layout
-from generation.video.schedules import sampling_scheduler
+from generation.video.config import ConfigError
 from generation.video.training import TrainingPlan
-
-SIZE = replace(TINY, cross_attention_dim=384)  # MiniLM's hidden size
-PROMPTS = ["a red circle moves left on a blue background", "a green square grows"]
 
 
 def _scenes(n: int, gen: torch.Generator, frames: int = 6) -> torch.Tensor:
@@ -110,85 +97,3 @@ def test_save_and_load_round_trip(trained, tmp_path):  # type: ignore[no-untyped
 def test_loading_where_there_is_none_is_a_config_error_naming_the_command(tmp_path):  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="train_variants --only temporal-decoder"):
         temporal_decoding.load(tmp_path)
-
-
-# --- in the pipeline ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-pipeline")
-    torch.manual_seed(0)
-    vae = build_autoencoder(SIZE)
-    vae.register_to_config(scaling_factor=0.5)
-    unet = inflate_t2i(build_t2i(SIZE))
-    with torch.no_grad():
-        unet.transformer_in.proj_out.weight.normal_(0, 0.02)
-    save_model(unet, folder / "unet")
-    save_model(vae, folder / "vae")
-    sampling_scheduler("zero_snr").save_pretrained(str(folder / "scheduler"))
-    # its own video U-Net serves as its interpolator
-    shutil.copytree(folder / "unet", folder / "interpolation_unet")
-    write_card(
-        folder / "interpolation_unet",
-        {"scheduler": interpolation_scheduler_card("zero_snr"), "layout": {"in_frames": 4}},
-    )
-    return folder
-
-
-def _config(folder: Path, **kw: object) -> VariantConfig:
-    base = {"checkpoint": str(folder), "height": 16, "width": 16, "frames": 4, "steps": 2}
-    return VariantConfig.from_dict({**base, **kw})
-
-
-def _root_with(tmp_path: Path, model: torch.nn.Module) -> Path:
-    temporal_decoding.save(model, tmp_path / temporal_decoding.FOLDER, {"recipe": {"steps": 1}})
-    return tmp_path
-
-
-def test_off_by_default_and_the_identity_changes_nothing(tiny_folder, tmp_path):  # type: ignore[no-untyped-def]
-    assert VariantConfig().temporal_decoding is False
-    plain = EmuVideoGenerator(_config(tiny_folder)).generate(PROMPTS, [3, 4])
-    root = _root_with(tmp_path, temporal_decoding.build(4))
-    gen = EmuVideoGenerator(_config(tiny_folder, temporal_decoding=True), checkpoint_root=root)
-    assert gen.temporal_decoder is not None
-    for got, want in zip(gen.generate(PROMPTS, [3, 4]), plain, strict=True):
-        assert np.array_equal(got.frames, want.frames)
-
-
-def test_the_frames_are_steadied_before_interpolation_which_keeps_them(tiny_folder, tmp_path):  # type: ignore[no-untyped-def]
-    # given a temporal decoder that changes the latents (it adds 0.5 to every one)
-    model = temporal_decoding.build(4, width=8)
-    with torch.no_grad():
-        model.net[-1].bias.fill_(0.5)
-    root = _root_with(tmp_path, model)
-    plain = EmuVideoGenerator(_config(tiny_folder)).generate(PROMPTS, [3, 4])
-    steady = EmuVideoGenerator(
-        _config(tiny_folder, temporal_decoding=True), checkpoint_root=root
-    ).generate(PROMPTS, [3, 4])
-    interp = EmuVideoGenerator(
-        _config(tiny_folder, temporal_decoding=True, interpolation=True), checkpoint_root=root
-    ).generate(PROMPTS, [3, 4])
-    # then the videos are not the plain ones
-    assert any(not np.array_equal(a.frames, b.frames) for a, b in zip(steady, plain, strict=True))
-    # and the interpolated video's frame 4k is frame k of the steadied video
-    _, positions = interpolation_layout(4)
-    for got, given in zip(interp, steady, strict=True):
-        assert np.abs(got.frames[positions].astype(int) - given.frames.astype(int)).max() <= 1
-
-
-def test_on_without_a_temporal_decoder_is_refused_when_loading(tiny_folder, tmp_path):  # type: ignore[no-untyped-def]
-    with pytest.raises(ConfigError, match="no temporal decoder"):
-        EmuVideoGenerator(_config(tiny_folder, temporal_decoding=True), checkpoint_root=tmp_path)
-
-
-def test_registration_notes_it_and_refuses_it_where_none_is(tiny_folder, settings, tmp_path):  # type: ignore[no-untyped-def]
-    # against the shipped checkpoints it is accepted, with a note
-    _, notes = services.checked_variant_config({"temporal_decoding": True})
-    assert any(temporal_decoding.FOLDER in note for note in notes)
-    # where the checkpoint folder has none, registration says so
-    settings.JUICE_CHECKPOINT_DIR = str(tmp_path)
-    config = {"checkpoint": str(tiny_folder), "temporal_decoding": True}
-    with pytest.raises(ValidationError, match="no temporal decoder"):
-        services.check_variant_config(config)
-    services.check_variant_config({**config, "temporal_decoding": False})

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from django.core.exceptions import ValidationError
 
+from generation import services
+from generation.video import temporal_decoding
 from generation.video.checkpoints import (
     interpolation_sampling_card,
     interpolation_scheduler_card,
@@ -245,3 +248,61 @@ def test_empty_checkpoint_resolves_to_the_recipe_folder(tmp_path):  # type: igno
     (tmp_path / "video-direct-zero_snr-frozen-multistage" / "unet" / "config.json").write_text("{}")
     config = VariantConfig(mode="direct", multistage=True)
     assert resolve_video_folder(config, tmp_path).name == "video-direct-zero_snr-frozen-multistage"
+
+
+# --- temporal decoding ------------------------------------------------------------------------
+
+
+def _root_with(tmp_path: Path, model: torch.nn.Module) -> Path:
+    temporal_decoding.save(model, tmp_path / temporal_decoding.FOLDER, {"recipe": {"steps": 1}})
+    return tmp_path
+
+
+def test_off_by_default_and_the_identity_changes_nothing(tiny_folder, tmp_path):  # type: ignore[no-untyped-def]
+    assert VariantConfig().temporal_decoding is False
+    plain = EmuVideoGenerator(_config(tiny_folder)).generate(PROMPTS, [3, 4])
+    root = _root_with(tmp_path, temporal_decoding.build(4))
+    gen = EmuVideoGenerator(_config(tiny_folder, temporal_decoding=True), checkpoint_root=root)
+    assert gen.temporal_decoder is not None
+    for got, want in zip(gen.generate(PROMPTS, [3, 4]), plain, strict=True):
+        assert np.array_equal(got.frames, want.frames)
+
+
+def test_frames_are_steadied_before_interpolation_which_keeps_them(tiny_folder, tmp_path):  # type: ignore[no-untyped-def]
+    # given a temporal decoder that changes the latents, each by its neighbouring frames
+    torch.manual_seed(0)
+    model = temporal_decoding.build(4, width=8)
+    with torch.no_grad():
+        model.net[-1].weight.normal_(0, 0.3)
+    root = _root_with(tmp_path, model)
+    _own_interpolator(tiny_folder)
+    plain = EmuVideoGenerator(_config(tiny_folder)).generate(PROMPTS, [3, 4])
+    steady = EmuVideoGenerator(
+        _config(tiny_folder, temporal_decoding=True), checkpoint_root=root
+    ).generate(PROMPTS, [3, 4])
+    interp = EmuVideoGenerator(
+        _config(tiny_folder, temporal_decoding=True, interpolation=True), checkpoint_root=root
+    ).generate(PROMPTS, [3, 4])
+    # then the videos are not the plain ones
+    assert any(not np.array_equal(a.frames, b.frames) for a, b in zip(steady, plain, strict=True))
+    # and the interpolated video's frame 4k is frame k of the steadied video
+    _, positions = interpolation_layout(4)
+    for got, given in zip(interp, steady, strict=True):
+        assert np.abs(got.frames[positions].astype(int) - given.frames.astype(int)).max() <= 1
+
+
+def test_on_without_a_temporal_decoder_is_refused_when_loading(tiny_folder, tmp_path):  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="no temporal decoder"):
+        EmuVideoGenerator(_config(tiny_folder, temporal_decoding=True), checkpoint_root=tmp_path)
+
+
+def test_registration_refuses_temporal_decoding_where_none_is(tiny_folder, settings, tmp_path):  # type: ignore[no-untyped-def]
+    # against the shipped checkpoints it is accepted, with a note
+    _, notes = services.checked_variant_config({"temporal_decoding": True})
+    assert any(temporal_decoding.FOLDER in note for note in notes)
+    # where the checkpoint folder has none, registration says so
+    settings.JUICE_CHECKPOINT_DIR = str(tmp_path)
+    config = {"checkpoint": str(tiny_folder), "temporal_decoding": True}
+    with pytest.raises(ValidationError, match="no temporal decoder"):
+        services.check_variant_config(config)
+    services.check_variant_config({**config, "temporal_decoding": False})

@@ -3,8 +3,8 @@ decoded frame by frame (the `temporal_decoding` key of a built-in variant's conf
 
 The autoencoder decodes each frame on its own, so whatever a video model leaves different from
 one frame's latent to the next shows on screen, and the built-in models leave a still
-background "boiling": measured on held-out prompts, their latents change by 0.22 per frame
-where the scene does not move, against 0.04 for real videos' latents
+background "boiling": measured on held-out prompts, their latents change by 0.21 per frame
+in background cells, against 0.06 for real videos' latents
 (benchmarks/bench_temporal_decoding.py). The temporal decoder sees each latent with its
 neighbouring frames (3×3×3 kernels) and is trained, on the training videos' latents, to take
 off noise added to every frame independently: a still region is held still, a moving shape is

@@ -104,8 +104,8 @@ class TrainingPlan:
     interp_guidance_text: float = 1.0
     classifier_steps: int = 1000
     # The temporal decoder (temporal_decoding.py): noise up to 0.6 took the default's flicker
-    # from 2.65x to 1.89x the real videos' at a reconstruction error of 4.10 against 3.89;
-    # up to 2.0 only to 1.83x at 4.60 (benchmarks/bench_temporal_decoding.py).
+    # from 2.65x to 1.89x the real videos' at a reconstruction error of 4.08 against 3.89;
+    # up to 2.0 to 1.80x at 4.70 (benchmarks/bench_temporal_decoding.py).
     temporal_steps: int = 2000
     temporal_batch: int = 32
     temporal_lr: float = 1e-3

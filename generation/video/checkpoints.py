@@ -45,6 +45,17 @@ def t2i_checkpoint_name(schedule: str) -> str:
     return f"t2i-{schedule}"
 
 
+def recipe_checkpoint_name(config: VariantConfig) -> str:
+    """The shipped checkpoint folder of the config's recipe (its `checkpoint` aside)."""
+    return video_checkpoint_name(
+        mode=config.mode,
+        schedule=config.schedule,
+        spatial=config.spatial,
+        multistage=config.multistage,
+        hq_finetune=config.hq_finetune,
+    )
+
+
 def resolve_video_folder(config: VariantConfig, root: Path) -> Path:
     """The folder a config loads: its own `checkpoint`, or the shipped one matching its recipe."""
     if config.checkpoint:
@@ -58,13 +69,7 @@ def resolve_video_folder(config: VariantConfig, root: Path) -> Path:
         if not (path / "unet" / "config.json").is_file():
             raise ConfigError(f"checkpoint {config.checkpoint!r} has no unet/ folder at {path}.")
         return path
-    name = video_checkpoint_name(
-        mode=config.mode,
-        schedule=config.schedule,
-        spatial=config.spatial,
-        multistage=config.multistage,
-        hq_finetune=config.hq_finetune,
-    )
+    name = recipe_checkpoint_name(config)
     path = root / name
     if not (path / "unet" / "config.json").is_file():
         shipped = sorted(p.name for p in root.glob("video-*") if (p / "card.json").is_file())
@@ -213,6 +218,22 @@ def save_model(model: Any, folder: Path) -> None:
     for param in half.parameters():
         param.data = param.data.to(torch.float16)
     half.save_pretrained(str(folder), safe_serialization=True)
+
+
+def save_weights(model: Any, path: Path) -> None:
+    """A plain torch module's weights as fp16 safetensors (the shipped size) at `path`."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """What `save_weights` wrote, back in float32."""
+    from safetensors.torch import load_file
+
+    return {k: v.float() for k, v in load_file(str(path)).items()}
 
 
 def load_model(cls: Any, folder: Path, device: str = "cpu") -> Any:

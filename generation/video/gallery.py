@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoints, temporal_decoding
-from .config import VariantConfig
+from .config import ConfigError, VariantConfig
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,16 @@ def shipped_variants(root: Path, *, steps: int) -> list[tuple[str, VariantConfig
         )
         found.append((folder.name, config))
     # The default once more with temporal decoding, where a temporal decoder is trained.
-    d = VariantConfig()
-    default = checkpoints.video_checkpoint_name(
-        mode=d.mode,
-        schedule=d.schedule,
-        spatial=d.spatial,
-        multistage=d.multistage,
-        hq_finetune=d.hq_finetune,
-    )
-    if temporal_decoding.version(root) != "none":
-        found += [
-            (f"{name}, temporal decoding", replace(config, temporal_decoding=True))
-            for name, config in found
-            if name == default
-        ]
-    return found
+    try:
+        temporal_decoding.check(root)
+    except ConfigError:
+        return found
+    default = checkpoints.recipe_checkpoint_name(VariantConfig())
+    return found + [
+        (f"{name}, temporal decoding", replace(config, temporal_decoding=True))
+        for name, config in found
+        if name == default
+    ]
 
 
 def render_rows(

@@ -158,24 +158,21 @@ def train_classifier(
 
 
 def save_classifier(model: VideoClassifier, folder: Path, card: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
+    from . import checkpoints
 
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
+    checkpoints.save_weights(model, folder / "model.safetensors")
     (folder / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
 
 def load_classifier(folder: Path, device: str = "cpu") -> tuple[VideoClassifier, str]:
     """The classifier and its version string (checkpoint name + weights checksum)."""
-    from safetensors.torch import load_file
+    from . import checkpoints
 
     path = folder / "model.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"no classifier at {path}; run manage.py train_variants")
-    state = load_file(str(path))
     model = VideoClassifier()
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.load_state_dict(checkpoints.load_weights(path))
     version = f"{folder.name}-{zlib.crc32(path.read_bytes()):08x}"
     return model.to(device).eval(), version
 

@@ -64,16 +64,24 @@ def loss(model: Any, latents: Any, sigma: float, gen: Any) -> Any:
     return torch.nn.functional.mse_loss(model(latents + level * noise), latents)
 
 
-def save(model: Any, folder: Path, card: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
+def architecture(model: Any) -> dict[str, int]:
+    """What `build` needs to make the model again (its card keeps it)."""
+    return {"channels": model.channels, "width": model.width}
 
+
+def save_weights(model: Any, folder: Path) -> None:
     from . import checkpoints
 
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS))
-    card = {**card, "architecture": {"channels": model.channels, "width": model.width}}
-    checkpoints.write_card(folder, card)
+    checkpoints.save_weights(model, folder / WEIGHTS)
+
+
+def save(model: Any, folder: Path, card: dict[str, Any]) -> None:
+    """The weights and a card naming the architecture (train_variants' stage writes a fuller
+    card through Trainer._finish)."""
+    from . import checkpoints
+
+    save_weights(model, folder)
+    checkpoints.write_card(folder, {**card, "architecture": architecture(model)})
 
 
 def check(root: Path) -> dict[str, Any]:
@@ -91,12 +99,11 @@ def check(root: Path) -> dict[str, Any]:
 
 
 def load(root: Path, device: str = "cpu") -> Any:
-    from safetensors.torch import load_file
+    from . import checkpoints
 
     card = check(root)
     model = build(**card["architecture"])
-    state = load_file(str(root / FOLDER / WEIGHTS))
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.load_state_dict(checkpoints.load_weights(root / FOLDER / WEIGHTS))
     return model.to(device).eval()
 
 

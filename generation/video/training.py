@@ -311,11 +311,14 @@ class Trainer:
         card: dict[str, Any],
         losses: list[float],
         wall: float,
+        save: Callable[[Any, Path], None] = checkpoints.save_model,
     ) -> None:
+        """Write the stage's models (`save`: diffusers' folder layout unless told otherwise)
+        and its card to a temporary folder, then put it in place."""
         tmp = self.out_dir / f".{name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for sub, model in models.items():
-            checkpoints.save_model(model, tmp / sub if sub else tmp)
+            save(model, tmp / sub if sub else tmp)
         tail = losses[-50:] if losses else [float("nan")]
         card = {
             "name": name,
@@ -653,26 +656,18 @@ class Trainer:
         losses, wall = self._loop(
             name, {"model": model}, list(model.parameters()), p.temporal_lr, p.temporal_steps, step
         )
-        tmp = self.out_dir / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        temporal_decoding.save(
-            model.eval(),
-            tmp,
+        self._finish(
+            name,
+            {"": model.eval()},
             {
-                "name": name,
                 "kind": "temporal-decoder",
                 "recipe": recipe,
-                "data_seed": p.seed,
-                "device": self.device,
-                "wall_seconds": round(wall, 1),
-                "final_loss": round(float(np.mean(losses[-50:] or [float("nan")])), 5),
-                "steps_done": len(losses),
+                "architecture": temporal_decoding.architecture(model),
             },
+            losses,
+            wall,
+            save=temporal_decoding.save_weights,
         )
-        shutil.rmtree(self.out_dir / name, ignore_errors=True)
-        os.replace(tmp, self.out_dir / name)
-        (self.state_dir / f"{name}.pt").unlink(missing_ok=True)
-        self.log(f"{name}: {len(losses)} steps, loss {np.mean(losses[-50:] or [0]):.5f}")
 
     def run_all(self, only: frozenset[str] | None = None) -> dict[str, Any]:
         """Every stage in the order the demo needs them; `only` restricts to named stages

@@ -1,4 +1,7 @@
-"""The rating API: thin DRF views over raters.services and raters.selectors."""
+"""The rating API: thin DRF views over raters.services and raters.selectors.
+
+The rating page's two POSTs reach `next_answer` and `submit_answer` through raters.api_plain
+without DRF; every other client of those URLs through the DRF views here."""
 
 from __future__ import annotations
 
@@ -111,23 +114,30 @@ class NextAssignment(EndsRefusedSessions, APIView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        study = selectors.study_for_rating(slug=slug, is_active=True)
-        if study is None:
-            confirm(request.user, None)  # a stale session is refused, not told what exists
-            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
-        try:
-            task = services.next_task(study=study, rater=request.user)
-        except services.RatingRefused as refused:
-            body = {"detail": refused.message, "code": refused.code}
-            # Refused before its first statement read the user (a closed study): confirm now.
-            rater = confirm(request.user, None)
-            code = selectors.crowd_code(study=study, rater=rater)
-            if code is not None and code.kind == "screenout":
-                body["screenout_code"] = code.code
-            return Response(body, status=status.HTTP_403_FORBIDDEN)
-        if task.payload is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(task.payload)
+        code, body = next_answer(request.user, slug)
+        return Response(body, status=code)
+
+
+def next_answer(user: Any, slug: str) -> tuple[int, dict[str, Any] | None]:
+    """POST next's status and body for `user` (a SessionUser on the rating path: `confirm`ed
+    by the first statement that reads them), whichever view received it."""
+    study = selectors.study_for_rating(slug=slug, is_active=True)
+    if study is None:
+        confirm(user, None)  # a stale session is refused, not told what exists
+        return status.HTTP_404_NOT_FOUND, {"detail": "Not found."}
+    try:
+        task = services.next_task(study=study, rater=user)
+    except services.RatingRefused as refused:
+        body = {"detail": refused.message, "code": refused.code}
+        # Refused before its first statement read the user (a closed study): confirm now.
+        rater = confirm(user, None)
+        code = selectors.crowd_code(study=study, rater=rater)
+        if code is not None and code.kind == "screenout":
+            body["screenout_code"] = code.code
+        return status.HTTP_403_FORBIDDEN, body
+    if task.payload is None:
+        return status.HTTP_204_NO_CONTENT, None
+    return status.HTTP_200_OK, task.payload
 
 
 class JudgmentPagination(LimitOffsetPagination):
@@ -161,38 +171,40 @@ class JudgmentListCreate(EndsRefusedSessions, generics.ListAPIView[Any]):
         if not given.is_valid():
             confirm(request.user, None)  # a stale session is refused, not told what was wrong
             raise exceptions.ValidationError(given.errors)
-        data = given.validated_data
-        assignment = selectors.assignment_for_submit(token=str(data["token"]), rater=request.user)
-        if assignment is None:
-            return Response({"detail": "No such task."}, status=status.HTTP_404_NOT_FOUND)
-        try:
-            judgment, created = services.record_judgment(
-                assignment=assignment,
-                quality=services.Answer(data["quality"], tuple(data["quality_reasons"])),
-                faithfulness=services.Answer(
-                    data["faithfulness"], tuple(data["faithfulness_reasons"])
-                ),
-                watch=services.WatchReport(
-                    played_through=data["played_through"],
-                    watch_ms=data["watch_ms"],
-                    time_spent_ms=data["time_spent_ms"],
-                    replays=data["replays"],
-                    seeks=data["seeks"],
-                ),
-            )
-        except services.RatingRefused as refused:
-            return Response(
-                {"detail": refused.message, "code": refused.code}, status=status.HTTP_403_FORBIDDEN
-            )
-        except ValidationError as exc:
-            return Response(_field_errors(exc), status=status.HTTP_400_BAD_REQUEST)
-        study = assignment.comparison.study
-        state = selectors.submit_state(assignment)  # read with the assignment: no statement
-        body = {
-            "id": judgment.id,
-            "progress": selectors.rater_progress(study=study, rater=request.user, state=state),
-        }
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        code, body = submit_answer(request.user, given.validated_data)
+        return Response(body, status=code)
+
+
+def submit_answer(user: Any, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """POST judgments' status and body for `user`, given the input as JudgmentInputSerializer
+    validates it, whichever view received it."""
+    assignment = selectors.assignment_for_submit(token=str(data["token"]), rater=user)
+    if assignment is None:
+        return status.HTTP_404_NOT_FOUND, {"detail": "No such task."}
+    try:
+        judgment, created = services.record_judgment(
+            assignment=assignment,
+            quality=services.Answer(data["quality"], tuple(data["quality_reasons"])),
+            faithfulness=services.Answer(data["faithfulness"], tuple(data["faithfulness_reasons"])),
+            watch=services.WatchReport(
+                played_through=data["played_through"],
+                watch_ms=data["watch_ms"],
+                time_spent_ms=data["time_spent_ms"],
+                replays=data["replays"],
+                seeks=data["seeks"],
+            ),
+        )
+    except services.RatingRefused as refused:
+        return status.HTTP_403_FORBIDDEN, {"detail": refused.message, "code": refused.code}
+    except ValidationError as exc:
+        return status.HTTP_400_BAD_REQUEST, _field_errors(exc)
+    study = assignment.comparison.study
+    state = selectors.submit_state(assignment)  # read with the assignment: no statement
+    body = {
+        "id": judgment.id,
+        "progress": selectors.rater_progress(study=study, rater=user, state=state),
+    }
+    return (status.HTTP_201_CREATED if created else status.HTTP_200_OK), body
 
 
 class ComparisonList(generics.ListAPIView[Any]):

@@ -4,7 +4,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.settings import api_settings
 
-from . import api
+from . import api, api_plain
 
 app_name = "api"
 
@@ -23,8 +23,17 @@ urlpatterns = [
     ),
     path("studies/", api.StudyList.as_view(), name="studies"),
     path("studies/<slug:slug>/", api.StudyDetail.as_view(), name="study"),
-    path("studies/<slug:slug>/next/", api.NextAssignment.as_view(), name="next"),
-    path("judgments/", api.JudgmentListCreate.as_view(), name="judgments"),
+    # The rating page's two POSTs skip DRF's request machinery (raters.api_plain).
+    path(
+        "studies/<slug:slug>/next/",
+        api_plain.rating_post(api.NextAssignment.as_view(), api_plain.next_task),
+        name="next",
+    ),
+    path(
+        "judgments/",
+        api_plain.rating_post(api.JudgmentListCreate.as_view(), api_plain.submit),
+        name="judgments",
+    ),
     path("comparisons/", api.ComparisonList.as_view(), name="comparisons"),
     path("raters/me/", api.RaterMe.as_view(), name="me"),
 ]

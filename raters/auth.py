@@ -190,19 +190,25 @@ class RatingSessionAuthentication(SessionAuthentication):
     on it. CSRF is enforced as for any session. Other methods sign in as usual."""
 
     def authenticate(self, request: Request) -> tuple[Any, None] | None:
-        if request.method != "POST":
+        user = session_user(request._request) if request.method == "POST" else None
+        if user is None:
             return super().authenticate(request)
-        django_request = request._request
-        session = django_request.session
-        read_legacy_backend(session)
-        if SESSION_KEY not in session or session.get(BACKEND_SESSION_KEY) != BACKEND:
-            return super().authenticate(request)
-        try:
-            user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
-        except Exception:  # noqa: BLE001 - a tampered session id is just no user
-            return None
         self.enforce_csrf(request)
-        return SessionUser(django_request, user_id), None
+        return user, None
+
+
+def session_user(request: HttpRequest) -> SessionUser | None:
+    """The request's SessionUser if its session was signed in through BACKEND; None for any
+    other session (no one signed in, another backend, a tampered id: Django's check decides)."""
+    session = request.session
+    read_legacy_backend(session)
+    if SESSION_KEY not in session or session.get(BACKEND_SESSION_KEY) != BACKEND:
+        return None
+    try:
+        user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
+    except Exception:  # noqa: BLE001 - a tampered session id is just no user
+        return None
+    return SessionUser(request, user_id)
 
 
 class EndsRefusedSessions:

@@ -13,7 +13,10 @@ asked for; its latents are kept and decoded several ways:
   checkpoint train_variants wrote;
 - temporal decoder σ≤S, trained here: the same model and loss, trained on the fly on the
   training videos' latents with noise up to each --sigma (the shipped checkpoints are not
-  touched).
+  touched);
+- + temporal filter τ: the per-frame and the shipped temporal decoder's frames through
+  `temporal_filter` at each --tau (generation/video/temporal_filter.py: changes well under τ
+  levels averaged away over neighbouring frames, larger ones kept).
 
 Per row: the frame-to-frame change (mean |frame t+1 − frame t| in levels of 255, 95% bootstrap
 CI over prompts) and its ratio to the real videos'; that change split into the background
@@ -26,6 +29,7 @@ latents and the default's.
 
     python benchmarks/bench_temporal_decoding.py [--prompts 36] [--guidance 7.5 --guidance 3]
         [--sigma 0.6 --sigma 2] [--steps 2000] [--decoder-sigma 1.0] [--decoder-steps 1500]
+        [--tau 8 --tau 16 --tau 32]
 """
 
 from __future__ import annotations
@@ -89,10 +93,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--decoder-sigma", type=float, default=1.0)
     parser.add_argument("--decoder-steps", type=int, default=1500, help="0: leave that row out")
+    parser.add_argument(
+        "--tau", type=float, action="append", default=[], help="temporal filter τ; 0: none"
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     guidances = args.guidance or [7.5, 3.0]
     sigmas = [s for s in args.sigma if s > 0] if args.sigma else [0.6, 2.0]
+    taus = [t for t in args.tau if t > 0] if args.tau else [8.0, 16.0, 32.0]
 
     import torch
 
@@ -165,6 +173,10 @@ def main() -> None:
         ways.append(("shipped temporal decoder", through(temporal_decoding.load(root))))
     except ConfigError as exc:
         print(f"no shipped temporal decoder: {exc}")
+    bases = [way for way in ways if way[0] in ("shipped (per frame)", "shipped temporal decoder")]
+    for tau in taus:
+        for label, decode in bases:
+            ways.append((f"{label} + filter τ={tau:g}", _filtered(decode, tau)))
     for sigma in sigmas:
         model = _train_denoiser(train_latents, sigma, args.steps, gen_cpu)
         ways.append((f"temporal decoder σ≤{sigma:g}, trained here", through(model)))
@@ -214,6 +226,12 @@ def main() -> None:
                 f"{error:>7.2f}"
             )
     print(f"\ntotal {_since(started)}")
+
+
+def _filtered(decode: Callable[[Any], np.ndarray], tau: float) -> Callable[[Any], np.ndarray]:
+    from generation.video import temporal_filter
+
+    return lambda z: temporal_filter.steady(decode(z), tau)
 
 
 def _train_denoiser(latents: Any, sigma: float, steps: int, gen: Any) -> Any:

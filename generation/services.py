@@ -101,6 +101,11 @@ def config_notes(config: AnyConfig) -> tuple[str, ...]:
             f"Steadies the latents with {temporal_decoding.FOLDER} before decoding "
             f"(trained {card.get('recipe', {}).get('steps', '?')} steps)."
         )
+    if config.temporal_filter:
+        notes.append(
+            f"Filters the decoded frames over time: changes under about "
+            f"{config.temporal_filter:g} levels between frames are smoothed away."
+        )
     return tuple(notes)
 
 

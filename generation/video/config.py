@@ -93,6 +93,9 @@ class VariantConfig(_Config):
     # Steady the latents with the shipped temporal decoder before decoding frame by frame
     # (generation/video/temporal_decoding.py); off, each frame decodes on its own as trained.
     temporal_decoding: bool = False
+    # τ in levels of 255 of the temporal filter on the decoded frames (temporal_filter.py):
+    # frame-to-frame changes well under τ averaged away, larger ones kept; 0, off.
+    temporal_filter: float = 0.0
     sampler: str = "ddim"
     steps: int = 10
     # Paper Eq. 1: w_i = 2.0 on the image condition, w_p = 7.5 on the text.
@@ -127,7 +130,14 @@ class VariantConfig(_Config):
         for name in ("guidance_image", "guidance_text"):
             if not 0.0 <= getattr(self, name) <= 50.0:
                 raise ConfigError(f"{name} must be between 0 and 50.")
+        if not 0.0 <= self.temporal_filter <= MAX_TEMPORAL_FILTER:
+            raise ConfigError(
+                f"temporal_filter must be between 0 (off) and {MAX_TEMPORAL_FILTER:g} levels."
+            )
 
+
+# The temporal filter's largest τ: far beyond any flicker, still under a moving edge's change.
+MAX_TEMPORAL_FILTER = 64.0
 
 # A hub id such as "org/name": juice-eval never downloads, so it names no folder here.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")

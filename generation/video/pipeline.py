@@ -10,6 +10,8 @@ The built-in family's steps follow the paper's factorized generation:
 - direct: the video U-Net alone, image channels empty and mask zero;
 - temporal decoding (optional): the frames' latents steadied together by a small 3D
   convolution (temporal_decoding.py) before the rest, so a still background stays still;
+- temporal filter (optional, on the decoded frames, last): small frame-to-frame changes
+  averaged away over neighbouring frames, large ones kept (temporal_filter.py);
 - interpolation (optional): 8 frames → 29 (input frame k at output index 4k), temporal
   super-resolution with the given frames noise-augmented at t=100 as the U-Net's conditioning.
   The sampler keeps the given frames and starts the others from them (docs/interpolation.md):
@@ -36,7 +38,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import checkpoints, temporal_decoding
+from . import checkpoints, temporal_decoding, temporal_filter
 from .config import AnyConfig, ConfigError, DiffusersConfig, ImportedConfig, VariantConfig
 from .schedules import sampling_scheduler, training_scheduler, uses_guidance_rescale
 
@@ -403,9 +405,10 @@ class EmuVideoGenerator:
         import torch
 
         latents, fps = self.latents(prompts, seeds)
-        # 7. Decode frame by frame.
+        # 7. Decode frame by frame, then the optional temporal filter on the frames.
         with torch.inference_mode():
-            return decode_frames(self.vae, latents, self.scaling), fps
+            frames = decode_frames(self.vae, latents, self.scaling)
+        return temporal_filter.steady(frames, self.config.temporal_filter), fps
 
     def latents(self, prompts: Sequence[str], seeds: Sequence[int]) -> tuple[Any, int]:
         """Steps 2-6 of `generate` for one batch: (B, C, T, h, w) scaled latents, not yet

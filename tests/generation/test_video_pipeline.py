@@ -291,6 +291,16 @@ def test_frames_are_steadied_before_interpolation_which_keeps_them(tiny_folder, 
         assert np.abs(got.frames[positions].astype(int) - given.frames.astype(int)).max() <= 1
 
 
+def test_the_temporal_filter_runs_last_on_the_decoded_frames(tiny_folder):  # type: ignore[no-untyped-def]
+    from generation.video.temporal_filter import steady
+
+    plain = EmuVideoGenerator(_config(tiny_folder)).generate(PROMPTS, [3, 4])
+    filtered = EmuVideoGenerator(_config(tiny_folder, temporal_filter=40)).generate(PROMPTS, [3, 4])
+    assert any(not np.array_equal(a.frames, b.frames) for a, b in zip(filtered, plain, strict=True))
+    for got, given in zip(filtered, plain, strict=True):
+        assert np.array_equal(got.frames, steady(given.frames, 40.0))
+
+
 def test_on_without_a_temporal_decoder_is_refused_when_loading(tiny_folder, tmp_path):  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="no temporal decoder"):
         EmuVideoGenerator(_config(tiny_folder, temporal_decoding=True), checkpoint_root=tmp_path)
@@ -306,3 +316,10 @@ def test_registration_refuses_temporal_decoding_where_none_is(tiny_folder, setti
     with pytest.raises(ValidationError, match="no temporal decoder"):
         services.check_variant_config(config)
     services.check_variant_config({**config, "temporal_decoding": False})
+
+
+def test_registration_notes_the_temporal_filter():  # type: ignore[no-untyped-def]
+    _, notes = services.checked_variant_config({"temporal_filter": 16})
+    assert any("16 levels" in note for note in notes)
+    _, notes = services.checked_variant_config({})
+    assert not any("Filters" in note for note in notes)

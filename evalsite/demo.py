@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from generation import selectors as generation_selectors
 from generation import services as generation_services
 from generation.models import GenerationBatch, ModelVariant
+from generation.video import temporal_filter
 from raters import studies
 from raters.models import Study
 
@@ -36,9 +37,17 @@ PROMPTS = (
     "a white square moves down on a red background",
     "a purple triangle moves left on a green background",
 )
+# Both rendered as the showcase renders the built-in family: temporal decoding and the temporal
+# filter take the flicker off (docs/method.md). A variant's config is kept forever once used,
+# so an install whose demo rated the earlier configs gets new versions and a new study.
+STEADY: dict[str, object] = {"temporal_decoding": True, "temporal_filter": temporal_filter.TAU}
 VARIANTS: tuple[tuple[str, str, dict[str, object]], ...] = (
-    ("Factorized, zero-SNR", "factorized-zero-snr", {"mode": "factorized", "schedule": "zero_snr"}),
-    ("Direct, zero-SNR", "direct-zero-snr", {"mode": "direct", "schedule": "zero_snr"}),
+    (
+        "Factorized, zero-SNR",
+        "factorized-zero-snr",
+        {"mode": "factorized", "schedule": "zero_snr", **STEADY},
+    ),
+    ("Direct, zero-SNR", "direct-zero-snr", {"mode": "direct", "schedule": "zero_snr", **STEADY}),
 )
 
 
@@ -173,10 +182,21 @@ def wait_for_batch(
         time.sleep(1.0)
 
 
-def ensure_study(batch: GenerationBatch, variants: tuple[ModelVariant, ...]) -> Study:
+def ensure_study(
+    batch: GenerationBatch, variants: tuple[ModelVariant, ...]
+) -> tuple[Study, str | None]:
+    """The demo study of `variants`, and the slug an earlier demo study was moved to, if the
+    one at STUDY_SLUG compared other variants (other versions: an install from before the demo's
+    configs changed). That study keeps its comparisons and judgments under the new slug."""
     study = Study.objects.filter(slug=STUDY_SLUG).first()
+    moved = None
+    if study is not None and set(study.pairs.values_list("variant_a", "variant_b")) != {
+        (variants[0].pk, variants[1].pk)
+    }:
+        moved = _set_aside(study)
+        study = None
     if study is None:
-        return studies.create_study(
+        study = studies.create_study(
             name="Demo: factorized vs direct",
             slug=STUDY_SLUG,
             sources=[batch],
@@ -185,5 +205,17 @@ def ensure_study(batch: GenerationBatch, variants: tuple[ModelVariant, ...]) -> 
             # Hidden checks from the start: one side degraded (frozen, blurred, shuffled...).
             gold_comparisons=4,
         )
+        return study, moved
     studies.rebuild_comparisons(study=study)
-    return study
+    return study, moved
+
+
+def _set_aside(study: Study) -> str:
+    """Move an earlier demo study to the first free `demo-earlier-N` slug; returns it."""
+    n = 1
+    while Study.objects.filter(slug=f"{STUDY_SLUG}-earlier-{n}").exists():
+        n += 1
+    study.slug = f"{STUDY_SLUG}-earlier-{n}"
+    study.name = f"{study.name} (earlier demo {n})"
+    study.save(update_fields=["slug", "name"])
+    return study.slug

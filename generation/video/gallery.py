@@ -1,9 +1,10 @@
 """A gallery of the built-in family: one frame strip per trained variant, same prompt and seed.
 
 Every video checkpoint in a checkpoint folder (its card's `config`) renders the same prompt with
-the same seed, and the default once more with temporal decoding where a temporal decoder is
-trained; the strips are stacked under each other with the variant's name on the left, so what
-an ablation changes can be seen before anyone rates it.
+the same seed, and the default once more as the showcase renders it (temporal decoding and the
+temporal filter) where a temporal decoder is trained; the strips are stacked under each other
+with the variant's name on the left, so what an ablation changes can be seen before anyone
+rates it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, temporal_decoding
+from . import checkpoints, temporal_decoding, temporal_filter
 from .config import ConfigError, VariantConfig
 
 
@@ -41,14 +42,18 @@ def shipped_variants(root: Path, *, steps: int) -> list[tuple[str, VariantConfig
             }
         )
         found.append((folder.name, config))
-    # The default once more with temporal decoding, where a temporal decoder is trained.
+    # The default once more with temporal decoding and the temporal filter, where a temporal
+    # decoder is trained.
     try:
         temporal_decoding.check(root)
     except ConfigError:
         return found
     default = checkpoints.recipe_checkpoint_name(VariantConfig())
     return found + [
-        (f"{name}, temporal decoding", replace(config, temporal_decoding=True))
+        (
+            f"{name}, temporal decoding + filter",
+            replace(config, temporal_decoding=True, temporal_filter=temporal_filter.TAU),
+        )
         for name, config in found
         if name == default
     ]

@@ -136,3 +136,32 @@ def test_the_demo_worker_leaves_a_core_to_the_web_server_unless_told_otherwise()
     assert demo.worker_environment({}, cpus=None)["OMP_NUM_THREADS"] == "1"
     # an operator's own setting wins
     assert demo.worker_environment({"OMP_NUM_THREADS": "4"}, cpus=2)["OMP_NUM_THREADS"] == "4"
+
+
+@pytest.mark.django_db
+def test_an_earlier_demo_study_of_other_variants_is_kept_aside_and_a_new_one_built():
+    from raters import services
+    from raters.models import Judgment
+    from tests.raters.helpers import build_study, judge, qualified_rater
+
+    # given a demo study that compared other variants (an earlier demo's versions), rated once
+    earlier = build_study(prompts=2, slug=demo.STUDY_SLUG)
+    judge(services.next_assignment(study=earlier, rater=qualified_rater()))
+    # and this demo's batch of two new variants
+    other = build_study(prompts=3, slug="today")
+    pair = other.pairs.get()
+    variants = (pair.variant_a, pair.variant_b)
+    # when the demo's study is ensured
+    study, moved = demo.ensure_study(other.batches.get(), variants)
+    # then the demo slug names a new study of the new variants
+    assert study.slug == demo.STUDY_SLUG and study.pk != earlier.pk
+    assert list(study.pairs.values_list("variant_a", "variant_b")) == [
+        (variants[0].pk, variants[1].pk)
+    ]
+    # and the earlier one is kept, judgment included, under a slug of its own
+    earlier.refresh_from_db()
+    assert moved == earlier.slug == f"{demo.STUDY_SLUG}-earlier-1"
+    assert Judgment.objects.filter(assignment__comparison__study=earlier).count() == 1
+    # and a second run changes nothing
+    again, moved_again = demo.ensure_study(other.batches.get(), variants)
+    assert again.pk == study.pk and moved_again is None

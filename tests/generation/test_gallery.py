@@ -83,7 +83,7 @@ def test_the_gallery_says_when_nothing_is_trained(tmp_path):  # type: ignore[no-
         )
 
 
-def test_the_default_is_shown_again_with_temporal_decoding(tiny_checkpoints, tmp_path):  # type: ignore[no-untyped-def]
+def test_the_default_is_shown_again_as_the_showcase_renders_it(tiny_checkpoints, tmp_path):  # type: ignore[no-untyped-def]
     # given the two variants and a temporal decoder that changes the latents
     root = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoints, root)
@@ -95,8 +95,10 @@ def test_the_default_is_shown_again_with_temporal_decoding(tiny_checkpoints, tmp
     out = tmp_path / "gallery.png"
     _draw(root, out)
     # then a third strip shows the default with it, unlike the default without
-    names = [name for name, _ in shipped_variants(root, steps=1)]
-    assert names[-1] == f"{VideoRecipe().name}, temporal decoding"
+    variants = shipped_variants(root, steps=1)
+    names = [name for name, _ in variants]
+    assert names[-1] == f"{VideoRecipe().name}, temporal decoding + filter"
+    assert variants[-1][1].temporal_decoding and variants[-1][1].temporal_filter == 16
     strips = _strips(out, rows=3, frames=4, size=16, scale=1)
     assert names.index(VideoRecipe().name) in (0, 1)
     assert not np.array_equal(strips[names.index(VideoRecipe().name)], strips[2])

@@ -32,7 +32,12 @@ class Command(BaseCommand):
             sys.stdout.write("\n")
             for row in selectors.job_failures(batch=batch):
                 self.stdout.write(f"Job {row['job']} ({row['variant']}) failed: {row['error']}")
-            study = demo.ensure_study(batch, variants)
+            study, moved = demo.ensure_study(batch, variants)
+            if moved:
+                self.stdout.write(
+                    f"The earlier demo study compared earlier versions of the demo's variants: "
+                    f"it is kept, with its judgments, as '{moved}'."
+                )
             self.stdout.write(
                 f"{counts['done']} videos ready, {counts['failed']} failed; "
                 f"study '{study.slug}' has {study.comparisons.count()} comparisons.\n"

@@ -65,6 +65,10 @@ def test_demo_builds_a_study_from_real_videos_and_a_second_run_duplicates_nothin
     assert first["videos"] == first["jobs"] == videos
     assert first["studies"] == 1 and first["variants"] == 2 and first["users"] == 2
     assert first["comparisons"] == len(demo.PROMPTS) + first["gold"] and first["gold"] == 4
+    with sqlite3.connect(var / "juice.sqlite3") as db:  # interpolated: 29 frames at 16 fps
+        assert db.execute("SELECT DISTINCT frames, fps FROM generation_video").fetchall() == [
+            (29, 16)
+        ]
     mp4s = sorted((var / "media").rglob("*.mp4"))
     assert len(mp4s) >= videos and all(p.stat().st_size > 1000 for p in mp4s)
 

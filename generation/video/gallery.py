@@ -84,7 +84,10 @@ def compose(rows: list[GalleryRow], *, prompt: str, seed: int, scale: int = 2) -
     if not rows:
         raise ValueError("no variants to show")
     h, w = rows[0].frames.shape[1:3]
-    fh, fw, gap, label_w, line = h * scale, w * scale, 2, 230, 14
+    fh, fw, gap, line = h * scale, w * scale, 2, 14
+    names = [row.name.removeprefix("video-") for row in rows]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max(230, 12 + max(int(measure.textlength(name)) for name in names))
     frames = max(r.frames.shape[0] for r in rows)
     width = label_w + frames * (fw + gap)
     height = 2 * line + len(rows) * (fh + gap)
@@ -94,9 +97,9 @@ def compose(rows: list[GalleryRow], *, prompt: str, seed: int, scale: int = 2) -
     draw.text(
         (label_w, line), "frame 0 (the T2I image in factorized variants) ... last", fill=(90,) * 3
     )
-    for i, row in enumerate(rows):
+    for i, (row, name) in enumerate(zip(rows, names, strict=True)):
         top = 2 * line + i * (fh + gap)
-        draw.text((4, top + fh // 2 - 6), row.name.removeprefix("video-"), fill=(0, 0, 0))
+        draw.text((4, top + fh // 2 - 6), name, fill=(0, 0, 0))
         for t, frame in enumerate(row.frames):
             tile = Image.fromarray(frame).resize((fw, fh), Image.Resampling.NEAREST)
             canvas.paste(tile, (label_w + t * (fw + gap), top))

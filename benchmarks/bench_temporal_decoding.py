@@ -18,6 +18,12 @@ asked for; its latents are kept and decoded several ways:
   `temporal_filter` at each --tau (generation/video/temporal_filter.py: changes well under τ
   levels averaged away over neighbouring frames, larger ones kept).
 
+With --interpolated, the interpolated videos too (8 → 29 frames at text guidance 7.5, through
+the product's whole pipeline): the default with interpolation alone, and the showcase
+(config.SHOWCASE: temporal decoding, the filter, interpolation) for factorized and direct,
+against real 29-frame videos of the same prompts (issue 18's aim for interpolation: at most
+2× their frame-to-frame change).
+
 Per row: the frame-to-frame change (mean |frame t+1 − frame t| in levels of 255, 95% bootstrap
 CI over prompts) and its ratio to the real videos'; that change split into the background
 (pixels near the video's own background colour in both frames: any change there is flicker)
@@ -29,7 +35,7 @@ latents and the default's.
 
     python benchmarks/bench_temporal_decoding.py [--prompts 36] [--guidance 7.5 --guidance 3]
         [--sigma 0.6 --sigma 2] [--steps 2000] [--decoder-sigma 1.0] [--decoder-steps 1500]
-        [--tau 8 --tau 16 --tau 32]
+        [--tau 8 --tau 16 --tau 32] [--interpolated]
 """
 
 from __future__ import annotations
@@ -96,6 +102,7 @@ def main() -> None:
     parser.add_argument(
         "--tau", type=float, action="append", default=[], help="temporal filter τ; 0: none"
     )
+    parser.add_argument("--interpolated", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     guidances = args.guidance or [7.5, 3.0]
@@ -225,7 +232,43 @@ def main() -> None:
                 f"{faith:>7.3f}{shape:>7.2f}{floor:>18.2f}{floor_bg:>7.2f}{floor_rest:>7.2f}"
                 f"{error:>7.2f}"
             )
+    if args.interpolated:
+        interpolated(prompts, classifier)
     print(f"\ntotal {_since(started)}")
+
+
+def interpolated(prompts: list[str], classifier: Any) -> None:
+    """Frame-to-frame change of interpolated videos against real 29-frame videos."""
+    from generation.video import metrics
+    from generation.video.config import SHOWCASE, VariantConfig
+    from generation.video.data import reference_videos
+    from generation.video.pipeline import interpolation_layout, load_generator
+
+    n = len(prompts)
+    frames, _ = interpolation_layout(VariantConfig().frames)
+    real_change = per_video_change(reference_videos(prompts, seed=0, frames=frames).videos)
+    print(
+        f"\ninterpolated to {frames} frames, guidance 7.5; real {frames}-frame videos change by "
+        f"{real_change.mean():.2f} per frame"
+    )
+    print(f"{'variant':<44}{'change':>22}{'× real':>8}{'faith':>7}{'shape':>7}{'s/video':>9}")
+    for label, config in (
+        ("default, interpolation alone", {"interpolation": True}),
+        ("default, the showcase", SHOWCASE),
+        ("direct, the showcase", {**SHOWCASE, "mode": "direct"}),
+    ):
+        gen = load_generator(VariantConfig.from_dict(config), "cpu")
+        started = time.perf_counter()
+        batches = [(prompts[i : i + 12], list(range(i, min(n, i + 12)))) for i in range(0, n, 12)]
+        videos = np.stack([v.frames for batch in batches for v in gen.generate(*batch)])
+        seconds = (time.perf_counter() - started) / n
+        change = per_video_change(videos)
+        scores = metrics.score_videos(classifier, list(videos), prompts)
+        print(
+            f"{label:<44}{fmt(mean_ci(change), 2):>22}{change.mean() / real_change.mean():>8.2f}"
+            f"{np.mean([s.faithfulness for s in scores]):>7.3f}"
+            f"{np.mean([bool(s.shape_ok) for s in scores]):>7.2f}{seconds:>9.2f}"
+        )
 
 
 def _filtered(decode: Callable[[Any], np.ndarray], tau: float) -> Callable[[Any], np.ndarray]:

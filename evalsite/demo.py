@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from generation import selectors as generation_selectors
 from generation import services as generation_services
 from generation.models import GenerationBatch, ModelVariant
-from generation.video import temporal_filter
+from generation.video.config import SHOWCASE
 from raters import studies
 from raters.models import Study
 
@@ -41,11 +41,6 @@ PROMPTS = (
 # and the temporal filter take the flicker off, and interpolation makes 29 frames at 16 fps of
 # the 8 at 4, so raters judge motion. A variant's config is kept forever once used, so an
 # install whose demo rated the earlier configs gets new versions and a new study.
-SHOWCASE: dict[str, object] = {
-    "temporal_decoding": True,
-    "temporal_filter": temporal_filter.TAU,
-    "interpolation": True,
-}
 VARIANTS: tuple[tuple[str, str, dict[str, object]], ...] = (
     (
         "Factorized, zero-SNR",

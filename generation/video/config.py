@@ -139,6 +139,17 @@ class VariantConfig(_Config):
 # The temporal filter's largest τ: far beyond any flicker, still under a moving edge's change.
 MAX_TEMPORAL_FILTER = 64.0
 
+# How the showcase renders the built-in family (the demo's variants; the gallery's last strip
+# and the benches' showcase rows, with or without interpolation): flicker taken off by temporal
+# decoding and the temporal filter, 8 frames interpolated to 29. Off by default, so registered
+# variants keep giving their videos. benchmarks/bench_temporal_decoding.py measured τ 8, 16 and
+# 32: at 16 the default's frames change within 1.5× the real videos' (docs/method.md).
+SHOWCASE: dict[str, Any] = {
+    "temporal_decoding": True,
+    "temporal_filter": 16.0,
+    "interpolation": True,
+}
+
 # A hub id such as "org/name": juice-eval never downloads, so it names no folder here.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, temporal_decoding, temporal_filter
-from .config import ConfigError, VariantConfig
+from . import checkpoints, temporal_decoding
+from .config import SHOWCASE, ConfigError, VariantConfig
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def shipped_variants(root: Path, *, steps: int) -> list[tuple[str, VariantConfig
     return found + [
         (
             f"{name}, temporal decoding + filter",
-            replace(config, temporal_decoding=True, temporal_filter=temporal_filter.TAU),
+            replace(config, **{**SHOWCASE, "interpolation": False}),  # strips of 8 frames
         )
         for name, config in found
         if name == default

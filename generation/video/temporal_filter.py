@@ -10,7 +10,8 @@ colour changing) gets almost no weight, so motion and cuts stay as they were.
 
 It suits content of plain areas and sharp edges, such as the built-in family's: a slow,
 low-contrast change under τ per frame would be smoothed too (a soft gradient drifting by a
-few levels a frame). Off by default (`temporal_filter: 0`); a variant turns it on with τ.
+few levels a frame). Off by default (`temporal_filter: 0`); a variant turns it on with τ
+(config.SHOWCASE: 16).
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ from __future__ import annotations
 import numpy as np
 
 RADIUS = 2  # frames either side
-# The τ the built-in family's showcase uses, with temporal decoding (the demo, the gallery):
-# benchmarks/bench_temporal_decoding.py measured 8, 16 and 32; at 16 the default's frame change
-# is within 1.5× the real videos' at text guidance 7.5, with faithfulness and shapes unchanged.
-TAU = 16.0
 
 
 def steady(frames: np.ndarray, tau: float, radius: int = RADIUS) -> np.ndarray:

@@ -130,3 +130,21 @@ def right_quiz_answers(user: Any) -> dict[str, str]:
 
     paper = selectors.quiz_paper(rater=services.rater_profile(user=user))
     return {question.key: question.answer for question in paper}
+
+
+def judgment_body(token: Any, **overrides: Any) -> dict[str, Any]:
+    """A valid POST /api/judgments/ body for the task `token`, as the rating page sends it."""
+    body: dict[str, Any] = {
+        "token": token,
+        "quality": "left",
+        "quality_reasons": ["motion_smoothness"],
+        "faithfulness": "tie",
+        "faithfulness_reasons": ["equally_good"],
+        "time_spent_ms": 4000,
+        "watch_ms": 2500,
+        "replays": 1,
+        "seeks": 0,
+        "played_through": True,
+    }
+    body.update(overrides)
+    return body

@@ -11,6 +11,7 @@ from raters import services
 from raters.models import Assignment, Judgment
 from tests.factories import StaffFactory, UserFactory
 from tests.raters.helpers import build_study, qualified_rater
+from tests.raters.helpers import judgment_body as _body
 
 pytestmark = pytest.mark.django_db
 
@@ -23,23 +24,6 @@ def _client(user) -> APIClient:  # type: ignore[no-untyped-def]
     assert response.status_code == 200
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     return client
-
-
-def _body(token: str, **overrides):  # type: ignore[no-untyped-def]
-    body = {
-        "token": token,
-        "quality": "left",
-        "quality_reasons": ["motion_smoothness"],
-        "faithfulness": "tie",
-        "faithfulness_reasons": ["equally_good"],
-        "time_spent_ms": 4000,
-        "watch_ms": 2500,
-        "replays": 1,
-        "seeks": 0,
-        "played_through": True,
-    }
-    body.update(overrides)
-    return body
 
 
 def _age(token: str) -> None:

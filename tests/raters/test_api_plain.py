@@ -22,24 +22,9 @@ from rest_framework.views import APIView
 
 from raters import api_plain
 from raters.serializers import JudgmentInputSerializer
-from tests.raters.helpers import build_study, qualified_rater
+from tests.raters.helpers import build_study, judgment_body, qualified_rater
 
 HEADERS = ("Content-Type", "Allow", "Vary", "WWW-Authenticate", "Retry-After")
-
-
-def _body(token: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "token": token,
-        "quality": "left",
-        "quality_reasons": ["motion_smoothness"],
-        "faithfulness": "tie",
-        "faithfulness_reasons": ["equally_good"],
-        "time_spent_ms": 4000,
-        "watch_ms": 2500,
-        "played_through": True,
-    }
-    body.update(overrides)
-    return body
 
 
 def _client(user: Any) -> Client:
@@ -80,7 +65,7 @@ def _next_repeats_the_open_task() -> Callable[[], Any]:
 def _next_with_nothing_left() -> Callable[[], Any]:
     study = build_study(prompts=1, raters_per_pair=1, slug="empty")
     client = _client(qualified_rater())
-    assert _submit(client, _body(_claimed(client, study.slug))).status_code == 201
+    assert _submit(client, judgment_body(_claimed(client, study.slug))).status_code == 201
     return lambda: _next(client, study.slug)
 
 
@@ -107,34 +92,34 @@ def _next_deactivated() -> Callable[[], Any]:
 def _submit_records() -> Callable[[], Any]:
     study, client = build_study(prompts=2, slug="records"), _client(qualified_rater())
     token = _claimed(client, study.slug)
-    return lambda: _submit(client, _body(token))
+    return lambda: _submit(client, judgment_body(token))
 
 
 def _submit_repeated() -> Callable[[], Any]:
     study, client = build_study(prompts=2, slug="again"), _client(qualified_rater())
     token = _claimed(client, study.slug)
-    assert _submit(client, _body(token)).status_code == 201
-    return lambda: _submit(client, _body(token))
+    assert _submit(client, judgment_body(token)).status_code == 201
+    return lambda: _submit(client, judgment_body(token))
 
 
 def _submit_another_raters_token() -> Callable[[], Any]:
     study = build_study(prompts=2, slug="theirs")
     token = _claimed(_client(qualified_rater()), study.slug)
     client = _client(qualified_rater())
-    return lambda: _submit(client, _body(token))
+    return lambda: _submit(client, judgment_body(token))
 
 
 def _submit_reasons_of_another_choice() -> Callable[[], Any]:
     study, client = build_study(prompts=2, slug="reasons"), _client(qualified_rater())
     token = _claimed(client, study.slug)
-    return lambda: _submit(client, _body(token, quality_reasons=["equally_bad"]))
+    return lambda: _submit(client, judgment_body(token, quality_reasons=["equally_bad"]))
 
 
 def _submit_watched_too_little() -> Callable[[], Any]:
     study = build_study(prompts=2, slug="short", min_watch_ms=60_000)
     client = _client(qualified_rater())
     token = _claimed(client, study.slug)
-    return lambda: _submit(client, _body(token, watch_ms=10, played_through=False))
+    return lambda: _submit(client, judgment_body(token, watch_ms=10, played_through=False))
 
 
 def _submit_deactivated() -> Callable[[], Any]:
@@ -142,13 +127,13 @@ def _submit_deactivated() -> Callable[[], Any]:
     client = _client(user)
     token = _claimed(client, study.slug)
     type(user).objects.filter(pk=user.pk).update(is_active=False)
-    return lambda: _submit(client, _body(token))
+    return lambda: _submit(client, judgment_body(token))
 
 
 def _submit_malformed() -> Callable[[], Any]:  # the quick check leaves it to DRF
     study, client = build_study(prompts=2, slug="malformed"), _client(qualified_rater())
     token = _claimed(client, study.slug)
-    return lambda: _submit(client, _body(token, quality="up", watch_ms="12"))
+    return lambda: _submit(client, judgment_body(token, quality="up", watch_ms="12"))
 
 
 PLAIN = [
@@ -285,40 +270,40 @@ def test_other_clients_and_failed_checks_go_to_drf(monkeypatch) -> None:  # type
 # serializer does, or leave it to the serializer (None).
 _TOKEN = str(uuid.uuid4())
 INPUTS: list[Any] = [
-    _body(_TOKEN),
-    _body(_TOKEN, quality="tie", quality_reasons=["equally_good", "equally_bad"]),
-    _body(_TOKEN.upper().replace("-", "")),
-    _body("{" + _TOKEN + "}"),
-    _body("urn:uuid:" + _TOKEN),
+    judgment_body(_TOKEN),
+    judgment_body(_TOKEN, quality="tie", quality_reasons=["equally_good", "equally_bad"]),
+    judgment_body(_TOKEN.upper().replace("-", "")),
+    judgment_body("{" + _TOKEN + "}"),
+    judgment_body("urn:uuid:" + _TOKEN),
     {"token": _TOKEN, "quality": "right", "faithfulness": "left"},  # the rest take defaults
-    {**_body(_TOKEN), "extra": [1, 2], "replays": 3, "seeks": 0},
-    _body(_TOKEN, quality_reasons=["motion_smoothness"] * 10),
-    _body(_TOKEN, time_spent_ms=86_400_000, watch_ms=0),
+    {**judgment_body(_TOKEN), "extra": [1, 2], "replays": 3, "seeks": 0},
+    judgment_body(_TOKEN, quality_reasons=["motion_smoothness"] * 10),
+    judgment_body(_TOKEN, time_spent_ms=86_400_000, watch_ms=0),
     # ... and forms the quick check leaves to the serializer (taken or refused there)
-    _body(_TOKEN, quality_reasons=["motion_smoothness"] * 11),
-    _body(_TOKEN, quality_reasons=[" motion_smoothness"]),
-    _body(_TOKEN, quality_reasons=["something else"]),
-    _body(_TOKEN, quality_reasons=None),
-    _body(_TOKEN, quality_reasons="motion_smoothness"),
-    _body(_TOKEN, faithfulness_reasons=[1]),
-    _body(_TOKEN, quality="LEFT"),
-    _body(_TOKEN, quality=None),
-    _body(_TOKEN, faithfulness=["left"]),
-    _body(_TOKEN, watch_ms="2500"),
-    _body(_TOKEN, watch_ms=2500.0),
-    _body(_TOKEN, watch_ms=True),
-    _body(_TOKEN, watch_ms=-1),
-    _body(_TOKEN, watch_ms=86_400_001),
-    _body(_TOKEN, replays=100_001),
-    _body(_TOKEN, played_through="true"),
-    _body(_TOKEN, played_through=1),
-    _body(_TOKEN, played_through=None),
-    _body(_TOKEN[:-1]),
-    _body(int(uuid.UUID(_TOKEN))),
-    _body(None),
-    {k: v for k, v in _body(_TOKEN).items() if k != "token"},
-    {k: v for k, v in _body(_TOKEN).items() if k != "faithfulness"},
-    [_body(_TOKEN)],
+    judgment_body(_TOKEN, quality_reasons=["motion_smoothness"] * 11),
+    judgment_body(_TOKEN, quality_reasons=[" motion_smoothness"]),
+    judgment_body(_TOKEN, quality_reasons=["something else"]),
+    judgment_body(_TOKEN, quality_reasons=None),
+    judgment_body(_TOKEN, quality_reasons="motion_smoothness"),
+    judgment_body(_TOKEN, faithfulness_reasons=[1]),
+    judgment_body(_TOKEN, quality="LEFT"),
+    judgment_body(_TOKEN, quality=None),
+    judgment_body(_TOKEN, faithfulness=["left"]),
+    judgment_body(_TOKEN, watch_ms="2500"),
+    judgment_body(_TOKEN, watch_ms=2500.0),
+    judgment_body(_TOKEN, watch_ms=True),
+    judgment_body(_TOKEN, watch_ms=-1),
+    judgment_body(_TOKEN, watch_ms=86_400_001),
+    judgment_body(_TOKEN, replays=100_001),
+    judgment_body(_TOKEN, played_through="true"),
+    judgment_body(_TOKEN, played_through=1),
+    judgment_body(_TOKEN, played_through=None),
+    judgment_body(_TOKEN[:-1]),
+    judgment_body(int(uuid.UUID(_TOKEN))),
+    judgment_body(None),
+    {k: v for k, v in judgment_body(_TOKEN).items() if k != "token"},
+    {k: v for k, v in judgment_body(_TOKEN).items() if k != "faithfulness"},
+    [judgment_body(_TOKEN)],
     "x",
     None,
 ]

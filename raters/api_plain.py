@@ -52,10 +52,7 @@ def rating_post(drf_view: Any, answer: Answer) -> Any:
     `drf_view` (see the module's docstring)."""
     drf = drf_view.cls(**drf_view.initkwargs)
     drf.setup(HttpRequest())  # as each request's view is set up (it adds HEAD where GET is)
-    headers = {
-        "Allow": ", ".join(drf.allowed_methods),
-        "Vary": "Accept",  # DRF's two renderers (JSON, browsable) vary on it
-    }
+    allow = ", ".join(drf.allowed_methods)
 
     @csrf_exempt  # checked below, as DRF's session sign-in checks it
     @wraps(drf_view)  # keeps `cls`, which the schema generator reads
@@ -66,12 +63,9 @@ def rating_post(drf_view: Any, answer: Answer) -> Any:
                 response = answer(request, user, *args, **kwargs)
             except (exceptions.APIException, Http404, PermissionDenied) as exc:
                 response = _drf_error(exc, user)
-            if response is not None:
-                for name, value in headers.items():
-                    if name == "Vary":
-                        patch_vary_headers(response, [value])
-                    else:
-                        response[name] = value
+            if response is not None:  # with the headers DRF's view adds to every answer
+                response["Allow"] = allow
+                patch_vary_headers(response, ["Accept"])  # its two renderers: JSON, browsable
                 return response
         return drf_view(request, *args, **kwargs)  # type: ignore[no-any-return]
 

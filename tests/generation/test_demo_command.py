@@ -165,3 +165,32 @@ def test_an_earlier_demo_study_of_other_variants_is_kept_aside_and_a_new_one_bui
     # and a second run changes nothing
     again, moved_again = demo.ensure_study(other.batches.get(), variants)
     assert again.pk == study.pk and moved_again is None
+
+
+@pytest.mark.django_db
+def test_the_demo_batch_of_this_demos_variants_is_found_beside_an_earlier_ones(monkeypatch):
+    from generation import services as generation_services
+    from tests.factories import GenerationBatchFactory, ModelVariantFactory
+
+    created = []
+
+    def create_batch(**kwargs: Any) -> Any:
+        batch = GenerationBatchFactory(name=kwargs["name"], prompt_set=kwargs["prompt_set"])
+        batch.variants.set(kwargs["variants"])
+        created.append(batch)
+        return batch
+
+    monkeypatch.setattr(generation_services, "create_batch", create_batch)
+    monkeypatch.setattr(generation_services, "launch_batch", lambda batch: None)
+    # given the batch an earlier demo made, of other variants (older versions)
+    prompt_set = generation_services.get_or_create_prompt_set(
+        name="Demo prompts", prompts=demo.PROMPTS
+    )
+    earlier = GenerationBatchFactory(name="demo", prompt_set=prompt_set)
+    earlier.variants.set([ModelVariantFactory(), ModelVariantFactory()])
+    # when the demo runs twice
+    first, variants = demo.ensure_batch()
+    second, _ = demo.ensure_batch()
+    # then one batch of this demo's variants was made, and the second run found it
+    assert len(created) == 1 and first == second == created[0]
+    assert set(second.variants.all()) == set(variants) and first != earlier

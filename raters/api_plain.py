@@ -19,7 +19,7 @@ views (the wrapper keeps their `cls`).
 
 from __future__ import annotations
 
-import json
+import io
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -30,21 +30,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
-from rest_framework.authentication import CSRFCheck
+from rest_framework.exceptions import ParseError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import exception_handler
 
-from evalsite.parsers import MAX_JSON_DEPTH, json_depth
+from evalsite.parsers import LimitedJSONParser
 
 from . import api, juice
-from .auth import SessionUser, session_user
-from .serializers import SIDES
+from .auth import RatingSessionAuthentication, SessionUser, session_user
+from .serializers import SIDES, JudgmentInputSerializer
 
 Answer = Callable[..., HttpResponse | None]
 # The Accept headers for which DRF picks its JSON renderer with no options (a browser's fetch
 # sends */*; the simulated raters application/json). Any other goes to DRF's negotiation.
 JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
 _RENDERER = JSONRenderer()
+_PARSER = LimitedJSONParser()  # the API's own JSON parser (evalsite.parsers)
 
 
 def rating_post(drf_view: Any, answer: Answer) -> Any:
@@ -88,15 +89,14 @@ def _rating_page_user(request: HttpRequest) -> SessionUser | None:
     return user
 
 
-def _csrf_failure(request: HttpRequest) -> Any:
-    """DRF's session CSRF check (SessionAuthentication.enforce_csrf): the reason, if it fails."""
-    check = CSRFCheck(_no_response)
-    check.process_request(request)
-    return check.process_view(request, _no_response, (), {})
-
-
-def _no_response(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
-    return HttpResponse()
+def _csrf_failure(request: HttpRequest) -> bool:
+    """Whether the CSRF check of DRF's session sign-in refuses the request."""
+    try:
+        # It only hands the request to Django's CSRF middleware: a Django request will do.
+        RatingSessionAuthentication().enforce_csrf(request)  # type: ignore[arg-type]
+    except exceptions.PermissionDenied:
+        return True
+    return False
 
 
 def _drf_error(exc: Exception, user: SessionUser) -> HttpResponse:
@@ -150,23 +150,23 @@ def _json_body(request: HttpRequest) -> Any:
     if (request.content_params or {}).get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         return None
     try:
-        text = request.body.decode("utf-8")
-        if json_depth(text) > MAX_JSON_DEPTH:
-            return None
-        return json.loads(text, parse_constant=_refuse_constant)
-    except ValueError:  # bad UTF-8 or JSON, NaN or Infinity (DRF's strict JSON refuses them)
+        return _PARSER.parse(io.BytesIO(request.body))
+    except ParseError:  # bad UTF-8 or JSON, too deep, NaN or Infinity
         return None
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
-# The JudgmentInputSerializer fields, each with the one JSON type taken here and its limits.
-_INTS = {"time_spent_ms": 86_400_000, "watch_ms": 86_400_000, "replays": 100_000, "seeks": 100_000}
+# The JudgmentInputSerializer fields' limits, read from the serializer itself.
+_FIELDS = JudgmentInputSerializer._declared_fields
+_INTS = {
+    name: (_FIELDS[name].min_value, _FIELDS[name].max_value)  # type: ignore[attr-defined]
+    for name in ("time_spent_ms", "watch_ms", "replays", "seeks")
+}
+_MAX_REASONS = {
+    question: _FIELDS[f"{question}_reasons"].max_length  # type: ignore[attr-defined]
+    for question in ("quality", "faithfulness")
+}
 _REASONS = frozenset(juice.QUALITY_REASONS) | frozenset(juice.FAITHFULNESS_REASONS)
 _REASONS |= frozenset(juice.TIE_REASONS)
-_MAX_REASONS = 10
 
 
 def judgment_input(data: Any) -> dict[str, Any] | None:
@@ -189,15 +189,15 @@ def judgment_input(data: Any) -> dict[str, Any] | None:
         reasons = data.get(f"{question}_reasons", [])
         if type(choice) is not str or choice not in SIDES:
             return None
-        if type(reasons) is not list or len(reasons) > _MAX_REASONS:
+        if type(reasons) is not list or len(reasons) > _MAX_REASONS[question]:
             return None
         if not all(type(r) is str and r in _REASONS for r in reasons):
             return None
         given[question] = choice
         given[f"{question}_reasons"] = list(reasons)
-    for name, most in _INTS.items():
+    for name, (least, most) in _INTS.items():
         value = data.get(name, 0)
-        if type(value) is not int or not 0 <= value <= most:
+        if type(value) is not int or not least <= value <= most:
             return None
         given[name] = value
     played = data.get("played_through", False)

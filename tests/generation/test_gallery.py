@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 from django.core.management import CommandError, call_command
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from generation.video import temporal_decoding
-from generation.video.gallery import shipped_variants
+from generation.video.gallery import GalleryRow, compose, shipped_variants
 from generation.video.training import VideoRecipe, tiny_plan, train_variants
 
 
@@ -100,3 +100,15 @@ def test_the_default_is_shown_again_as_the_showcase_renders_it(tiny_checkpoints,
     strips = _strips(out, rows=3, frames=4, size=16, scale=1)
     assert names.index(VideoRecipe().name) in (0, 1)
     assert not np.array_equal(strips[names.index(VideoRecipe().name)], strips[2])
+
+
+def test_a_long_variant_name_is_shown_whole_beside_its_strip():
+    name = "factorized-zero_snr-frozen, temporal decoding + filter, and a little more"
+    white = np.full((4, 16, 16, 3), 255, dtype=np.uint8)
+    image = compose([GalleryRow(name=name, frames=white)], prompt="p", seed=0, scale=1)
+    label = image[28:44, : image.shape[1] - 4 * (16 + 2)]  # the row's label column
+    # the name alone, drawn as compose draws it, on a canvas wide enough for any name
+    alone = Image.new("RGB", (1000, 16), (255, 255, 255))
+    ImageDraw.Draw(alone).text((4, 16 // 2 - 6), name, fill=(0, 0, 0))
+    dark = (np.asarray(alone) < 128).all(axis=-1).sum()
+    assert dark > 0 and (label < 128).all(axis=-1).sum() == dark
